@@ -1,0 +1,67 @@
+# acs-call-recording: every command a platform engineer needs. `make help` lists them.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMPS := .stamps
+STACK ?= dev
+
+.PHONY: help install test lint format local up demo package preview deploy teardown bench
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+# Installs are stamped against the files that pin them, so a second `make test` installs nothing.
+$(STAMPS)/venv: requirements.txt functions/requirements.txt
+	@mkdir -p $(STAMPS)
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	@touch $@
+
+$(STAMPS)/npm: package.json package-lock.json
+	@mkdir -p $(STAMPS)
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+install: $(STAMPS)/venv $(STAMPS)/npm ## Create .venv with pinned packages and install Azurite (npm ci)
+
+test: install ## Run the whole test suite (starts and stops its own Azurite, emulator and API)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: install ## ruff check, ruff format --check and actionlint on the workflows
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(PY) scripts/actionlint.py
+
+format: install ## Apply ruff's fixes and formatting
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+local: install ## Run the whole pipeline on this machine, play the demo, stop everything
+	$(PY) -m scripts.local_stack demo
+
+up: install ## Start the local stack and keep it running (Ctrl-C stops it)
+	$(PY) -m scripts.local_stack up
+
+demo: install ## Run the demo against a stack started with `make up`
+	$(PY) -m scripts.demo
+
+package: install ## Build the Function App zip (dist/functionapp.zip), byte-identical across builds
+	$(PY) -m scripts.build_package
+
+preview: install ## pulumi preview of stack $(STACK) with the policy pack
+	@$(PY) -m scripts.preflight --stack $(STACK)
+	pulumi preview --stack $(STACK) --policy-pack policy --diff
+
+deploy: install ## pulumi up of stack $(STACK) (builds and deploys the function code too)
+	@$(PY) -m scripts.preflight --stack $(STACK)
+	pulumi up --stack $(STACK) --policy-pack policy --yes
+
+teardown: install ## pulumi destroy of stack $(STACK); the archive account is kept unless configured otherwise
+	@$(PY) -m scripts.preflight --stack $(STACK)
+	pulumi destroy --stack $(STACK) --yes
+
+bench: install ## Benchmarks (emulator render/download, API latency, archiver throughput); figures go to the README
+	$(PY) -m scripts.bench $(BENCH_ARGS)

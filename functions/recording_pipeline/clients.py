@@ -1,0 +1,122 @@
+"""Build the Azure SDK clients from :class:`Settings`: identities in Azure, keys only locally.
+
+Every other module asks this one for a client, so the choice between managed identity and a
+local key or connection string is made in exactly one place.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+from urllib.parse import urlparse, urlunparse
+
+from azure.communication.callautomation import CallAutomationClient
+from azure.core.credentials import AzureKeyCredential
+from azure.core.pipeline import PipelineRequest
+from azure.core.pipeline.policies import SansIOHTTPPolicy
+from azure.data.tables import TableClient
+from azure.storage.blob import ContainerClient
+from azure.storage.queue import QueueClient
+
+from recording_pipeline.recording_hosts import is_acs_media_host
+from recording_pipeline.settings import Settings
+
+
+@lru_cache(maxsize=1)
+def _azure_credential() -> Any:
+    """One DefaultAzureCredential per process: it caches tokens, so sharing it saves round trips."""
+    from azure.identity import DefaultAzureCredential
+
+    return DefaultAzureCredential()
+
+
+class MediaHostOverridePolicy(SansIOHTTPPolicy):  # type: ignore[type-arg]
+    """Send requests for ACS media URLs to another base URL (the local emulator).
+
+    The SDK only accepts recording URLs that are https on an ACS media host, and it checks that
+    before the request enters the pipeline. This policy runs inside the pipeline, after that
+    check, and swaps scheme and host (keeping path and query) only for ACS media hosts. It is
+    installed only when ``ACS_MEDIA_ENDPOINT_OVERRIDE`` is set, which the Azure deployment never
+    sets, so in Azure every media request goes to the URL ACS published.
+    """
+
+    def __init__(self, target_base_url: str) -> None:
+        parsed = urlparse(target_base_url)
+        if parsed.scheme not in {"http", "https"} or not parsed.netloc:
+            raise ValueError("target_base_url must be an absolute http(s) URL")
+        self._scheme = parsed.scheme
+        self._netloc = parsed.netloc
+
+    def on_request(self, request: PipelineRequest[Any]) -> None:
+        url = urlparse(request.http_request.url)
+        if is_acs_media_host(url.hostname or ""):
+            request.http_request.url = urlunparse(
+                url._replace(scheme=self._scheme, netloc=self._netloc)
+            )
+
+
+def call_automation_client(settings: Settings, **kwargs: Any) -> CallAutomationClient:
+    """A Call Automation client: HMAC with a local key, Entra ID (managed identity) in Azure.
+
+    ``kwargs`` go to the azure-core pipeline (for example ``transport`` in tests, or
+    ``retry_total``).
+    """
+    credential: Any = (
+        AzureKeyCredential(settings.acs_access_key.reveal())
+        if settings.acs_access_key is not None
+        else _azure_credential()
+    )
+    if settings.acs_media_endpoint_override:
+        kwargs["per_call_policies"] = [
+            *kwargs.get("per_call_policies", []),
+            MediaHostOverridePolicy(settings.acs_media_endpoint_override),
+        ]
+    return CallAutomationClient(settings.acs_endpoint, credential, **kwargs)
+
+
+def _storage_endpoint(settings: Settings, service: str) -> str:
+    return f"https://{settings.archive_account_name}.{service}.core.windows.net"
+
+
+def recordings_container_client(settings: Settings, **kwargs: Any) -> ContainerClient:
+    if settings.archive_storage_connection_string is not None:
+        return ContainerClient.from_connection_string(
+            settings.archive_storage_connection_string.reveal(),
+            settings.recordings_container,
+            **kwargs,
+        )
+    return ContainerClient(
+        _storage_endpoint(settings, "blob"),
+        settings.recordings_container,
+        credential=_azure_credential(),
+        **kwargs,
+    )
+
+
+def registry_table_client(settings: Settings, **kwargs: Any) -> TableClient:
+    if settings.archive_storage_connection_string is not None:
+        return TableClient.from_connection_string(
+            settings.archive_storage_connection_string.reveal(),
+            settings.registry_table,
+            **kwargs,
+        )
+    return TableClient(
+        _storage_endpoint(settings, "table"),
+        settings.registry_table,
+        credential=_azure_credential(),
+        **kwargs,
+    )
+
+
+def queue_client(settings: Settings, queue_name: str, **kwargs: Any) -> QueueClient:
+    """A client for ``queue_name`` in the archive account (events queue or its poison queue)."""
+    if settings.archive_storage_connection_string is not None:
+        return QueueClient.from_connection_string(
+            settings.archive_storage_connection_string.reveal(), queue_name, **kwargs
+        )
+    return QueueClient(
+        _storage_endpoint(settings, "queue"),
+        queue_name,
+        credential=_azure_credential(),
+        **kwargs,
+    )

@@ -1,0 +1,22 @@
+"""The ``azurite`` fixture: one real Azurite for the test session, stopped at the end."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from scripts.processes import Azurite
+
+
+@pytest.fixture(scope="session")
+def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Azurite]:
+    """Azurite (blob, queue, table) on free 127.0.0.1 ports with its data in a temp dir.
+
+    Tests share it and isolate themselves by using their own container, queue and table names.
+    """
+    service = Azurite(location=tmp_path_factory.mktemp("azurite")).start()
+    try:
+        yield service
+    finally:
+        service.stop()
