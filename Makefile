@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 STAMPS := .stamps
 STACK ?= dev
 
-.PHONY: help install test lint format local up demo package preview deploy teardown bench
+.PHONY: help install test lint format local up package preview deploy teardown bench
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -44,9 +44,6 @@ local: install ## Run the whole pipeline on this machine, play the demo, stop ev
 
 up: install ## Start the local stack and keep it running (Ctrl-C stops it)
 	$(PY) -m scripts.local_stack up
-
-demo: install ## Run the demo against a stack started with `make up`
-	$(PY) -m scripts.demo
 
 package: install ## Build the Function App zip (dist/functionapp.zip), byte-identical across builds
 	$(PY) -m scripts.build_package
