@@ -225,7 +225,23 @@ def _check_mp4(data: bytes, problems: list[str]) -> tuple[float, str]:
         if (video.width, video.height) != (1920, 1080):
             problems.append(f"video is {video.width}x{video.height}, expected 1920x1080")
         duration = float(container.duration or 0) / av.time_base
+        audio = container.streams.audio[0]
+        rate = audio.rate
+        samples = np.concatenate(
+            [frame.to_ndarray().reshape(-1) for frame in container.decode(audio)]
+        )
+    missing = [raw for raw, hz in PARTICIPANTS if not _carries_tone(samples, rate, hz)]
+    if missing:
+        problems.append(f"mixed audio lacks the tone of {', '.join(missing)}")
     return duration, "mixed (all participants)"
+
+
+def _carries_tone(samples: np.ndarray, rate: int, tone_hz: float) -> bool:
+    """A tone is present when its peak is within 20 dB of the strongest one."""
+    spectrum = np.abs(np.fft.rfft(samples.astype(np.float64)))
+    freqs = np.fft.rfftfreq(len(samples), 1 / rate)
+    band = np.abs(freqs - tone_hz) <= TONE_TOLERANCE_HZ
+    return bool(band.any() and spectrum[band].max() >= spectrum[1:].max() / 10)
 
 
 def check_acs_copies_deleted(sim: EmulatorSimulation, recording_ids: list[str]) -> list[str]:

@@ -1,0 +1,139 @@
+"""`make local` and `make up` as a person runs them: real processes, the real demo, clean exits."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+from azure.storage.blob import ContainerClient
+
+from scripts.demo import PARTICIPANTS, RecordingApi, check_recording, run_demo
+from scripts.local_stack import LocalStack, running_stack
+from scripts.processes import REPO_ROOT
+
+
+def _descendants(pid: int) -> list[psutil.Process]:
+    try:
+        return psutil.Process(pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return []
+
+
+def _wait_gone(processes: list[psutil.Process], timeout: float = 20.0) -> list[psutil.Process]:
+    _, alive = psutil.wait_procs(processes, timeout=timeout)
+    return alive
+
+
+def test_demo_verifies_every_file_catches_a_mismatch_and_stops_every_service(
+    tmp_path: Path,
+) -> None:
+    with running_stack(tmp_path, emulator_args=("--clock", "manual")) as stack:
+        services = [stack.emulator, stack.api, stack.worker, stack.azurite.proc]
+        pids = [s.process.pid for s in services if s is not None and s.process is not None]
+        assert len(pids) == 4
+        assert run_demo(api_url=stack.api_url, function_key=stack.function_key, stack=stack) == 0
+        _assert_checks_catch_swapped_channels(stack)
+    assert not [pid for pid in pids if _is_running(pid)]
+
+
+def _is_running(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def _assert_checks_catch_swapped_channels(stack: LocalStack) -> None:
+    """The demo's checks can fail: expecting the channels in reverse order is reported."""
+    container = _archive_container(stack)
+    manifests = [
+        _manifest(container, b.name)
+        for b in container.list_blobs()
+        if b.name.endswith("manifest.json")
+    ]
+    manifest = next(m for m in manifests if m["formatType"] == "wav")
+    api = RecordingApi(stack.api_url, stack.function_key)
+    archive = api.get(manifest["recordingId"])["registry"]["archive"]
+    reversed_order = [raw for raw, _ in reversed(PARTICIPANTS)]
+    expected = {"label": "unmixed wav", "seconds": 7, "channel_tones": reversed_order}
+
+    checks = check_recording(container, manifest["recordingId"], archive, expected)
+
+    assert checks and not checks[0].verified
+    assert any("expected" in problem for problem in checks[0].problems)
+
+
+def _archive_container(stack: LocalStack) -> ContainerClient:
+    return ContainerClient.from_connection_string(
+        stack.function_env()["ARCHIVE_STORAGE_CONNECTION_STRING"], "recordings"
+    )
+
+
+def _manifest(container: ContainerClient, name: str) -> dict:
+    return json.loads(container.download_blob(name).readall())
+
+
+@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM])
+def test_up_keeps_running_until_stopped_and_leaves_nothing_behind(
+    tmp_path: Path, stop_signal: signal.Signals
+) -> None:
+    env_file = tmp_path / "api.env.json"
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "scripts.local_stack",
+            "up",
+            "--state-dir",
+            str(tmp_path / "s"),
+            "--env-file",
+            str(env_file),
+        ],
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        output = _read_until(process, "Press Ctrl-C to stop.", timeout=90)
+        assert "function key (x-functions-key)" in output
+        assert oct(env_file.stat().st_mode & 0o777) == oct(0o600)
+        children = _descendants(process.pid)
+        assert len(children) >= 4, [c.name() for c in children]
+
+        time.sleep(1.0)
+        assert process.poll() is None, "the stack must keep running until it is stopped"
+        process.send_signal(stop_signal)
+        process.wait(timeout=30)
+
+        assert not _wait_gone(children), "a service outlived the stack"
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def _read_until(process: subprocess.Popen[str], marker: str, timeout: float) -> str:
+    deadline = time.monotonic() + timeout
+    seen: list[str] = []
+    assert process.stdout is not None
+    os.set_blocking(process.stdout.fileno(), False)
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if line:
+            seen.append(line)
+            if marker in line:
+                return "".join(seen)
+        elif process.poll() is not None:
+            break
+        else:
+            time.sleep(0.05)
+    raise AssertionError(f"no {marker!r} in the output:\n{''.join(seen)}")
