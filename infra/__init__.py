@@ -1,0 +1,1 @@
+"""The Pulumi program of acs-call-recording: typed config, one component per concern."""

@@ -1,0 +1,209 @@
+"""``CallRecording``: the whole pipeline as one component composed of one child per concern."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+from pulumi_azure_native import resources
+
+from infra.communication import CommunicationArgs, RecordingCommunication
+from infra.config import RecordingConfig
+from infra.deployment import FunctionCodeDeployment
+from infra.events import EventsArgs, RecordingEvents
+from infra.function_app import FunctionAppArgs, RecordingFunctionApp, function_app_settings
+from infra.monitoring import AlertsArgs, Observability, ObservabilityArgs, RecordingAlerts
+from infra.package import PackageInfo
+from infra.storage import (
+    DEPLOYMENT_CONTAINER,
+    EVENTS_QUEUE,
+    POISON_QUEUE,
+    RECORDINGS_CONTAINER,
+    ArchiveStorage,
+    ArchiveStorageArgs,
+    RuntimeStorage,
+    RuntimeStorageArgs,
+    lifecycle_rules,
+)
+
+
+@dataclass
+class CallRecordingArgs:
+    """Inputs of :class:`CallRecording`."""
+
+    config: RecordingConfig
+    """Required. The validated stack configuration."""
+    package: PackageInfo | None = None
+    """Optional. The code package to deploy; None registers no code deployment."""
+
+
+class CallRecording(pulumi.ComponentResource):
+    """ACS + Event Grid + queue + archiver Function App + archive storage + monitoring."""
+
+    api_base_url: pulumi.Output[str]
+    function_app_name: pulumi.Output[str]
+    acs_endpoint: pulumi.Output[str]
+    acs_resource_id: pulumi.Output[str]
+    archive_account_name: pulumi.Output[str]
+    recordings_container_url: pulumi.Output[str]
+    resource_group_name: pulumi.Output[str]
+
+    def __init__(
+        self, name: str, args: CallRecordingArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("acsrec:index:CallRecording", name, None, opts)
+        cfg = args.config
+        tags = cfg.resource_tags
+        child = pulumi.ResourceOptions(parent=self)
+        prefix = cfg.name_prefix
+        rg_name = self._resource_group(cfg, child)
+
+        observability = Observability(
+            f"{prefix}-obs",
+            ObservabilityArgs(rg_name, cfg.location, tags, cfg.log_retention_days, cfg.alert_email),
+            child,
+        )
+        acs = RecordingCommunication(
+            f"{prefix}-acs",
+            CommunicationArgs(rg_name, cfg.data_location, observability.workspace.id, tags),
+            child,
+        )
+        archive = ArchiveStorage(
+            f"{prefix}arch",
+            ArchiveStorageArgs(
+                resource_group_name=rg_name,
+                location=cfg.location,
+                tags=tags,
+                lifecycle=lifecycle_rules(
+                    cool_after_days=cfg.cool_after_days,
+                    cold_after_days=cfg.cold_after_days,
+                    archive_after_days=cfg.archive_after_days,
+                    retention_days=cfg.retention_days,
+                    dead_letter_retention_days=cfg.dead_letter_retention_days,
+                    version_retention_days=cfg.version_retention_days,
+                ),
+                soft_delete_days=cfg.soft_delete_retention_days,
+                immutability_days=cfg.immutability_days,
+                lock_immutability=cfg.lock_immutability,
+                retain_on_destroy=cfg.retain_archive_on_destroy,
+            ),
+            child,
+        )
+        runtime = RuntimeStorage(
+            f"{prefix}host", RuntimeStorageArgs(rg_name, cfg.location, tags), child
+        )
+        settings = function_app_settings(
+            acs_endpoint=acs.endpoint,
+            acs_resource_id=acs.id,
+            acs_immutable_resource_id=acs.immutable_resource_id,
+            archive_account_name=archive.account_name,
+            archive_queue_endpoint=archive.queue_endpoint,
+            runtime_account_name=runtime.account_name,
+            app_insights_connection_string=observability.app_insights.connection_string,
+            delete_from_acs_after_archive=cfg.delete_from_acs_after_archive,
+        )
+        function_app = RecordingFunctionApp(
+            f"{prefix}-func",
+            FunctionAppArgs(
+                resource_group_name=rg_name,
+                location=cfg.location,
+                tags=tags,
+                app_settings=settings,
+                deployment_container_url=runtime.blob_endpoint.apply(
+                    lambda endpoint: f"{endpoint.rstrip('/')}/{DEPLOYMENT_CONTAINER}"
+                ),
+                runtime_account_id=runtime.account_id,
+                recordings_container_id=archive.recordings_container.id,
+                events_queue_id=archive.events_queue.id,
+                poison_queue_id=archive.poison_queue.id,
+                registry_table_id=archive.registry_table.id,
+                acs_id=acs.id,
+                app_insights_id=observability.app_insights.id,
+                instance_memory_mb=cfg.function_instance_memory_mb,
+                maximum_instances=cfg.function_maximum_instances,
+            ),
+            child,
+        )
+        events = RecordingEvents(
+            f"{prefix}-events",
+            EventsArgs(
+                resource_group_name=rg_name,
+                acs_id=acs.id,
+                archive_account_id=archive.account_id,
+                events_queue_id=archive.events_queue.id,
+                dead_letter_container_id=archive.dead_letter_container.id,
+                workspace_id=observability.workspace.id,
+                tags=tags,
+                max_delivery_attempts=cfg.event_max_delivery_attempts,
+                event_ttl_minutes=cfg.event_ttl_minutes,
+            ),
+            child,
+        )
+        RecordingAlerts(
+            f"{prefix}-alerts",
+            AlertsArgs(
+                resource_group_name=rg_name,
+                location=cfg.location,
+                tags=tags,
+                action_group_id=observability.action_group.id,
+                system_topic_id=events.topic_id,
+                app_insights_id=observability.app_insights.id,
+                function_app_id=function_app.id,
+                poison_queue=POISON_QUEUE,
+            ),
+            child,
+        )
+        if args.package is not None:
+            FunctionCodeDeployment(
+                f"{prefix}-code",
+                app_name=function_app.name,
+                scm_url=function_app.scm_url,
+                package_path=str(args.package.path),
+                package_sha256=args.package.sha256,
+                # The host reads the package with its identity: grants first, then publish.
+                opts=pulumi.ResourceOptions(
+                    parent=self,
+                    depends_on=[function_app.app, *function_app.role_assignments],
+                ),
+            )
+
+        self.resource_group_name = pulumi.Output.from_input(rg_name)
+        self.api_base_url = function_app.default_host_name.apply(lambda h: f"https://{h}/api")
+        self.function_app_name = function_app.name
+        self.acs_endpoint = acs.endpoint
+        self.acs_resource_id = acs.id
+        self.archive_account_name = archive.account_name
+        self.recordings_container_url = archive.blob_endpoint.apply(
+            lambda endpoint: f"{endpoint.rstrip('/')}/{RECORDINGS_CONTAINER}"
+        )
+        self.events_queue = EVENTS_QUEUE
+        self.poison_queue = POISON_QUEUE
+        # register_outputs last: it tells the engine the component is complete.
+        self.register_outputs(self.outputs())
+
+    def _resource_group(
+        self, cfg: RecordingConfig, child: pulumi.ResourceOptions
+    ) -> pulumi.Input[str]:
+        if cfg.resource_group_name:
+            return cfg.resource_group_name
+        group = resources.ResourceGroup(
+            f"{cfg.name_prefix}-{cfg.stack}",
+            location=cfg.location,
+            tags=cfg.resource_tags,
+            opts=child,
+        )
+        return group.name
+
+    def outputs(self) -> dict[str, pulumi.Input[str]]:
+        """Stack outputs, named like the settings and variables that consume them."""
+        return {
+            "API_BASE_URL": self.api_base_url,
+            "FUNCTION_APP_NAME": self.function_app_name,
+            "ACS_ENDPOINT": self.acs_endpoint,
+            "ACS_RESOURCE_ID": self.acs_resource_id,
+            "ARCHIVE_ACCOUNT_NAME": self.archive_account_name,
+            "RECORDINGS_CONTAINER_URL": self.recordings_container_url,
+            "EVENTS_QUEUE": self.events_queue,
+            "POISON_QUEUE": self.poison_queue,
+            "RESOURCE_GROUP_NAME": self.resource_group_name,
+        }

@@ -1,0 +1,128 @@
+"""Event Grid: the ACS system topic and the subscription that drops recording events into the
+archive queue, delivered and dead-lettered with the topic's own identity (shared keys are off).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+from pulumi_azure_native import eventgrid, monitor
+
+from infra import roles
+from infra.storage import DEAD_LETTER_CONTAINER, EVENTS_QUEUE
+
+RECORDING_EVENT_TYPE = "Microsoft.Communication.RecordingFileStatusUpdated"
+ACS_TOPIC_TYPE = "Microsoft.Communication.CommunicationServices"
+#: A queued event older than this is useless: ACS has deleted the media by then.
+QUEUE_MESSAGE_TTL_SECONDS = 7 * 24 * 3600
+
+
+@dataclass
+class EventsArgs:
+    """Inputs of :class:`RecordingEvents`."""
+
+    resource_group_name: pulumi.Input[str]
+    """Required. Resource group."""
+    acs_id: pulumi.Input[str]
+    """Required. ACS resource whose events are routed."""
+    archive_account_id: pulumi.Input[str]
+    """Required. Archive account holding the queue and the dead-letter container."""
+    events_queue_id: pulumi.Input[str]
+    """Required. Queue resource id (scope of the sender grant)."""
+    dead_letter_container_id: pulumi.Input[str]
+    """Required. Dead-letter container resource id (scope of the writer grant)."""
+    workspace_id: pulumi.Input[str]
+    """Required. Log Analytics workspace for delivery-failure logs."""
+    tags: dict[str, str]
+    """Required. Tags of every taggable resource."""
+    max_delivery_attempts: int = 30
+    """Optional. Delivery attempts before dead-lettering (1-30)."""
+    event_ttl_minutes: int = 1440
+    """Optional. Retry window in minutes (1-1440)."""
+
+
+class RecordingEvents(pulumi.ComponentResource):
+    """System topic on ACS + queue subscription for RecordingFileStatusUpdated only."""
+
+    topic: eventgrid.SystemTopic
+    subscription: eventgrid.SystemTopicEventSubscription
+
+    def __init__(
+        self, name: str, args: EventsArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("acsrec:index:RecordingEvents", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        self.topic = eventgrid.SystemTopic(
+            f"{name}-topic",
+            resource_group_name=args.resource_group_name,
+            location="global",
+            source=args.acs_id,
+            topic_type=ACS_TOPIC_TYPE,
+            identity={"type": eventgrid.IdentityType.SYSTEM_ASSIGNED},
+            tags=args.tags,
+            opts=child,
+        )
+        principal_id = self.topic.identity.apply(lambda i: i.principal_id if i else None)
+        grants = [
+            roles.assign_role(
+                f"{name}-queue-sender",
+                roles.STORAGE_QUEUE_DATA_MESSAGE_SENDER,
+                principal_id,
+                args.events_queue_id,
+                self,
+            ),
+            roles.assign_role(
+                f"{name}-deadletter-writer",
+                roles.STORAGE_BLOB_DATA_CONTRIBUTOR,
+                principal_id,
+                args.dead_letter_container_id,
+                self,
+            ),
+        ]
+        identity = eventgrid.EventSubscriptionIdentityArgs(
+            type=eventgrid.EventSubscriptionIdentityType.SYSTEM_ASSIGNED
+        )
+        self.subscription = eventgrid.SystemTopicEventSubscription(
+            f"{name}-to-queue",
+            resource_group_name=args.resource_group_name,
+            system_topic_name=self.topic.name,
+            event_delivery_schema=eventgrid.EventDeliverySchema.EVENT_GRID_SCHEMA,
+            filter=eventgrid.EventSubscriptionFilterArgs(
+                included_event_types=[RECORDING_EVENT_TYPE]
+            ),
+            delivery_with_resource_identity=eventgrid.DeliveryWithResourceIdentityArgs(
+                identity=identity,
+                destination=eventgrid.StorageQueueEventSubscriptionDestinationArgs(
+                    endpoint_type="StorageQueue",
+                    resource_id=args.archive_account_id,
+                    queue_name=EVENTS_QUEUE,
+                    queue_message_time_to_live_in_seconds=QUEUE_MESSAGE_TTL_SECONDS,
+                ),
+            ),
+            retry_policy=eventgrid.RetryPolicyArgs(
+                max_delivery_attempts=args.max_delivery_attempts,
+                event_time_to_live_in_minutes=args.event_ttl_minutes,
+            ),
+            dead_letter_with_resource_identity=eventgrid.DeadLetterWithResourceIdentityArgs(
+                identity=identity,
+                dead_letter_destination=eventgrid.StorageBlobDeadLetterDestinationArgs(
+                    endpoint_type="StorageBlob",
+                    resource_id=args.archive_account_id,
+                    blob_container_name=DEAD_LETTER_CONTAINER,
+                ),
+            ),
+            # Event Grid checks the identity can write when the subscription is created.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=grants),
+        )
+        monitor.DiagnosticSetting(
+            f"{name}-diagnostics",
+            resource_uri=self.topic.id,
+            workspace_id=args.workspace_id,
+            logs=[{"category_group": "allLogs", "enabled": True}],
+            metrics=[{"category": "AllMetrics", "enabled": True}],
+            opts=child,
+        )
+        self.role_assignments = grants
+        self.topic_id = self.topic.id
+        self.register_outputs({"topic_id": self.topic_id})

@@ -1,0 +1,222 @@
+"""The Function App on Flex Consumption (FC1): plan, app, hardening and its app settings.
+
+App settings carry endpoints and names only. Every credential is the app's system identity, so
+nothing in the settings is worth stealing; the role grants live next to the app that uses them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import pulumi
+from pulumi_azure_native import web
+
+from infra import roles
+from infra.storage import EVENTS_QUEUE, RECORDINGS_CONTAINER, REGISTRY_TABLE
+
+PYTHON_VERSION = "3.11"
+CALLBACK_OIDC_METADATA_URL = (
+    "https://acscallautomation.communication.azure.com/calling/.well-known/acsopenidconfiguration"
+)
+#: Settings the function code reads (functions/recording_pipeline/settings.py).
+RUNTIME_SETTING_NAMES = (
+    "ACS_ENDPOINT",
+    "ACS_RESOURCE_ID",
+    "ACS_IMMUTABLE_RESOURCE_ID",
+    "ARCHIVE_ACCOUNT_NAME",
+    "RECORDINGS_CONTAINER",
+    "EVENTS_QUEUE",
+    "REGISTRY_TABLE",
+    "CALLBACK_OIDC_METADATA_URL",
+    "DELETE_FROM_ACS_AFTER_ARCHIVE",
+)
+#: Settings the Functions host reads: identity-based storage, the queue trigger's connection
+#: (connection="RecordingQueue") and Entra-authenticated Application Insights.
+HOST_SETTING_NAMES = (
+    "AzureWebJobsStorage__accountName",
+    "RecordingQueue__queueServiceUri",
+    "APPLICATIONINSIGHTS_CONNECTION_STRING",
+    "APPLICATIONINSIGHTS_AUTHENTICATION_STRING",
+)
+#: Never set in Azure: local-only secrets/overrides, and settings FC1 rejects.
+FORBIDDEN_SETTING_NAMES = (
+    "ACS_ACCESS_KEY",
+    "ACS_MEDIA_ENDPOINT_OVERRIDE",
+    "ARCHIVE_STORAGE_CONNECTION_STRING",
+    "LOCAL_FUNCTION_KEY",
+    "FUNCTIONS_WORKER_RUNTIME",
+    "WEBSITE_RUN_FROM_PACKAGE",
+    "AzureWebJobsStorage",
+)
+
+
+def function_app_settings(
+    *,
+    acs_endpoint: pulumi.Input[str],
+    acs_resource_id: pulumi.Input[str],
+    acs_immutable_resource_id: pulumi.Input[str],
+    archive_account_name: pulumi.Input[str],
+    archive_queue_endpoint: pulumi.Input[str],
+    runtime_account_name: pulumi.Input[str],
+    app_insights_connection_string: pulumi.Input[str],
+    delete_from_acs_after_archive: bool,
+) -> dict[str, pulumi.Input[str]]:
+    """Every app setting of the Function App, in one place so both sides can be checked."""
+    settings: dict[str, pulumi.Input[str]] = {
+        "ACS_ENDPOINT": acs_endpoint,
+        "ACS_RESOURCE_ID": acs_resource_id,
+        "ACS_IMMUTABLE_RESOURCE_ID": acs_immutable_resource_id,
+        "ARCHIVE_ACCOUNT_NAME": archive_account_name,
+        "RECORDINGS_CONTAINER": RECORDINGS_CONTAINER,
+        "EVENTS_QUEUE": EVENTS_QUEUE,
+        "REGISTRY_TABLE": REGISTRY_TABLE,
+        "CALLBACK_OIDC_METADATA_URL": CALLBACK_OIDC_METADATA_URL,
+        "DELETE_FROM_ACS_AFTER_ARCHIVE": "true" if delete_from_acs_after_archive else "false",
+        "AzureWebJobsStorage__accountName": runtime_account_name,
+        "RecordingQueue__queueServiceUri": archive_queue_endpoint,
+        "APPLICATIONINSIGHTS_CONNECTION_STRING": app_insights_connection_string,
+        "APPLICATIONINSIGHTS_AUTHENTICATION_STRING": "Authorization=AAD",
+    }
+    return settings
+
+
+@dataclass
+class FunctionAppArgs:
+    """Inputs of :class:`RecordingFunctionApp`."""
+
+    resource_group_name: pulumi.Input[str]
+    """Required. Resource group."""
+    location: str
+    """Required. Azure region."""
+    tags: dict[str, str]
+    """Required. Tags of every taggable resource."""
+    app_settings: Mapping[str, pulumi.Input[str]]
+    """Required. From :func:`function_app_settings`."""
+    deployment_container_url: pulumi.Input[str]
+    """Required. Blob container URL Flex reads the package from (identity-authenticated)."""
+    runtime_account_id: pulumi.Input[str]
+    """Required. Runtime storage account (host state, deployment package)."""
+    recordings_container_id: pulumi.Input[str]
+    """Required. Archive container the archiver writes recordings to."""
+    events_queue_id: pulumi.Input[str]
+    """Required. Queue the archiver is triggered from."""
+    poison_queue_id: pulumi.Input[str]
+    """Required. Queue failed events are moved to."""
+    registry_table_id: pulumi.Input[str]
+    """Required. Registry table of recordings."""
+    acs_id: pulumi.Input[str]
+    """Required. ACS resource the API calls with Entra ID."""
+    app_insights_id: pulumi.Input[str]
+    """Required. Application Insights component the host publishes telemetry to."""
+    instance_memory_mb: int = 2048
+    """Optional. Flex instance memory (512, 2048 or 4096)."""
+    maximum_instances: int = 40
+    """Optional. Flex scale-out limit."""
+
+
+class RecordingFunctionApp(pulumi.ComponentResource):
+    """FC1 plan + Linux Python Function App with a system identity and least-privilege grants."""
+
+    plan: web.AppServicePlan
+    app: web.WebApp
+
+    def __init__(
+        self, name: str, args: FunctionAppArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("acsrec:index:RecordingFunctionApp", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        self.plan = web.AppServicePlan(
+            f"{name}-plan",
+            resource_group_name=args.resource_group_name,
+            location=args.location,
+            kind="functionapp",
+            reserved=True,
+            sku={"name": "FC1", "tier": "FlexConsumption"},
+            tags=args.tags,
+            opts=child,
+        )
+        self.app = web.WebApp(
+            name,
+            resource_group_name=args.resource_group_name,
+            location=args.location,
+            kind="functionapp,linux",
+            server_farm_id=self.plan.id,
+            https_only=True,
+            identity={"type": web.ManagedServiceIdentityType.SYSTEM_ASSIGNED},
+            site_config={
+                "app_settings": [
+                    {"name": key, "value": value} for key, value in args.app_settings.items()
+                ],
+                "min_tls_version": web.SupportedTlsVersions.SUPPORTED_TLS_VERSIONS_1_2,
+                "scm_min_tls_version": web.SupportedTlsVersions.SUPPORTED_TLS_VERSIONS_1_2,
+                "ftps_state": web.FtpsState.DISABLED,
+                "http20_enabled": True,
+                "remote_debugging_enabled": False,
+            },
+            function_app_config={
+                "deployment": {
+                    "storage": {
+                        "type": web.FunctionsDeploymentStorageType.BLOB_CONTAINER,
+                        "value": args.deployment_container_url,
+                        "authentication": {"type": web.AuthenticationType.SYSTEM_ASSIGNED_IDENTITY},
+                    }
+                },
+                "runtime": {"name": web.RuntimeName.PYTHON, "version": PYTHON_VERSION},
+                "scale_and_concurrency": {
+                    "instance_memory_mb": args.instance_memory_mb,
+                    "maximum_instance_count": args.maximum_instances,
+                },
+            },
+            tags=args.tags,
+            opts=child,
+        )
+        # Basic (user/password) publishing stays off for both FTP and the SCM site: deployments
+        # use an Entra token (see infra/deployment.py).
+        web.WebAppFtpAllowed(
+            f"{name}-ftp-basic-auth",
+            name=self.app.name,
+            resource_group_name=args.resource_group_name,
+            allow=False,
+            opts=child,
+        )
+        web.WebAppScmAllowed(
+            f"{name}-scm-basic-auth",
+            name=self.app.name,
+            resource_group_name=args.resource_group_name,
+            allow=False,
+            opts=child,
+        )
+        self.principal_id = self.app.identity.apply(lambda i: i.principal_id if i else None)
+        self.role_assignments = self._grant(name, args)
+        self.name = self.app.name
+        self.id = self.app.id
+        self.default_host_name = self.app.default_host_name
+        self.scm_url = pulumi.Output.all(self.app.name, self.app.enabled_host_names).apply(
+            lambda values: scm_url_of(values[0], values[1] or [])
+        )
+        self.register_outputs({"name": self.name, "principal_id": self.principal_id})
+
+    def _grant(self, name: str, args: FunctionAppArgs) -> list[pulumi.Resource]:
+        """Each grant on the smallest scope that works for what the code does there."""
+        grants = (
+            ("runtime-blob", roles.STORAGE_BLOB_DATA_OWNER, args.runtime_account_id),
+            ("recordings-blob", roles.STORAGE_BLOB_DATA_CONTRIBUTOR, args.recordings_container_id),
+            ("events-queue", roles.STORAGE_QUEUE_DATA_CONTRIBUTOR, args.events_queue_id),
+            ("poison-queue", roles.STORAGE_QUEUE_DATA_CONTRIBUTOR, args.poison_queue_id),
+            ("registry-table", roles.STORAGE_TABLE_DATA_CONTRIBUTOR, args.registry_table_id),
+            ("acs", roles.COMMUNICATION_AND_EMAIL_SERVICE_OWNER, args.acs_id),
+            ("telemetry", roles.MONITORING_METRICS_PUBLISHER, args.app_insights_id),
+        )
+        return [
+            roles.assign_role(f"{name}-{suffix}", role, self.principal_id, scope, self)
+            for suffix, role, scope in grants
+        ]
+
+
+def scm_url_of(app_name: str, enabled_host_names: list[str]) -> str:
+    """The Kudu (SCM) base URL; Flex apps may carry a regional host name, so prefer the real one."""
+    for host in enabled_host_names:
+        if ".scm." in host:
+            return f"https://{host}"
+    return f"https://{app_name}.scm.azurewebsites.net"

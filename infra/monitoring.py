@@ -1,0 +1,219 @@
+"""Observability: one Log Analytics workspace, workspace-based Application Insights, the action
+group and the alerts that tell an operator a recording may not have reached the archive.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+from pulumi_azure_native import applicationinsights, monitor, operationalinsights
+
+#: Event Grid system-topic metrics that mean an event did not reach the queue.
+EVENT_DELIVERY_FAILURE_METRICS = ("DeadLetteredCount", "DroppedEventCount")
+#: Name fragment the archiver's queue-triggered function carries (its requests are alerted on).
+ARCHIVER_FUNCTION_FRAGMENT = "archive"
+
+
+def archive_failure_query(poison_queue: str) -> str:
+    """KQL over Application Insights: poison-queue moves and failed archiver runs.
+
+    The host logs the poison-queue name when it moves a message after its last dequeue, and the
+    archiver logs it when it poisons a message itself, so one `has` covers both paths.
+    """
+    return (
+        f'union (traces | where message has "{poison_queue}"), '
+        f"(requests | where success == false and operation_Name has "
+        f'"{ARCHIVER_FUNCTION_FRAGMENT}") '
+        "| summarize failures = count()"
+    )
+
+
+@dataclass
+class ObservabilityArgs:
+    """Inputs of :class:`Observability`."""
+
+    resource_group_name: pulumi.Input[str]
+    """Required. Resource group."""
+    location: str
+    """Required. Azure region of the workspace and the component."""
+    tags: dict[str, str]
+    """Required. Tags of every taggable resource."""
+    retention_days: int = 30
+    """Optional. Log retention in days."""
+    alert_email: str = ""
+    """Optional. Email receiver of the action group; empty = no receiver."""
+
+
+class Observability(pulumi.ComponentResource):
+    """Log Analytics + Application Insights (Entra-only ingestion) + the action group."""
+
+    workspace: operationalinsights.Workspace
+    app_insights: applicationinsights.Component
+    action_group: monitor.ActionGroup
+
+    def __init__(
+        self, name: str, args: ObservabilityArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("acsrec:index:Observability", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        self.workspace = operationalinsights.Workspace(
+            f"{name}-logs",
+            resource_group_name=args.resource_group_name,
+            location=args.location,
+            sku={"name": operationalinsights.WorkspaceSkuNameEnum.PER_GB2018},
+            retention_in_days=args.retention_days,
+            tags=args.tags,
+            opts=child,
+        )
+        self.app_insights = applicationinsights.Component(
+            f"{name}-appi",
+            resource_group_name=args.resource_group_name,
+            location=args.location,
+            kind="web",
+            application_type=applicationinsights.ApplicationType.WEB,
+            workspace_resource_id=self.workspace.id,
+            ingestion_mode=applicationinsights.IngestionMode.LOG_ANALYTICS,
+            disable_local_auth=True,
+            tags=args.tags,
+            opts=child,
+        )
+        receivers = (
+            [
+                monitor.MicrosoftCommonEmailReceiverArgs(
+                    name="operator", email_address=args.alert_email, use_common_alert_schema=True
+                )
+            ]
+            if args.alert_email
+            else []
+        )
+        self.action_group = monitor.ActionGroup(
+            f"{name}-actions",
+            resource_group_name=args.resource_group_name,
+            location="global",
+            group_short_name="acsrec",
+            enabled=True,
+            email_receivers=receivers,
+            tags=args.tags,
+            opts=child,
+        )
+        self.register_outputs({"workspace_id": self.workspace.id})
+
+
+@dataclass
+class AlertsArgs:
+    """Inputs of :class:`RecordingAlerts`."""
+
+    resource_group_name: pulumi.Input[str]
+    """Required. Resource group."""
+    location: str
+    """Required. Region of the log alert."""
+    tags: dict[str, str]
+    """Required. Tags of every taggable resource."""
+    action_group_id: pulumi.Input[str]
+    """Required. Where alerts go."""
+    system_topic_id: pulumi.Input[str]
+    """Required. Event Grid system topic whose delivery failures are alerted on."""
+    app_insights_id: pulumi.Input[str]
+    """Required. Application Insights component the log alert queries."""
+    function_app_id: pulumi.Input[str]
+    """Required. Function App whose server errors are alerted on."""
+    poison_queue: str
+    """Required. Name of the poison queue."""
+
+
+def _metric_criteria(
+    metric: str, namespace: str
+) -> monitor.MetricAlertSingleResourceMultipleMetricCriteriaArgs:
+    """ "metric > 0 in the window". Typed args, not a dict: criteria is a union type and a plain
+    dict would reach ARM with snake_case keys."""
+    return monitor.MetricAlertSingleResourceMultipleMetricCriteriaArgs(
+        odata_type="Microsoft.Azure.Monitor.SingleResourceMultipleMetricCriteria",
+        all_of=[
+            monitor.MetricCriteriaArgs(
+                criterion_type="StaticThresholdCriterion",
+                name=metric,
+                metric_name=metric,
+                metric_namespace=namespace,
+                operator=monitor.Operator.GREATER_THAN,
+                threshold=0,
+                time_aggregation=monitor.AggregationTypeEnum.TOTAL,
+            )
+        ],
+    )
+
+
+class RecordingAlerts(pulumi.ComponentResource):
+    """Event Grid delivery failures, poison/archiver failures and function server errors."""
+
+    def __init__(
+        self, name: str, args: AlertsArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("acsrec:index:RecordingAlerts", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        actions = [monitor.MetricAlertActionArgs(action_group_id=args.action_group_id)]
+        self.event_delivery = [
+            monitor.MetricAlert(
+                f"{name}-{metric.lower()}",
+                resource_group_name=args.resource_group_name,
+                location="global",
+                description=f"Event Grid {metric} > 0: a recording event did not reach the queue",
+                severity=1,
+                enabled=True,
+                scopes=[args.system_topic_id],
+                evaluation_frequency="PT5M",
+                window_size="PT15M",
+                criteria=_metric_criteria(metric, "Microsoft.EventGrid/systemTopics"),
+                actions=actions,
+                tags=args.tags,
+                opts=child,
+            )
+            for metric in EVENT_DELIVERY_FAILURE_METRICS
+        ]
+        self.archive_failures = monitor.ScheduledQueryRule(
+            f"{name}-archive-failures",
+            resource_group_name=args.resource_group_name,
+            location=args.location,
+            kind=monitor.Kind.LOG_ALERT,
+            description="A recording event reached the poison queue or an archiver run failed",
+            severity=1,
+            enabled=True,
+            scopes=[args.app_insights_id],
+            evaluation_frequency="PT5M",
+            window_size="PT15M",
+            criteria={
+                "all_of": [
+                    {
+                        "query": archive_failure_query(args.poison_queue),
+                        "time_aggregation": monitor.TimeAggregation.TOTAL,
+                        "metric_measure_column": "failures",
+                        # SDK enum has filter operators ("gt"); the rule API wants the word.
+                        "operator": "GreaterThan",
+                        "threshold": 0,
+                        "failing_periods": {
+                            "number_of_evaluation_periods": 1,
+                            "min_failing_periods_to_alert": 1,
+                        },
+                    }
+                ]
+            },
+            actions={"action_groups": [args.action_group_id]},
+            tags=args.tags,
+            opts=child,
+        )
+        self.function_errors = monitor.MetricAlert(
+            f"{name}-function-errors",
+            resource_group_name=args.resource_group_name,
+            location="global",
+            description="The Function App answered with server errors (HTTP 5xx)",
+            severity=2,
+            enabled=True,
+            scopes=[args.function_app_id],
+            evaluation_frequency="PT5M",
+            window_size="PT15M",
+            criteria=_metric_criteria("Http5xx", "Microsoft.Web/sites"),
+            actions=actions,
+            tags=args.tags,
+            opts=child,
+        )
+        self.register_outputs({})

@@ -1,0 +1,330 @@
+"""The two storage accounts: the archive (recordings, event queue, registry, dead letters) and
+the runtime account the Functions host and the Flex deployment container live in.
+
+Both share one hardened baseline (:func:`hardened_account_args`) so a security property cannot
+be fixed on one account and forgotten on the other.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+from pulumi_azure_native import storage
+
+from infra.immutability_lock import ImmutabilityLock
+
+RECORDINGS_CONTAINER = "recordings"
+DEAD_LETTER_CONTAINER = "event-deadletter"
+EVENTS_QUEUE = "recording-events"
+POISON_QUEUE = f"{EVENTS_QUEUE}-poison"
+REGISTRY_TABLE = "recordings"
+DEPLOYMENT_CONTAINER = "app-package"
+#: Archive tier exists only on locally and geo-redundant accounts (not ZRS/GZRS).
+ARCHIVE_SKU = "Standard_GRS"
+RUNTIME_SKU = "Standard_LRS"
+
+
+def hardened_account_args(
+    *, resource_group_name: pulumi.Input[str], location: str, sku: str, tags: dict[str, str]
+) -> dict[str, Any]:
+    """The security baseline every storage account of the solution starts from."""
+    return {
+        "resource_group_name": resource_group_name,
+        "location": location,
+        "kind": storage.Kind.STORAGE_V2,
+        "sku": {"name": sku},
+        "access_tier": storage.AccessTier.HOT,
+        "enable_https_traffic_only": True,
+        "minimum_tls_version": storage.MinimumTlsVersion.TLS1_2,
+        "allow_blob_public_access": False,
+        "allow_shared_key_access": False,
+        "default_to_o_auth_authentication": True,
+        "allow_cross_tenant_replication": False,
+        "public_network_access": storage.PublicNetworkAccess.ENABLED,
+        "encryption": {
+            "key_source": storage.KeySource.MICROSOFT_STORAGE,
+            "require_infrastructure_encryption": True,
+            "services": {
+                "blob": {"enabled": True, "key_type": storage.KeyType.ACCOUNT},
+                "file": {"enabled": True, "key_type": storage.KeyType.ACCOUNT},
+                "queue": {"enabled": True, "key_type": storage.KeyType.ACCOUNT},
+                "table": {"enabled": True, "key_type": storage.KeyType.ACCOUNT},
+            },
+        },
+        "tags": tags,
+    }
+
+
+def blob_protection_args(soft_delete_days: int) -> dict[str, Any]:
+    """Blob and container soft delete plus versioning: an overwrite or delete is recoverable."""
+    return {
+        "delete_retention_policy": {"enabled": True, "days": soft_delete_days},
+        "container_delete_retention_policy": {"enabled": True, "days": soft_delete_days},
+        "is_versioning_enabled": True,
+    }
+
+
+def lifecycle_rules(
+    *,
+    cool_after_days: int,
+    cold_after_days: int,
+    archive_after_days: int,
+    retention_days: int,
+    dead_letter_retention_days: int,
+    version_retention_days: int,
+) -> list[storage.ManagementPolicyRuleArgsDict]:
+    """Lifecycle management rules of the archive, as a pure value a test can read."""
+    return [
+        {
+            "name": "recordings-tiering",
+            "enabled": True,
+            "type": storage.RuleType.LIFECYCLE,
+            "definition": {
+                "filters": {
+                    "blob_types": ["blockBlob"],
+                    "prefix_match": [f"{RECORDINGS_CONTAINER}/"],
+                },
+                "actions": {
+                    "base_blob": {
+                        "tier_to_cool": {"days_after_modification_greater_than": cool_after_days},
+                        "tier_to_cold": {"days_after_modification_greater_than": cold_after_days},
+                        "tier_to_archive": {
+                            "days_after_modification_greater_than": archive_after_days
+                        },
+                        "delete": {"days_after_modification_greater_than": retention_days},
+                    }
+                },
+            },
+        },
+        {
+            "name": "dead-letters-expiry",
+            "enabled": True,
+            "type": storage.RuleType.LIFECYCLE,
+            "definition": {
+                "filters": {
+                    "blob_types": ["blockBlob"],
+                    "prefix_match": [f"{DEAD_LETTER_CONTAINER}/"],
+                },
+                "actions": {
+                    "base_blob": {
+                        "delete": {
+                            "days_after_modification_greater_than": dead_letter_retention_days
+                        }
+                    }
+                },
+            },
+        },
+        {
+            "name": "old-versions-expiry",
+            "enabled": True,
+            "type": storage.RuleType.LIFECYCLE,
+            "definition": {
+                "filters": {"blob_types": ["blockBlob"]},
+                "actions": {
+                    "version": {
+                        "delete": {"days_after_creation_greater_than": version_retention_days}
+                    }
+                },
+            },
+        },
+    ]
+
+
+@dataclass
+class ArchiveStorageArgs:
+    """Inputs of :class:`ArchiveStorage`."""
+
+    resource_group_name: pulumi.Input[str]
+    """Required. Resource group of the account."""
+    location: str
+    """Required. Azure region."""
+    tags: dict[str, str]
+    """Required. Tags of every taggable resource."""
+    lifecycle: list[storage.ManagementPolicyRuleArgsDict]
+    """Required. Lifecycle management rules (see :func:`lifecycle_rules`)."""
+    soft_delete_days: int = 14
+    """Optional. Soft-delete window of blobs and containers."""
+    immutability_days: int = 0
+    """Optional. Time-based WORM retention on the recordings container; 0 = none."""
+    lock_immutability: bool = False
+    """Optional. Lock the WORM policy (irreversible); needs immutability_days > 0."""
+    retain_on_destroy: bool = True
+    """Optional. Keep the account and every child on ``pulumi destroy``."""
+    sku: str = ARCHIVE_SKU
+    """Optional. Storage SKU; must support the Archive tier."""
+
+
+class ArchiveStorage(pulumi.ComponentResource):
+    """The archive account: recordings, event queue + poison queue, registry table, dead letters."""
+
+    account: storage.StorageAccount
+    recordings_container: storage.BlobContainer
+    dead_letter_container: storage.BlobContainer
+    events_queue: storage.Queue
+    poison_queue: storage.Queue
+    registry_table: storage.Table
+    immutability_policy: storage.BlobContainerImmutabilityPolicy | None
+
+    def __init__(
+        self, name: str, args: ArchiveStorageArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("acsrec:index:ArchiveStorage", name, None, opts)
+        # Retaining only the account would still let destroy delete its containers (and with
+        # them the recordings), so every child that holds data is retained as well.
+        child = pulumi.ResourceOptions(parent=self, retain_on_delete=args.retain_on_destroy)
+        self.account = storage.StorageAccount(
+            name,
+            **hardened_account_args(
+                resource_group_name=args.resource_group_name,
+                location=args.location,
+                sku=args.sku,
+                tags=args.tags,
+            ),
+            opts=child,
+        )
+        account_name = self.account.name
+        rg = args.resource_group_name
+        blob_service = storage.BlobServiceProperties(
+            f"{name}-blob-service",
+            account_name=account_name,
+            resource_group_name=rg,
+            blob_services_name="default",
+            **blob_protection_args(args.soft_delete_days),
+            opts=child,
+        )
+        in_blob_service = pulumi.ResourceOptions.merge(
+            child, pulumi.ResourceOptions(depends_on=[blob_service])
+        )
+        self.recordings_container = storage.BlobContainer(
+            f"{name}-{RECORDINGS_CONTAINER}",
+            account_name=account_name,
+            resource_group_name=rg,
+            container_name=RECORDINGS_CONTAINER,
+            public_access=storage.PublicAccess.NONE,
+            opts=in_blob_service,
+        )
+        self.dead_letter_container = storage.BlobContainer(
+            f"{name}-{DEAD_LETTER_CONTAINER}",
+            account_name=account_name,
+            resource_group_name=rg,
+            container_name=DEAD_LETTER_CONTAINER,
+            public_access=storage.PublicAccess.NONE,
+            opts=in_blob_service,
+        )
+        self.events_queue = storage.Queue(
+            f"{name}-{EVENTS_QUEUE}",
+            account_name=account_name,
+            resource_group_name=rg,
+            queue_name=EVENTS_QUEUE,
+            opts=child,
+        )
+        self.poison_queue = storage.Queue(
+            f"{name}-{POISON_QUEUE}",
+            account_name=account_name,
+            resource_group_name=rg,
+            queue_name=POISON_QUEUE,
+            opts=child,
+        )
+        self.registry_table = storage.Table(
+            f"{name}-{REGISTRY_TABLE}-table",
+            account_name=account_name,
+            resource_group_name=rg,
+            table_name=REGISTRY_TABLE,
+            opts=child,
+        )
+        storage.ManagementPolicy(
+            f"{name}-lifecycle",
+            account_name=account_name,
+            resource_group_name=rg,
+            management_policy_name="default",
+            policy=storage.ManagementPolicySchemaArgsDict(rules=args.lifecycle),
+            opts=child,
+        )
+        self.immutability_policy = None
+        if args.immutability_days > 0:
+            self.immutability_policy = storage.BlobContainerImmutabilityPolicy(
+                f"{name}-recordings-worm",
+                account_name=account_name,
+                resource_group_name=rg,
+                container_name=self.recordings_container.name,
+                immutability_policy_name="default",
+                immutability_period_since_creation_in_days=args.immutability_days,
+                allow_protected_append_writes=False,
+                # A locked policy cannot be deleted; protect says so before ARM does.
+                opts=pulumi.ResourceOptions.merge(
+                    child, pulumi.ResourceOptions(protect=args.lock_immutability)
+                ),
+            )
+            if args.lock_immutability:
+                ImmutabilityLock(
+                    f"{name}-recordings-worm-lock",
+                    policy_id=self.immutability_policy.id,
+                    etag=self.immutability_policy.etag,
+                    opts=pulumi.ResourceOptions(parent=self, protect=True),
+                )
+        self.account_name = account_name
+        self.account_id = self.account.id
+        self.blob_endpoint = self.account.primary_endpoints.blob
+        self.queue_endpoint = self.account.primary_endpoints.queue
+        self.table_endpoint = self.account.primary_endpoints.table
+        # register_outputs last: the component is complete only once every child exists.
+        self.register_outputs({"account_name": account_name, "account_id": self.account_id})
+
+
+@dataclass
+class RuntimeStorageArgs:
+    """Inputs of :class:`RuntimeStorage`."""
+
+    resource_group_name: pulumi.Input[str]
+    """Required. Resource group of the account."""
+    location: str
+    """Required. Azure region."""
+    tags: dict[str, str]
+    """Required. Tags of every taggable resource."""
+    soft_delete_days: int = 7
+    """Optional. Soft-delete window of blobs and containers."""
+
+
+class RuntimeStorage(pulumi.ComponentResource):
+    """The Functions host account (leases, timers, keys) and the Flex deployment container."""
+
+    account: storage.StorageAccount
+    deployment_container: storage.BlobContainer
+
+    def __init__(
+        self, name: str, args: RuntimeStorageArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("acsrec:index:RuntimeStorage", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        self.account = storage.StorageAccount(
+            name,
+            **hardened_account_args(
+                resource_group_name=args.resource_group_name,
+                location=args.location,
+                sku=RUNTIME_SKU,
+                tags=args.tags,
+            ),
+            opts=child,
+        )
+        blob_service = storage.BlobServiceProperties(
+            f"{name}-blob-service",
+            account_name=self.account.name,
+            resource_group_name=args.resource_group_name,
+            blob_services_name="default",
+            **blob_protection_args(args.soft_delete_days),
+            opts=child,
+        )
+        self.deployment_container = storage.BlobContainer(
+            f"{name}-{DEPLOYMENT_CONTAINER}",
+            account_name=self.account.name,
+            resource_group_name=args.resource_group_name,
+            container_name=DEPLOYMENT_CONTAINER,
+            public_access=storage.PublicAccess.NONE,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[blob_service]),
+        )
+        self.account_name = self.account.name
+        self.account_id = self.account.id
+        self.blob_endpoint = self.account.primary_endpoints.blob
+        self.register_outputs({"account_name": self.account_name})

@@ -1,0 +1,232 @@
+"""Typed config: one case per rule, each asserting the exact one-line message."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from infra.config import CONFIG_FIELDS, PROJECT, ConfigError, parse_config
+from tests.infra.harness import run_program
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+RULES = [
+    # (raw config, key named, message)
+    (
+        {"location": "West Europe"},
+        "location",
+        "location ('West Europe') must be a lowercase Azure region name such as westeurope",
+    ),
+    (
+        {"resourceGroupName": "bad/name"},
+        "resourceGroupName",
+        "resourceGroupName ('bad/name') must be a resource group name (1-90 chars)",
+    ),
+    (
+        {"namePrefix": "Acs-Rec"},
+        "namePrefix",
+        "namePrefix ('Acs-Rec') must be 2-10 lowercase letters or digits starting with a letter",
+    ),
+    (
+        {"dataLocation": "Mars"},
+        "dataLocation",
+        "dataLocation ('Mars') must be one of the ACS data locations: Africa, Asia Pacific, "
+        "Australia, Brazil, Canada, Europe, France, Germany, India, Japan, Korea, Norway, "
+        "Switzerland, UAE, UK, United States",
+    ),
+    (
+        {"coolAfterDays": "thirty"},
+        "coolAfterDays",
+        "coolAfterDays ('thirty') must be a whole number",
+    ),
+    ({"coolAfterDays": "-1"}, "coolAfterDays", "coolAfterDays (-1) must be between 0 and 36500"),
+    (
+        {"coolAfterDays": "200"},
+        "coolAfterDays",
+        "coolAfterDays (200) must be less than archiveAfterDays (180)",
+    ),
+    (
+        {"coldAfterDays": "200"},
+        "coldAfterDays",
+        "coldAfterDays (200) must be less than archiveAfterDays (180)",
+    ),
+    (
+        {"coolAfterDays": "90"},
+        "coolAfterDays",
+        "coolAfterDays (90) must be less than coldAfterDays (90)",
+    ),
+    (
+        {"retentionDays": "180"},
+        "archiveAfterDays",
+        "archiveAfterDays (180) must be less than retentionDays (180)",
+    ),
+    (
+        {"retentionDays": "40000"},
+        "retentionDays",
+        "retentionDays (40000) must be between 1 and 36500",
+    ),
+    (
+        {"deadLetterRetentionDays": "0"},
+        "deadLetterRetentionDays",
+        "deadLetterRetentionDays (0) must be between 1 and 365",
+    ),
+    (
+        {"versionRetentionDays": "366"},
+        "versionRetentionDays",
+        "versionRetentionDays (366) must be between 1 and 365",
+    ),
+    (
+        {"softDeleteRetentionDays": "0"},
+        "softDeleteRetentionDays",
+        "softDeleteRetentionDays (0) must be between 1 and 365",
+    ),
+    (
+        {"immutabilityDays": "3000"},
+        "immutabilityDays",
+        "immutabilityDays (3000) must not be longer than retentionDays (2555): the lifecycle rule "
+        "could not delete what WORM protects",
+    ),
+    (
+        {"lockImmutability": "true"},
+        "lockImmutability",
+        "lockImmutability (true) needs immutabilityDays > 0: there is no policy to lock",
+    ),
+    (
+        {"lockImmutability": "yes"},
+        "lockImmutability",
+        "lockImmutability ('yes') must be true or false",
+    ),
+    (
+        {"retainArchiveOnDestroy": "1"},
+        "retainArchiveOnDestroy",
+        "retainArchiveOnDestroy ('1') must be true or false",
+    ),
+    (
+        {"deleteFromAcsAfterArchive": "maybe"},
+        "deleteFromAcsAfterArchive",
+        "deleteFromAcsAfterArchive ('maybe') must be true or false",
+    ),
+    (
+        {"eventMaxDeliveryAttempts": "31"},
+        "eventMaxDeliveryAttempts",
+        "eventMaxDeliveryAttempts (31) must be between 1 and 30",
+    ),
+    (
+        {"eventTtlMinutes": "1441"},
+        "eventTtlMinutes",
+        "eventTtlMinutes (1441) must be between 1 and 1440",
+    ),
+    (
+        {"functionInstanceMemoryMb": "1024"},
+        "functionInstanceMemoryMb",
+        "functionInstanceMemoryMb (1024) must be one of 512, 2048, 4096 (Flex Consumption)",
+    ),
+    (
+        {"functionMaximumInstances": "0"},
+        "functionMaximumInstances",
+        "functionMaximumInstances (0) must be between 1 and 1000",
+    ),
+    (
+        {"alertEmail": "ops@"},
+        "alertEmail",
+        "alertEmail ('ops@') must be an email address such as ops@example.com",
+    ),
+    (
+        {"logRetentionDays": "7"},
+        "logRetentionDays",
+        "logRetentionDays (7) must be between 30 and 730",
+    ),
+    ({"tags": "[1, 2]"}, "tags", "tags ('[1, 2]') must be a JSON object of strings"),
+    ({"tags": '{"owner": 5}'}, "tags", "tags ('{\"owner\": 5}') must be a JSON object of strings"),
+    (
+        {"tags": '{"environment": "prod"}'},
+        "tags",
+        "tags ('environment') must not set a tag the program owns",
+    ),
+    (
+        {"tags": '{"a/b": "x"}'},
+        "tags",
+        "tags ('a/b') tag names must be 1-512 chars without <>%&\\?/",
+    ),
+    ({"deployCode": "no"}, "deployCode", "deployCode ('no') must be true or false"),
+    (
+        {"coolAfterDay": "3"},
+        "coolAfterDay",
+        "coolAfterDay is not a known config key of acs-call-recording; known keys: "
+        + ", ".join(f.key for f in CONFIG_FIELDS),
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("raw", "key", "message"), RULES, ids=[f"{k}-{i}" for i, (_, k, _) in enumerate(RULES)]
+)
+def test_each_rule_names_key_value_and_rule(raw: dict[str, str], key: str, message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(raw, "dev")
+    assert caught.value.key == key
+    assert str(caught.value) == message
+    assert "\n" not in str(caught.value)
+
+
+def test_defaults_make_a_working_config() -> None:
+    cfg = parse_config({}, "dev")
+    tiers = (cfg.cool_after_days, cfg.cold_after_days, cfg.archive_after_days, cfg.retention_days)
+    assert tiers == (30, 90, 180, 2555)
+    assert cfg.immutability_days == 0 and cfg.lock_immutability is False
+    assert cfg.retain_archive_on_destroy is True
+    assert cfg.function_instance_memory_mb in (512, 2048, 4096)
+    assert cfg.resource_tags == {"app": PROJECT, "environment": "dev", "managed-by": "pulumi"}
+
+
+def test_values_are_typed_and_normalised() -> None:
+    cfg = parse_config(
+        {"dataLocation": "united states", "lockImmutability": "TRUE", "immutabilityDays": "30",
+         "tags": '{"team": "voice"}', "alertEmail": " ops@example.com "},
+        "prod",
+    )  # fmt: skip
+    assert cfg.data_location == "United States"
+    assert cfg.lock_immutability is True and cfg.immutability_days == 30
+    assert cfg.alert_email == "ops@example.com"
+    assert cfg.resource_tags == {
+        "team": "voice",
+        "app": PROJECT,
+        "environment": "prod",
+        "managed-by": "pulumi",
+    }
+
+
+def _as_config_text(value: object) -> str:
+    """How `pulumi config` hands a YAML value to the program."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value)
+    return str(value)
+
+
+def test_every_field_documents_its_type_rule_and_description_and_its_default_passes() -> None:
+    for field in CONFIG_FIELDS:
+        assert field.type_name in {"string", "int", "bool", "object"}, field.key
+        assert field.rule and field.description, field.key
+        assert field.parse(field.key, _as_config_text(field.default)) == field.default, field.key
+
+
+def test_stack_config_goes_through_the_same_validation() -> None:
+    with pytest.raises(ConfigError, match=r"^dataLocation \('Atlantis'\) must be one of"):
+        run_program({"dataLocation": "Atlantis"})
+
+
+def test_dev_stack_file_sets_every_key_with_a_valid_value() -> None:
+    values = yaml.safe_load((REPO_ROOT / "Pulumi.dev.yaml").read_text())["config"]
+    prefix = f"{PROJECT}:"
+    raw = {
+        key.removeprefix(prefix): _as_config_text(value)
+        for key, value in values.items()
+        if key.startswith(prefix)
+    }
+    assert set(raw) == {f.key for f in CONFIG_FIELDS}
+    assert parse_config(raw, "dev").stack == "dev"

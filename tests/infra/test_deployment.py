@@ -1,0 +1,218 @@
+"""The OneDeploy dynamic provider and the immutability lock, over real HTTP to a local stand-in."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pulumi.dynamic.dynamic import serialize_provider
+
+from infra.deployment import (
+    PUBLISH_PATH,
+    REPO_ROOT,
+    DeploymentError,
+    OneDeployProvider,
+    trampoline_provider,
+)
+from infra.immutability_lock import ImmutabilityLockError, ImmutabilityLockProvider
+from tests.infra.fake_scm import Answer, FakeScm
+
+TOKEN = "test-token-not-a-secret"
+
+
+def _zip(tmp_path: Path, name: str, content: str) -> tuple[Path, str]:
+    import hashlib
+
+    path = tmp_path / name
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr(zipfile.ZipInfo("host.json", (1980, 1, 1, 0, 0, 0)), content)
+    return path, hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _provider(sleeps: list[float], **options: Any) -> OneDeployProvider:
+    return OneDeployProvider(
+        token_source=lambda: TOKEN,
+        client_options={
+            "sleep": sleeps.append,
+            "poll_interval": 0.25,
+            "forbidden_retry_delays": (1.0, 2.0, 4.0),
+            **options,
+        },
+    )
+
+
+def _props(fake: FakeScm, package: Path, sha: str) -> dict[str, Any]:
+    return {
+        "app_name": "func-x",
+        "scm_url": fake.url,
+        "package_path": str(package),
+        "package_sha256": sha,
+    }
+
+
+def _posts(fake: FakeScm) -> list:
+    return [r for r in fake.requests if r.method == "POST"]
+
+
+def test_create_publishes_the_zip_with_a_bearer_token_and_polls_to_success(
+    fake_scm: FakeScm, tmp_path: Path
+) -> None:
+    package, sha = _zip(tmp_path, "a.zip", "{}")
+    fake_scm.script("POST", "/api/publish", Answer(202, '"dep-1"'))
+    fake_scm.script(
+        "GET", "/api/deployments/dep-1",
+        Answer(200, {"id": "dep-1", "status": 1, "complete": False}),
+        Answer(200, {"id": "dep-1", "status": 2, "complete": False}),
+        Answer(200, {"id": "dep-1", "status": 4, "complete": True}),
+    )  # fmt: skip
+    sleeps: list[float] = []
+    result = _provider(sleeps).create(_props(fake_scm, package, sha))
+
+    assert result.outs["deployment_id"] == "dep-1"
+    assert result.outs["package_sha256"] == sha
+    assert result.id == f"func-x:{sha[:16]}"
+    (publish,) = _posts(fake_scm)
+    assert publish.path == PUBLISH_PATH
+    assert publish.headers["Authorization"] == f"Bearer {TOKEN}"
+    assert publish.headers["Content-Type"] == "application/zip"
+    assert publish.body == package.read_bytes()
+    polls = [r.path for r in fake_scm.requests if r.method == "GET"]
+    assert polls == ["/api/deployments/dep-1"] * 3
+    assert sleeps == [0.25, 0.25]
+
+
+def test_same_hash_is_a_no_op_and_a_new_hash_redeploys(fake_scm: FakeScm, tmp_path: Path) -> None:
+    first, first_sha = _zip(tmp_path, "a.zip", "{}")
+    second, second_sha = _zip(tmp_path, "b.zip", '{"version": "2.0"}')
+    provider = _provider([])
+    olds = {**_props(fake_scm, first, first_sha), "deployment_id": "dep-1"}
+
+    same = provider.diff("id", olds, _props(fake_scm, tmp_path / "elsewhere.zip", first_sha))
+    assert same.changes is False
+    assert fake_scm.requests == []
+
+    changed = provider.diff("id", olds, _props(fake_scm, second, second_sha))
+    assert changed.changes is True and not changed.replaces
+    fake_scm.script("POST", "/api/publish", Answer(200, {"id": "dep-2"}))
+    fake_scm.script("GET", "/api/deployments/dep-2", Answer(200, {"status": 4, "complete": True}))
+    result = provider.update("id", olds, _props(fake_scm, second, second_sha))
+    assert result.outs["deployment_id"] == "dep-2"
+    assert result.outs["package_sha256"] == second_sha
+    assert [r.body for r in _posts(fake_scm)] == [second.read_bytes()]
+
+
+def test_a_200_publish_whose_deployment_fails_is_an_error_with_the_reason(
+    fake_scm: FakeScm, tmp_path: Path
+) -> None:
+    package, sha = _zip(tmp_path, "a.zip", "{}")
+    fake_scm.script("POST", "/api/publish", Answer(200, '"dep-3"'))
+    fake_scm.script(
+        "GET", "/api/deployments/dep-3",
+        Answer(200, {"status": 3, "complete": True, "status_text": "Failed to sync triggers",
+                     "log_url": "https://scm/api/deployments/dep-3/log"}),
+    )  # fmt: skip
+    with pytest.raises(DeploymentError) as caught:
+        _provider([]).create(_props(fake_scm, package, sha))
+    message = str(caught.value)
+    assert "ended Failed: Failed to sync triggers" in message
+    assert "log: https://scm/api/deployments/dep-3/log" in message
+
+
+def test_a_rejected_publish_is_an_error_with_the_body_reason(
+    fake_scm: FakeScm, tmp_path: Path
+) -> None:
+    package, sha = _zip(tmp_path, "a.zip", "{}")
+    fake_scm.script("POST", "/api/publish", Answer(400, {"Message": "Package is not a zip"}))
+    with pytest.raises(DeploymentError, match=r"HTTP 400: Package is not a zip$"):
+        _provider([]).create(_props(fake_scm, package, sha))
+    assert len(_posts(fake_scm)) == 1
+
+
+def test_403_is_retried_with_backoff_while_roles_propagate(
+    fake_scm: FakeScm, tmp_path: Path
+) -> None:
+    package, sha = _zip(tmp_path, "a.zip", "{}")
+    fake_scm.script(
+        "POST", "/api/publish",
+        Answer(403, {"Message": "Forbidden"}), Answer(401, ""), Answer(202, '"dep-4"'),
+    )  # fmt: skip
+    fake_scm.script("GET", "/api/deployments/dep-4", Answer(200, {"status": 4, "complete": True}))
+    sleeps: list[float] = []
+    result = _provider(sleeps).create(_props(fake_scm, package, sha))
+    assert result.outs["deployment_id"] == "dep-4"
+    assert len(_posts(fake_scm)) == 3
+    assert sleeps == [1.0, 2.0]
+
+
+def test_403_that_never_clears_ends_with_the_service_reason(
+    fake_scm: FakeScm, tmp_path: Path
+) -> None:
+    package, sha = _zip(tmp_path, "a.zip", "{}")
+    fake_scm.script("POST", "/api/publish", Answer(403, {"Message": "Caller is not authorized"}))
+    sleeps: list[float] = []
+    with pytest.raises(DeploymentError, match="HTTP 403: Caller is not authorized"):
+        _provider(sleeps).create(_props(fake_scm, package, sha))
+    assert sleeps == [1.0, 2.0, 4.0]
+    assert len(_posts(fake_scm)) == 4
+
+
+def test_a_deployment_that_never_finishes_times_out(fake_scm: FakeScm, tmp_path: Path) -> None:
+    package, sha = _zip(tmp_path, "a.zip", "{}")
+    fake_scm.script("POST", "/api/publish", Answer(202, '"dep-5"'))
+    fake_scm.script("GET", "/api/deployments/dep-5", Answer(200, {"status": 1, "complete": False}))
+    with pytest.raises(
+        DeploymentError, match=r"did not finish within 0 s \(last status Building\)"
+    ):
+        _provider([], poll_timeout=0.0).create(_props(fake_scm, package, sha))
+
+
+def test_the_registered_provider_runs_where_the_program_is_not_importable(tmp_path: Path) -> None:
+    """The engine runs dynamic providers in their own process; the pickle must carry itself."""
+    serialized = serialize_provider(
+        trampoline_provider(REPO_ROOT, "infra.deployment", "OneDeployProvider")
+    )
+    script = (
+        "import base64, sys, dill\n"
+        "provider = dill.loads(base64.b64decode(sys.stdin.read()))\n"
+        "assert 'infra' not in sys.modules\n"
+        "same = provider.diff('id', {'package_sha256': 'a'}, {'package_sha256': 'a'})\n"
+        "new = provider.diff('id', {'package_sha256': 'a'}, {'package_sha256': 'b'})\n"
+        "print(same.changes, new.changes)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-I", "-c", script],
+        input=serialized, capture_output=True, text=True, cwd=tmp_path, check=False, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "False True"
+
+
+POLICY_ID = (
+    "/subscriptions/s/resourceGroups/g/providers/Microsoft.Storage/storageAccounts/a"
+    "/blobServices/default/containers/recordings/immutabilityPolicies/default"
+)
+
+
+def test_lock_posts_the_etag_and_requires_a_locked_answer(fake_scm: FakeScm) -> None:
+    fake_scm.script("POST", f"{POLICY_ID}/lock", Answer(200, {"properties": {"state": "Locked"}}))
+    provider = ImmutabilityLockProvider(token_source=lambda: TOKEN, arm_endpoint=fake_scm.url)
+    result = provider.create({"policy_id": POLICY_ID, "etag": '"0x8D"'})
+    assert result.outs["state"] == "Locked"
+    (request,) = fake_scm.requests
+    assert request.path == f"{POLICY_ID}/lock?api-version=2023-05-01"
+    assert request.headers["If-Match"] == '"0x8D"'
+    assert request.headers["Authorization"] == f"Bearer {TOKEN}"
+
+
+def test_lock_refused_by_arm_is_an_error_with_its_message(fake_scm: FakeScm) -> None:
+    fake_scm.script(
+        "POST", f"{POLICY_ID}/lock",
+        Answer(412, {"error": {"code": "ConditionNotMet", "message": "ETag mismatch"}}),
+    )  # fmt: skip
+    provider = ImmutabilityLockProvider(token_source=lambda: TOKEN, arm_endpoint=fake_scm.url)
+    with pytest.raises(ImmutabilityLockError, match="HTTP 412: ETag mismatch"):
+        provider.create({"policy_id": POLICY_ID, "etag": '"stale"'})

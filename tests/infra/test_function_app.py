@@ -1,0 +1,139 @@
+"""Flex Consumption plan, the Function App's hardening and its app settings contract."""
+
+from __future__ import annotations
+
+import re
+
+from infra.function_app import (
+    FORBIDDEN_SETTING_NAMES,
+    HOST_SETTING_NAMES,
+    RUNTIME_SETTING_NAMES,
+    function_app_settings,
+)
+from recording_pipeline.settings import AZURE_SETTING_NAMES, LOCAL_ONLY_SETTING_NAMES
+from tests.infra.harness import ProgramRun, run_program
+from tests.infra.queries import STORAGE_ACCOUNT, dig, one
+
+WEB_APP = "azure-native:web:WebApp"
+
+
+def _settings(run_registrations: list) -> dict[str, str]:
+    app = one(run_registrations, WEB_APP).inputs
+    return {item["name"]: item["value"] for item in app["siteConfig"]["appSettings"]}
+
+
+def test_plan_is_flex_consumption_on_linux(default_run: ProgramRun) -> None:
+    plan = one(default_run.registrations, "azure-native:web:AppServicePlan").inputs
+    assert plan["sku"] == {"name": "FC1", "tier": "FlexConsumption"}
+    assert plan["kind"] == "functionapp"
+    assert plan["reserved"] is True
+
+
+def test_function_app_is_hardened(default_run: ProgramRun) -> None:
+    regs = default_run.registrations
+    app = one(regs, WEB_APP)
+    plan = one(regs, "azure-native:web:AppServicePlan")
+    assert app.inputs["kind"] == "functionapp,linux"
+    assert app.inputs["serverFarmId"].endswith(f"/serverfarms/{plan.outputs['name']}")
+    assert app.inputs["httpsOnly"] is True
+    assert app.inputs["identity"] == {"type": "SystemAssigned"}
+    site = app.inputs["siteConfig"]
+    assert site["minTlsVersion"] == "1.2"
+    assert site["scmMinTlsVersion"] == "1.2"
+    assert site["ftpsState"] == "Disabled"
+    assert site["remoteDebuggingEnabled"] is False
+
+
+def test_function_app_config_uses_identity_deployment_storage(default_run: ProgramRun) -> None:
+    regs = default_run.registrations
+    runtime = one(regs, STORAGE_ACCOUNT, "acsrechost").outputs["name"]
+    config = one(regs, WEB_APP).inputs["functionAppConfig"]
+    storage = dig(config, "deployment", "storage")
+    assert storage["type"] == "blobContainer"
+    assert storage["value"] == f"https://{runtime}.blob.core.windows.net/app-package"
+    assert storage["authentication"] == {"type": "SystemAssignedIdentity"}
+    assert config["runtime"] == {"name": "python", "version": "3.11"}
+    assert config["scaleAndConcurrency"] == {"instanceMemoryMB": 2048, "maximumInstanceCount": 40}
+
+
+def test_instance_memory_and_max_instances_come_from_config() -> None:
+    regs = run_program({"functionInstanceMemoryMb": 4096, "functionMaximumInstances": 100})
+    scale = one(regs, WEB_APP).inputs["functionAppConfig"]["scaleAndConcurrency"]
+    assert scale == {"instanceMemoryMB": 4096, "maximumInstanceCount": 100}
+
+
+def test_basic_publishing_credentials_are_disabled_for_ftp_and_scm(default_run: ProgramRun) -> None:
+    regs = default_run.registrations
+    app_name = one(regs, WEB_APP).outputs["name"]
+    for type_ in ("azure-native:web:WebAppFtpAllowed", "azure-native:web:WebAppScmAllowed"):
+        policy = one(regs, type_).inputs
+        assert policy["allow"] is False, type_
+        assert policy["name"] == app_name, type_
+
+
+def test_app_settings_are_exactly_the_runtime_and_host_names(default_run: ProgramRun) -> None:
+    settings = _settings(default_run.registrations)
+    assert list(settings) == [*RUNTIME_SETTING_NAMES, *HOST_SETTING_NAMES]
+
+
+def test_runtime_setting_names_match_what_the_function_code_reads() -> None:
+    assert set(RUNTIME_SETTING_NAMES) == set(AZURE_SETTING_NAMES)
+    assert set(LOCAL_ONLY_SETTING_NAMES) <= set(FORBIDDEN_SETTING_NAMES)
+
+
+def test_app_settings_carry_endpoints_and_names(default_run: ProgramRun) -> None:
+    regs = default_run.registrations
+    settings = _settings(regs)
+    acs = one(regs, "azure-native:communication:CommunicationService")
+    archive = one(regs, STORAGE_ACCOUNT, "acsrecarch").outputs["name"]
+    runtime = one(regs, STORAGE_ACCOUNT, "acsrechost").outputs["name"]
+    insights = one(regs, "azure-native:applicationinsights:Component").outputs
+    assert settings["ACS_ENDPOINT"] == f"https://{acs.outputs['hostName']}"
+    assert settings["ACS_RESOURCE_ID"].endswith(
+        f"/providers/Microsoft.Communication/communicationServices/{acs.outputs['name']}"
+    )
+    assert settings["ACS_IMMUTABLE_RESOURCE_ID"] == acs.outputs["immutableResourceId"]
+    assert settings["ARCHIVE_ACCOUNT_NAME"] == archive
+    assert settings["RECORDINGS_CONTAINER"] == "recordings"
+    assert settings["EVENTS_QUEUE"] == "recording-events"
+    assert settings["REGISTRY_TABLE"] == "recordings"
+    assert settings["CALLBACK_OIDC_METADATA_URL"] == (
+        "https://acscallautomation.communication.azure.com/calling/.well-known/"
+        "acsopenidconfiguration"
+    )
+    assert settings["DELETE_FROM_ACS_AFTER_ARCHIVE"] == "true"
+    assert settings["AzureWebJobsStorage__accountName"] == runtime
+    assert (
+        settings["RecordingQueue__queueServiceUri"] == f"https://{archive}.queue.core.windows.net/"
+    )
+    assert settings["APPLICATIONINSIGHTS_CONNECTION_STRING"] == insights["connectionString"]
+    assert settings["APPLICATIONINSIGHTS_AUTHENTICATION_STRING"] == "Authorization=AAD"
+
+
+def test_delete_from_acs_after_archive_follows_config() -> None:
+    settings = _settings(run_program({"deleteFromAcsAfterArchive": False}))
+    assert settings["DELETE_FROM_ACS_AFTER_ARCHIVE"] == "false"
+
+
+def test_app_settings_hold_no_key_or_local_only_setting(default_run: ProgramRun) -> None:
+    settings = _settings(default_run.registrations)
+    assert not set(settings) & set(FORBIDDEN_SETTING_NAMES)
+    secret_shapes = re.compile(r"AccountKey=|SharedAccessSignature|sig=|AccessKey=|password", re.I)
+    leaking = {name: value for name, value in settings.items() if secret_shapes.search(value)}
+    assert leaking == {}
+
+
+def test_settings_function_is_pure_and_ordered() -> None:
+    settings = function_app_settings(
+        acs_endpoint="https://a",
+        acs_resource_id="id",
+        acs_immutable_resource_id="imm",
+        archive_account_name="arch",
+        archive_queue_endpoint="https://arch.queue.core.windows.net/",
+        runtime_account_name="host",
+        app_insights_connection_string="InstrumentationKey=x",
+        delete_from_acs_after_archive=False,
+    )
+    assert tuple(settings) == RUNTIME_SETTING_NAMES + HOST_SETTING_NAMES
+    assert settings["DELETE_FROM_ACS_AFTER_ARCHIVE"] == "false"
+    assert settings["AzureWebJobsStorage__accountName"] == "host"

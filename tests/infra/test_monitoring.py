@@ -1,0 +1,93 @@
+"""Log Analytics, Application Insights, the action group and the alerts."""
+
+from __future__ import annotations
+
+from infra.monitoring import archive_failure_query
+from tests.infra.harness import ProgramRun, run_program
+from tests.infra.queries import of_type, one
+
+ACTION_GROUP = "azure-native:monitor:ActionGroup"
+METRIC_ALERT = "azure-native:monitor:MetricAlert"
+
+
+def test_workspace_and_workspace_based_app_insights_without_local_auth(
+    default_run: ProgramRun,
+) -> None:
+    regs = default_run.registrations
+    workspace = one(regs, "azure-native:operationalinsights:Workspace")
+    assert workspace.inputs["sku"] == {"name": "PerGB2018"}
+    assert workspace.inputs["retentionInDays"] == 30
+    insights = one(regs, "azure-native:applicationinsights:Component").inputs
+    assert insights["workspaceResourceId"] == workspace.outputs["id"]
+    assert insights["ingestionMode"] == "LogAnalytics"
+    assert insights["disableLocalAuth"] is True
+    assert insights["applicationType"] == "web"
+
+
+def test_log_retention_follows_config() -> None:
+    workspace = one(
+        run_program({"logRetentionDays": 90}), "azure-native:operationalinsights:Workspace"
+    )
+    assert workspace.inputs["retentionInDays"] == 90
+
+
+def test_action_group_has_no_receiver_without_an_email(default_run: ProgramRun) -> None:
+    group = one(default_run.registrations, ACTION_GROUP).inputs
+    assert group["enabled"] is True
+    assert group["location"] == "global"
+    assert group.get("emailReceivers", []) == []
+
+
+def test_action_group_mails_the_configured_address() -> None:
+    group = one(run_program({"alertEmail": "ops@example.com"}), ACTION_GROUP).inputs
+    assert group["emailReceivers"] == [
+        {"name": "operator", "emailAddress": "ops@example.com", "useCommonAlertSchema": True}
+    ]
+
+
+def _action_group_id(run: ProgramRun) -> str:
+    return one(run.registrations, ACTION_GROUP).outputs["id"]
+
+
+def test_event_grid_dead_lettered_and_dropped_events_alert(default_run: ProgramRun) -> None:
+    regs = default_run.registrations
+    topic_id = one(regs, "azure-native:eventgrid:SystemTopic").outputs["id"]
+    alerts = {
+        alert.inputs["criteria"]["allOf"][0]["metricName"]: alert.inputs
+        for alert in of_type(regs, METRIC_ALERT)
+        if alert.inputs["scopes"] == [topic_id]
+    }
+    assert set(alerts) == {"DeadLetteredCount", "DroppedEventCount"}
+    for metric, alert in alerts.items():
+        criterion = alert["criteria"]["allOf"][0]
+        assert criterion["metricNamespace"] == "Microsoft.EventGrid/systemTopics", metric
+        assert (criterion["operator"], criterion["threshold"]) == ("GreaterThan", 0), metric
+        assert criterion["timeAggregation"] == "Total", metric
+        assert alert["enabled"] is True
+        assert alert["actions"] == [{"actionGroupId": _action_group_id(default_run)}]
+
+
+def test_function_errors_alert(default_run: ProgramRun) -> None:
+    regs = default_run.registrations
+    app_id = one(regs, "azure-native:web:WebApp").outputs["id"]
+    alert = next(a.inputs for a in of_type(regs, METRIC_ALERT) if a.inputs["scopes"] == [app_id])
+    criterion = alert["criteria"]["allOf"][0]
+    assert criterion["metricName"] == "Http5xx"
+    assert criterion["metricNamespace"] == "Microsoft.Web/sites"
+    assert (criterion["operator"], criterion["threshold"]) == ("GreaterThan", 0)
+    assert alert["actions"] == [{"actionGroupId": _action_group_id(default_run)}]
+
+
+def test_poison_queue_and_archiver_failures_log_alert(default_run: ProgramRun) -> None:
+    regs = default_run.registrations
+    insights_id = one(regs, "azure-native:applicationinsights:Component").outputs["id"]
+    rule = one(regs, "azure-native:monitor:ScheduledQueryRule").inputs
+    assert rule["kind"] == "LogAlert"
+    assert rule["scopes"] == [insights_id]
+    assert rule["enabled"] is True
+    condition = rule["criteria"]["allOf"][0]
+    assert condition["query"] == archive_failure_query("recording-events-poison")
+    assert "recording-events-poison" in condition["query"]
+    assert (condition["operator"], condition["threshold"]) == ("GreaterThan", 0)
+    assert condition["metricMeasureColumn"] == "failures"
+    assert rule["actions"] == {"actionGroups": [_action_group_id(default_run)]}

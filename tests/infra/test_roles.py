@@ -1,0 +1,82 @@
+"""Role assignments: who gets which built-in role, on which (smallest) scope."""
+
+from __future__ import annotations
+
+from infra import roles
+from tests.infra.harness import ProgramRun
+from tests.infra.queries import ROLE_ASSIGNMENT, STORAGE_ACCOUNT, of_type, one
+
+
+def _identity(run: ProgramRun, type_: str) -> str:
+    return one(run.registrations, type_).outputs["identity"]["principalId"]
+
+
+def _expected(run: ProgramRun) -> dict[str, tuple[str, str, str]]:
+    """name -> (principal, role GUID, scope id) the program must register."""
+    regs = run.registrations
+    function = _identity(run, "azure-native:web:WebApp")
+    topic = _identity(run, "azure-native:eventgrid:SystemTopic")
+    archive_id = one(regs, STORAGE_ACCOUNT, "acsrecarch").outputs["id"]
+    runtime_id = one(regs, STORAGE_ACCOUNT, "acsrechost").outputs["id"]
+    acs_id = one(regs, "azure-native:communication:CommunicationService").outputs["id"]
+    insights_id = one(regs, "azure-native:applicationinsights:Component").outputs["id"]
+    queues = f"{archive_id}/queueServices/default/queues"
+    containers = f"{archive_id}/blobServices/default/containers"
+    return {
+        "acsrec-func-runtime-blob": (function, roles.STORAGE_BLOB_DATA_OWNER.guid, runtime_id),
+        "acsrec-func-recordings-blob": (
+            function, roles.STORAGE_BLOB_DATA_CONTRIBUTOR.guid, f"{containers}/recordings"
+        ),
+        "acsrec-func-events-queue": (
+            function, roles.STORAGE_QUEUE_DATA_CONTRIBUTOR.guid, f"{queues}/recording-events"
+        ),
+        "acsrec-func-poison-queue": (
+            function, roles.STORAGE_QUEUE_DATA_CONTRIBUTOR.guid, f"{queues}/recording-events-poison"
+        ),
+        "acsrec-func-registry-table": (
+            function,
+            roles.STORAGE_TABLE_DATA_CONTRIBUTOR.guid,
+            f"{archive_id}/tableServices/default/tables/recordings",
+        ),
+        "acsrec-func-acs": (function, roles.COMMUNICATION_AND_EMAIL_SERVICE_OWNER.guid, acs_id),
+        "acsrec-func-telemetry": (function, roles.MONITORING_METRICS_PUBLISHER.guid, insights_id),
+        "acsrec-events-queue-sender": (
+            topic, roles.STORAGE_QUEUE_DATA_MESSAGE_SENDER.guid, f"{queues}/recording-events"
+        ),
+        "acsrec-events-deadletter-writer": (
+            topic, roles.STORAGE_BLOB_DATA_CONTRIBUTOR.guid, f"{containers}/event-deadletter"
+        ),
+    }  # fmt: skip
+
+
+def test_each_identity_gets_exactly_the_expected_roles_on_the_smallest_scope(
+    default_run: ProgramRun,
+) -> None:
+    actual = {
+        r.name: (
+            r.inputs["principalId"],
+            r.inputs["roleDefinitionId"].rsplit("/", 1)[-1],
+            r.inputs["scope"],
+        )
+        for r in of_type(default_run.registrations, ROLE_ASSIGNMENT)
+    }
+    assert actual == _expected(default_run)
+
+
+def test_every_assignment_is_a_service_principal_with_a_full_definition_id(
+    default_run: ProgramRun,
+) -> None:
+    assignments = of_type(default_run.registrations, ROLE_ASSIGNMENT)
+    assert assignments
+    for assignment in assignments:
+        assert assignment.inputs["principalType"] == "ServicePrincipal", assignment.name
+        subscription = "/".join(assignment.inputs["scope"].split("/")[:3])
+        assert assignment.inputs["roleDefinitionId"].startswith(
+            f"{subscription}/providers/Microsoft.Authorization/roleDefinitions/"
+        ), assignment.name
+
+
+def test_role_table_has_unique_guids_and_names() -> None:
+    assert len({r.guid for r in roles.ALL_ROLES}) == len(roles.ALL_ROLES)
+    assert len({r.name for r in roles.ALL_ROLES}) == len(roles.ALL_ROLES)
+    assert roles.subscription_of("/subscriptions/abc/resourceGroups/x") == "/subscriptions/abc"
