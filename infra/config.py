@@ -318,9 +318,9 @@ CONFIG_FIELDS: tuple[ConfigField, ...] = (
         "eventMaxDeliveryAttempts",
         "int",
         30,
-        "1-30",
+        "2-30 (1 would mean no retry)",
         "Event Grid delivery attempts before an event is dead-lettered.",
-        _parse_int(1, 30),
+        _parse_int(2, 30),
     ),
     ConfigField(
         "eventTtlMinutes",

@@ -1,4 +1,4 @@
-"""Start and stop the local services (Azurite, the emulator, the API, the worker) as child processes.
+"""Start and stop the local services (Azurite, emulator, API, worker) as child processes.
 
 `make local`, `make up`, the benchmarks and the test fixtures all start the same services the same
 way, so a stack that works in the tests works on a laptop. Every service binds 127.0.0.1 on a free
@@ -206,7 +206,8 @@ class Azurite:
             name="azurite",
             argv=argv,
             ready=lambda: all(
-                port_is_open(self.host, p) for p in (self.blob_port, self.queue_port, self.table_port)
+                port_is_open(self.host, p)
+                for p in (self.blob_port, self.queue_port, self.table_port)
             ),
             log_path=self.location / "azurite.log",
         ).start()

@@ -112,7 +112,12 @@ RULES = [
     (
         {"eventMaxDeliveryAttempts": "31"},
         "eventMaxDeliveryAttempts",
-        "eventMaxDeliveryAttempts (31) must be between 1 and 30",
+        "eventMaxDeliveryAttempts (31) must be between 2 and 30",
+    ),
+    (
+        {"eventMaxDeliveryAttempts": "1"},
+        "eventMaxDeliveryAttempts",
+        "eventMaxDeliveryAttempts (1) must be between 2 and 30",
     ),
     (
         {"eventTtlMinutes": "1441"},

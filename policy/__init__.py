@@ -1,0 +1,1 @@
+"""The CrossGuard policy pack that enforces the solution's security baseline (see baseline.py)."""

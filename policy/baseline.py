@@ -1,0 +1,555 @@
+"""The security baseline as pure functions over resource types and engine property dicts.
+
+The rules live here, apart from `pulumi_policy`, because a `PolicyPack` cannot be built in a
+test (its constructor starts a gRPC server and blocks). Tests call these functions with
+hand-made properties and with the inputs the real program registers under mocks; the pack
+(`policy/policies.py`) only adapts them to CrossGuard.
+
+Properties use the engine's camelCase input names (`minimumTlsVersion`, not
+`minimum_tls_version`). A value of ``None`` means "not known yet" (an output of another
+resource during preview or under mocks): a rule never reports an unknown value, it reports only
+what it can see is wrong or missing. Every message names the property path and the rule, so a
+failed preview says exactly what to change.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+STORAGE_ACCOUNT = "azure-native:storage:StorageAccount"
+BLOB_SERVICE_PROPERTIES = "azure-native:storage:BlobServiceProperties"
+BLOB_CONTAINER = "azure-native:storage:BlobContainer"
+MANAGEMENT_POLICY = "azure-native:storage:ManagementPolicy"
+WEB_APP = "azure-native:web:WebApp"
+WEB_APP_FTP_ALLOWED = "azure-native:web:WebAppFtpAllowed"
+WEB_APP_SCM_ALLOWED = "azure-native:web:WebAppScmAllowed"
+WEB_APP_FTP_ALLOWED_SLOT = "azure-native:web:WebAppFtpAllowedSlot"
+WEB_APP_SCM_ALLOWED_SLOT = "azure-native:web:WebAppScmAllowedSlot"
+SYSTEM_TOPIC_EVENT_SUBSCRIPTION = "azure-native:eventgrid:SystemTopicEventSubscription"
+EVENT_SUBSCRIPTION = "azure-native:eventgrid:EventSubscription"
+ROLE_ASSIGNMENT = "azure-native:authorization:RoleAssignment"
+
+REQUIRED_TAGS = ("app", "environment", "managed-by")
+
+# Types of this program (and close relatives) that carry ARM tags, as azure-native 3.x names
+# them. Any other azure-native resource is checked too as soon as it sets `tags`; the tests
+# check, against the installed SDK, that every taggable type the program registers is listed.
+TAGGABLE_TYPES = frozenset(
+    {
+        "azure-native:resources:ResourceGroup",
+        STORAGE_ACCOUNT,
+        WEB_APP,
+        "azure-native:web:AppServicePlan",
+        "azure-native:communication:CommunicationService",
+        "azure-native:communication:EmailService",
+        "azure-native:eventgrid:SystemTopic",
+        "azure-native:eventgrid:Topic",
+        "azure-native:applicationinsights:Component",
+        "azure-native:operationalinsights:Workspace",
+        "azure-native:monitor:ActionGroup",
+        "azure-native:monitor:MetricAlert",
+        "azure-native:monitor:ScheduledQueryRule",
+        "azure-native:managedidentity:UserAssignedIdentity",
+        "azure-native:keyvault:Vault",
+    }
+)
+
+STORAGE_TLS_VERSIONS = ("TLS1_2", "TLS1_3")
+APP_SERVICE_TLS_VERSIONS = ("1.2", "1.3")
+MAX_DELIVERY_ATTEMPTS_RANGE = (2, 30)
+EVENT_TTL_MINUTES_RANGE = (1, 1440)
+
+_BROAD_SCOPE = re.compile(
+    r"^/$"
+    r"|^/subscriptions/[^/]+/?$"
+    r"|^/providers/Microsoft\.Management/managementGroups/[^/]+/?$",
+    re.IGNORECASE,
+)
+
+
+def is_unknown(value: Any) -> bool:
+    """None stands for a value the engine does not know yet; rules never judge it."""
+    return value is None
+
+
+def get_path(props: Mapping[str, Any], path: str) -> tuple[bool, Any]:
+    """(present, value) of a dotted property path.
+
+    A missing parent means "not present"; an unknown parent makes the whole path unknown.
+    """
+    current: Any = props
+    for part in path.split("."):
+        if is_unknown(current):
+            return True, None
+        if not isinstance(current, Mapping) or part not in current:
+            return False, None
+        current = current[part]
+    return True, current
+
+
+def _require_value(
+    props: Mapping[str, Any], path: str, allowed: Sequence[Any], rule: str
+) -> list[str]:
+    present, value = get_path(props, path)
+    if not present:
+        return [f"{path} is not set; {rule}"]
+    # Compared with its type too: 1 == True in Python, but 1 is not a boolean setting.
+    if is_unknown(value) or any(type(value) is type(a) and value == a for a in allowed):
+        return []
+    return [f"{path} is {value!r}; {rule}"]
+
+
+def _require_int_in(props: Mapping[str, Any], path: str, low: int, high: int) -> list[str]:
+    present, value = get_path(props, path)
+    rule = f"it must be an integer from {low} to {high}"
+    if not present:
+        return [f"{path} is not set; {rule}"]
+    if is_unknown(value):
+        return []
+    # The engine sends every number as a float: 30.0 is the integer 30, 2.5 is not an integer.
+    is_whole = isinstance(value, int | float) and not isinstance(value, bool)
+    if not is_whole or not float(value).is_integer() or not low <= value <= high:
+        return [f"{path} is {value!r}; {rule}"]
+    return []
+
+
+def _require_text(props: Mapping[str, Any], path: str, rule: str) -> list[str]:
+    present, value = get_path(props, path)
+    if not present or (not is_unknown(value) and (not isinstance(value, str) or not value)):
+        return [f"{path} is {'not set' if not present else repr(value)}; {rule}"]
+    return []
+
+
+# --- resource rules -----------------------------------------------------------------------------
+
+
+def check_storage_account(props: Mapping[str, Any]) -> list[str]:
+    """Recordings are personal data: only HTTPS, modern TLS, no anonymous reads, no account keys."""
+    return [
+        *_require_value(props, "enableHttpsTrafficOnly", (True,), "it must be true (HTTPS only)"),
+        *_require_value(
+            props,
+            "minimumTlsVersion",
+            STORAGE_TLS_VERSIONS,
+            "it must be 'TLS1_2' or newer",
+        ),
+        *_require_value(
+            props,
+            "allowBlobPublicAccess",
+            (False,),
+            "it must be false (no anonymous blob access)",
+        ),
+        *_require_value(
+            props,
+            "allowSharedKeyAccess",
+            (False,),
+            "it must be false (Entra ID only, no account keys)",
+        ),
+    ]
+
+
+def _check_retention(props: Mapping[str, Any], path: str) -> list[str]:
+    enabled = _require_value(props, f"{path}.enabled", (True,), "soft delete must be on")
+    return enabled or _require_int_in(props, f"{path}.days", 1, 365)
+
+
+def check_blob_service_properties(props: Mapping[str, Any]) -> list[str]:
+    """A deleted recording or container must stay recoverable for a while."""
+    return [
+        *_check_retention(props, "deleteRetentionPolicy"),
+        *_check_retention(props, "containerDeleteRetentionPolicy"),
+    ]
+
+
+def _identity_is_managed(props: Mapping[str, Any]) -> list[str]:
+    present, kind = get_path(props, "identity.type")
+    if not present:
+        return ["identity.type is not set; the app needs a managed identity (no secrets)"]
+    if is_unknown(kind):
+        return []
+    if not isinstance(kind, str) or "Assigned" not in kind:
+        return [f"identity.type is {kind!r}; it must be SystemAssigned and/or UserAssigned"]
+    return []
+
+
+def check_web_app(props: Mapping[str, Any]) -> list[str]:
+    """The Function App is the pipeline's only public endpoint: HTTPS, TLS 1.2+, no FTP."""
+    violations = [
+        *_require_value(props, "httpsOnly", (True,), "it must be true (redirect HTTP to HTTPS)"),
+        *_require_value(
+            props, "siteConfig.minTlsVersion", APP_SERVICE_TLS_VERSIONS, "it must be '1.2' or newer"
+        ),
+        *_require_value(
+            props, "siteConfig.ftpsState", ("Disabled",), "it must be 'Disabled' (no FTP/FTPS)"
+        ),
+        *_identity_is_managed(props),
+    ]
+    present, _ = get_path(props, "siteConfig.scmMinTlsVersion")
+    if present:
+        violations += _require_value(
+            props,
+            "siteConfig.scmMinTlsVersion",
+            APP_SERVICE_TLS_VERSIONS,
+            "it must be '1.2' or newer",
+        )
+    return violations
+
+
+def check_basic_publishing_credentials(props: Mapping[str, Any]) -> list[str]:
+    """Deployments use Entra tokens; username/password publishing must stay off."""
+    return _require_value(
+        props, "allow", (False,), "basic publishing credentials must be disabled (allow: false)"
+    )
+
+
+def _dead_letter_path(props: Mapping[str, Any]) -> str | None:
+    """Where the subscription names its dead-letter destination, if anywhere.
+
+    With shared keys off, dead-lettering must use the topic's identity, so the destination sits
+    under deadLetterWithResourceIdentity; the plain deadLetterDestination is accepted as well.
+    """
+    for path in ("deadLetterWithResourceIdentity.deadLetterDestination", "deadLetterDestination"):
+        present, _ = get_path(props, path)
+        if present:
+            return path
+    return None
+
+
+def check_event_subscription(props: Mapping[str, Any]) -> list[str]:
+    """Undeliverable events must land in a dead-letter container and be retried meanwhile."""
+    violations: list[str] = []
+    path = _dead_letter_path(props)
+    if path is None:
+        violations.append(
+            "deadLetterWithResourceIdentity.deadLetterDestination (or deadLetterDestination) is "
+            "not set; undeliverable events must be dead-lettered to a blob container"
+        )
+    elif not is_unknown(get_path(props, path)[1]):
+        violations += _require_value(
+            props, f"{path}.endpointType", ("StorageBlob",), "it must be 'StorageBlob'"
+        )
+        violations += _require_text(props, f"{path}.resourceId", "it must name a storage account")
+        violations += _require_text(
+            props, f"{path}.blobContainerName", "it must name a blob container"
+        )
+    present, retry = get_path(props, "retryPolicy")
+    if not present:
+        violations.append(
+            "retryPolicy is not set; set maxDeliveryAttempts and eventTimeToLiveInMinutes"
+        )
+    elif not is_unknown(retry):
+        violations += _require_int_in(
+            props, "retryPolicy.maxDeliveryAttempts", *MAX_DELIVERY_ATTEMPTS_RANGE
+        )
+        violations += _require_int_in(
+            props, "retryPolicy.eventTimeToLiveInMinutes", *EVENT_TTL_MINUTES_RANGE
+        )
+    return violations
+
+
+def check_management_policy(props: Mapping[str, Any]) -> list[str]:
+    """A lifecycle policy without an enabled rule that acts on blobs moves nothing to cold tiers."""
+    present, rules = get_path(props, "policy.rules")
+    if not present:
+        return ["policy.rules is not set; the lifecycle policy needs at least one rule"]
+    if is_unknown(rules):
+        return []
+    if not isinstance(rules, Sequence) or isinstance(rules, str) or not rules:
+        return [f"policy.rules is {rules!r}; the lifecycle policy needs at least one rule"]
+    violations: list[str] = []
+    enabled_rules = 0
+    for index, rule in enumerate(rules):
+        where = f"policy.rules[{index}]"
+        if not isinstance(rule, Mapping):
+            violations.append(f"{where} is {rule!r}; each rule must be an object")
+            continue
+        if rule.get("enabled", True) is not False:
+            enabled_rules += 1
+        present, actions = get_path(rule, "definition.actions")
+        if not present or (isinstance(actions, Mapping) and not actions):
+            violations.append(f"{where}.definition.actions is not set; a rule must act on blobs")
+    if enabled_rules == 0:
+        violations.append("policy.rules has no enabled rule; at least one must be enabled")
+    return violations
+
+
+def check_role_assignment(props: Mapping[str, Any]) -> list[str]:
+    """Grants go to managed identities on single resources, never to users or subscriptions."""
+    violations = _require_value(
+        props,
+        "principalType",
+        ("ServicePrincipal",),
+        "it must be 'ServicePrincipal' (the SDK's default is 'User')",
+    )
+    present, scope = get_path(props, "scope")
+    if not present:
+        violations.append("scope is not set; a role assignment must name its resource scope")
+    elif not is_unknown(scope) and (not isinstance(scope, str) or _BROAD_SCOPE.match(scope)):
+        violations.append(
+            f"scope is {scope!r}; role assignments must not be at subscription scope or broader"
+        )
+    return violations
+
+
+def is_taggable(resource_type: str, props: Mapping[str, Any]) -> bool:
+    return resource_type in TAGGABLE_TYPES or (
+        resource_type.startswith("azure-native:") and "tags" in props
+    )
+
+
+def check_required_tags(props: Mapping[str, Any]) -> list[str]:
+    """Cost reports and clean-up scripts find the solution's resources by these tags."""
+    present, tags = get_path(props, "tags")
+    if not present:
+        return [f"tags is not set; it must contain {', '.join(REQUIRED_TAGS)}"]
+    if is_unknown(tags):
+        return []
+    if not isinstance(tags, Mapping):
+        return [f"tags is {tags!r}; it must be a map containing {', '.join(REQUIRED_TAGS)}"]
+    violations = []
+    for key in REQUIRED_TAGS:
+        value = tags.get(key)
+        if key not in tags:
+            violations.append(f"tags.{key} is not set; the tag is required")
+        elif not is_unknown(value) and (not isinstance(value, str) or not value.strip()):
+            violations.append(f"tags.{key} is {value!r}; the tag needs a non-empty value")
+    return violations
+
+
+@dataclass(frozen=True)
+class ResourceRule:
+    """One resource policy of the pack: its name, what it guards and the check."""
+
+    name: str
+    description: str
+    applies: Callable[[str, Mapping[str, Any]], bool]
+    check: Callable[[Mapping[str, Any]], list[str]]
+
+
+def _of_types(*types: str) -> Callable[[str, Mapping[str, Any]], bool]:
+    wanted = frozenset(types)
+    return lambda resource_type, _props: resource_type in wanted
+
+
+RESOURCE_RULES: tuple[ResourceRule, ...] = (
+    ResourceRule(
+        "storage-account-hardening",
+        "Storage accounts: HTTPS only, TLS 1.2+, no public blob access, no shared key access.",
+        _of_types(STORAGE_ACCOUNT),
+        check_storage_account,
+    ),
+    ResourceRule(
+        "blob-soft-delete",
+        "Blob services keep deleted blobs and containers recoverable (soft delete on).",
+        _of_types(BLOB_SERVICE_PROPERTIES),
+        check_blob_service_properties,
+    ),
+    ResourceRule(
+        "function-app-hardening",
+        "Web/Function Apps: HTTPS only, TLS 1.2+, FTP(S) disabled, managed identity.",
+        _of_types(WEB_APP),
+        check_web_app,
+    ),
+    ResourceRule(
+        "basic-publishing-credentials-off",
+        "FTP and SCM basic-auth publishing credentials are disabled.",
+        _of_types(
+            WEB_APP_FTP_ALLOWED,
+            WEB_APP_SCM_ALLOWED,
+            WEB_APP_FTP_ALLOWED_SLOT,
+            WEB_APP_SCM_ALLOWED_SLOT,
+        ),
+        check_basic_publishing_credentials,
+    ),
+    ResourceRule(
+        "event-subscription-dead-letter-and-retry",
+        "Event Grid subscriptions dead-letter to blob storage and have a bounded retry policy.",
+        _of_types(SYSTEM_TOPIC_EVENT_SUBSCRIPTION, EVENT_SUBSCRIPTION),
+        check_event_subscription,
+    ),
+    ResourceRule(
+        "lifecycle-policy-rules",
+        "Storage lifecycle policies have at least one enabled rule with actions.",
+        _of_types(MANAGEMENT_POLICY),
+        check_management_policy,
+    ),
+    ResourceRule(
+        "role-assignment-least-privilege",
+        "Role assignments go to ServicePrincipal principals and never at subscription scope.",
+        _of_types(ROLE_ASSIGNMENT),
+        check_role_assignment,
+    ),
+    ResourceRule(
+        "required-tags",
+        f"Taggable resources carry the tags {', '.join(REQUIRED_TAGS)}.",
+        is_taggable,
+        check_required_tags,
+    ),
+)
+
+
+def resource_violations(resource_type: str, props: Mapping[str, Any]) -> dict[str, list[str]]:
+    """Every rule's violations for one resource, keyed by rule name (rules that pass are absent)."""
+    found: dict[str, list[str]] = {}
+    for rule in RESOURCE_RULES:
+        if rule.applies(resource_type, props):
+            messages = rule.check(props)
+            if messages:
+                found[rule.name] = messages
+    return found
+
+
+# --- stack rules --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StackResource:
+    """What a stack rule needs to know about one resource: type, identity, props and links."""
+
+    type_: str
+    urn: str
+    props: Mapping[str, Any]
+    dependencies: frozenset[str] = field(default_factory=frozenset)
+    parent: str | None = None
+
+
+@dataclass(frozen=True)
+class StackViolation:
+    message: str
+    urn: str | None = None
+
+
+def _known_str(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _linked(child: StackResource, owner: StackResource, name_key: str, owner_key: str) -> bool:
+    """True when ``child`` is attached to ``owner``: it depends on it or names it.
+
+    During a real preview the owner's name is often unknown (autonamed); the engine still tells
+    which resources a child depends on, so dependencies come first and names second.
+    """
+    if owner.urn in child.dependencies or child.parent == owner.urn:
+        return True
+    child_name = _known_str(child.props.get(name_key))
+    owner_name = _known_str(owner.props.get(owner_key))
+    return child_name is not None and child_name == owner_name
+
+
+def _of_type(resources: Iterable[StackResource], *types: str) -> Iterator[StackResource]:
+    return (r for r in resources if r.type_ in types)
+
+
+def _holds_recordings(container: StackResource) -> bool:
+    name = _known_str(container.props.get("containerName")) or container.urn.rsplit("::", 1)[-1]
+    return "recording" in name.lower()
+
+
+def recording_accounts(resources: Sequence[StackResource]) -> list[StackResource | None]:
+    """Storage accounts with a recordings container; None stands for an account not identified."""
+    accounts = list(_of_type(resources, STORAGE_ACCOUNT))
+    found: list[StackResource | None] = []
+    for container in _of_type(resources, BLOB_CONTAINER):
+        if not _holds_recordings(container):
+            continue
+        owner = next(
+            (a for a in accounts if _linked(container, a, "accountName", "accountName")), None
+        )
+        if owner not in found:
+            found.append(owner)
+    return found
+
+
+def _missing_companion(
+    resources: Sequence[StackResource], companion_type: str, what: str
+) -> list[StackViolation]:
+    companions = list(_of_type(resources, companion_type))
+    violations = []
+    for account in recording_accounts(resources):
+        if account is None:
+            if not companions:
+                violations.append(
+                    StackViolation(f"a recordings container exists but the stack has no {what}")
+                )
+        elif not any(_linked(c, account, "accountName", "accountName") for c in companions):
+            violations.append(
+                StackViolation(
+                    f"storage account {account.urn.rsplit('::', 1)[-1]} holds recordings but has "
+                    f"no {what}",
+                    account.urn,
+                )
+            )
+    return violations
+
+
+def check_recordings_lifecycle_present(resources: Sequence[StackResource]) -> list[StackViolation]:
+    """Recordings must age out to cheaper tiers and be deleted: a lifecycle policy is mandatory."""
+    return _missing_companion(
+        resources, MANAGEMENT_POLICY, f"lifecycle policy ({MANAGEMENT_POLICY})"
+    )
+
+
+def check_recordings_soft_delete_present(
+    resources: Sequence[StackResource],
+) -> list[StackViolation]:
+    """Without blob service properties the account runs with soft delete off."""
+    return _missing_companion(
+        resources, BLOB_SERVICE_PROPERTIES, f"blob soft delete ({BLOB_SERVICE_PROPERTIES})"
+    )
+
+
+def check_web_app_credentials_present(resources: Sequence[StackResource]) -> list[StackViolation]:
+    """Basic publishing credentials are ON by default: each app must switch both off explicitly."""
+    violations = []
+    for app in _of_type(resources, WEB_APP):
+        for companion_type in (WEB_APP_FTP_ALLOWED, WEB_APP_SCM_ALLOWED):
+            if not any(
+                _linked(c, app, "name", "name") for c in _of_type(resources, companion_type)
+            ):
+                violations.append(
+                    StackViolation(
+                        f"web app {app.urn.rsplit('::', 1)[-1]} has no {companion_type} resource; "
+                        "basic publishing credentials stay enabled unless it sets allow: false",
+                        app.urn,
+                    )
+                )
+    return violations
+
+
+@dataclass(frozen=True)
+class StackRule:
+    name: str
+    description: str
+    check: Callable[[Sequence[StackResource]], list[StackViolation]]
+
+
+STACK_RULES: tuple[StackRule, ...] = (
+    StackRule(
+        "recordings-lifecycle-policy-present",
+        "Every storage account holding recordings has a lifecycle management policy.",
+        check_recordings_lifecycle_present,
+    ),
+    StackRule(
+        "recordings-soft-delete-present",
+        "Every storage account holding recordings has blob service properties (soft delete).",
+        check_recordings_soft_delete_present,
+    ),
+    StackRule(
+        "basic-publishing-credentials-present",
+        "Every web app disables FTP and SCM basic publishing credentials with their resources.",
+        check_web_app_credentials_present,
+    ),
+)
+
+
+def stack_violations(resources: Sequence[StackResource]) -> dict[str, list[StackViolation]]:
+    """Every stack rule's violations, keyed by rule name (rules that pass are absent)."""
+    found: dict[str, list[StackViolation]] = {}
+    for rule in STACK_RULES:
+        messages = rule.check(resources)
+        if messages:
+            found[rule.name] = messages
+    return found

@@ -1,0 +1,262 @@
+"""Each resource rule against hand-made resources: compliant ones pass, each flip is caught."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from policy import baseline
+from tests.policy import examples
+
+SA = baseline.STORAGE_ACCOUNT
+BSP = baseline.BLOB_SERVICE_PROPERTIES
+APP = baseline.WEB_APP
+FTP = baseline.WEB_APP_FTP_ALLOWED
+SCM = baseline.WEB_APP_SCM_ALLOWED
+SUB = baseline.SYSTEM_TOPIC_EVENT_SUBSCRIPTION
+MP = baseline.MANAGEMENT_POLICY
+RA = baseline.ROLE_ASSIGNMENT
+DL = "deadLetterWithResourceIdentity.deadLetterDestination"
+
+
+def violations_of(resource_type: str, props: dict[str, Any]) -> dict[str, list[str]]:
+    return baseline.resource_violations(resource_type, props)
+
+
+@pytest.mark.parametrize("resource_type", sorted(examples.COMPLIANT))
+def test_compliant_resource_has_no_violation(resource_type: str) -> None:
+    assert violations_of(resource_type, examples.COMPLIANT[resource_type]()) == {}
+
+
+# (type, property path, bad value, rule that must fire, text the message must contain)
+FLIPS = [
+    (SA, "enableHttpsTrafficOnly", False, "storage-account-hardening", "enableHttpsTrafficOnly"),
+    (SA, "minimumTlsVersion", "TLS1_0", "storage-account-hardening", "minimumTlsVersion"),
+    (SA, "minimumTlsVersion", "TLS1_1", "storage-account-hardening", "'TLS1_2' or newer"),
+    (SA, "allowBlobPublicAccess", True, "storage-account-hardening", "allowBlobPublicAccess"),
+    (SA, "allowSharedKeyAccess", True, "storage-account-hardening", "allowSharedKeyAccess"),
+    (BSP, "deleteRetentionPolicy.enabled", False, "blob-soft-delete", "deleteRetentionPolicy"),
+    (BSP, "deleteRetentionPolicy.days", 0, "blob-soft-delete", "deleteRetentionPolicy.days"),
+    (
+        BSP,
+        "containerDeleteRetentionPolicy.enabled",
+        False,
+        "blob-soft-delete",
+        "containerDeleteRetentionPolicy.enabled",
+    ),
+    (APP, "httpsOnly", False, "function-app-hardening", "httpsOnly"),
+    (APP, "siteConfig.minTlsVersion", "1.0", "function-app-hardening", "minTlsVersion"),
+    (APP, "siteConfig.minTlsVersion", "1.1", "function-app-hardening", "'1.2' or newer"),
+    (APP, "siteConfig.ftpsState", "FtpsOnly", "function-app-hardening", "ftpsState"),
+    (APP, "siteConfig.ftpsState", "AllAllowed", "function-app-hardening", "ftpsState"),
+    (APP, "siteConfig.scmMinTlsVersion", "1.0", "function-app-hardening", "scmMinTlsVersion"),
+    (APP, "identity.type", "None", "function-app-hardening", "identity.type"),
+    (FTP, "allow", True, "basic-publishing-credentials-off", "allow"),
+    (SCM, "allow", True, "basic-publishing-credentials-off", "allow"),
+    (SUB, f"{DL}.endpointType", "WebHook", "event-subscription-dead-letter-and-retry", DL),
+    (SUB, f"{DL}.blobContainerName", "", "event-subscription-dead-letter-and-retry", DL),
+    (
+        SUB,
+        "retryPolicy.maxDeliveryAttempts",
+        1,
+        "event-subscription-dead-letter-and-retry",
+        "maxDeliveryAttempts",
+    ),
+    (
+        SUB,
+        "retryPolicy.maxDeliveryAttempts",
+        31,
+        "event-subscription-dead-letter-and-retry",
+        "from 2 to 30",
+    ),
+    (
+        SUB,
+        "retryPolicy.eventTimeToLiveInMinutes",
+        0,
+        "event-subscription-dead-letter-and-retry",
+        "eventTimeToLiveInMinutes",
+    ),
+    (MP, "policy.rules", [], "lifecycle-policy-rules", "at least one rule"),
+    (RA, "principalType", "User", "role-assignment-least-privilege", "principalType"),
+    (RA, "principalType", "Group", "role-assignment-least-privilege", "'ServicePrincipal'"),
+    (
+        RA,
+        "scope",
+        "/subscriptions/00000000-0000-0000-0000-000000000000",
+        "role-assignment-least-privilege",
+        "subscription scope",
+    ),
+    (SA, "tags.environment", "", "required-tags", "tags.environment"),
+    (APP, "tags.app", "  ", "required-tags", "tags.app"),
+]
+
+
+@pytest.mark.parametrize(("resource_type", "path", "bad", "rule", "text"), FLIPS)
+def test_flipped_property_is_a_violation(
+    resource_type: str, path: str, bad: Any, rule: str, text: str
+) -> None:
+    props = examples.set_path(examples.COMPLIANT[resource_type](), path, bad)
+    found = violations_of(resource_type, props)
+    assert set(found) == {rule}, found
+    assert any(text in message for message in found[rule]), found[rule]
+
+
+# (type, property path removed, rule that must fire)
+REMOVALS = [
+    (SA, "enableHttpsTrafficOnly", "storage-account-hardening"),
+    (SA, "minimumTlsVersion", "storage-account-hardening"),
+    (SA, "allowBlobPublicAccess", "storage-account-hardening"),
+    (SA, "allowSharedKeyAccess", "storage-account-hardening"),
+    (BSP, "deleteRetentionPolicy", "blob-soft-delete"),
+    (BSP, "containerDeleteRetentionPolicy", "blob-soft-delete"),
+    (BSP, "deleteRetentionPolicy.days", "blob-soft-delete"),
+    (APP, "httpsOnly", "function-app-hardening"),
+    (APP, "siteConfig.minTlsVersion", "function-app-hardening"),
+    (APP, "siteConfig.ftpsState", "function-app-hardening"),
+    (APP, "identity", "function-app-hardening"),
+    (FTP, "allow", "basic-publishing-credentials-off"),
+    (SCM, "allow", "basic-publishing-credentials-off"),
+    (SUB, "deadLetterWithResourceIdentity", "event-subscription-dead-letter-and-retry"),
+    (SUB, "retryPolicy", "event-subscription-dead-letter-and-retry"),
+    (SUB, "retryPolicy.maxDeliveryAttempts", "event-subscription-dead-letter-and-retry"),
+    (MP, "policy", "lifecycle-policy-rules"),
+    (MP, "policy.rules.0.definition", "lifecycle-policy-rules"),
+    (RA, "principalType", "role-assignment-least-privilege"),
+    (RA, "scope", "role-assignment-least-privilege"),
+    (SA, "tags", "required-tags"),
+    (APP, "tags.managed-by", "required-tags"),
+]
+
+
+def _remove(props: dict[str, Any], path: str) -> dict[str, Any]:
+    if ".rules.0." in path:
+        del props["policy"]["rules"][0][path.rsplit(".", 1)[-1]]
+        return props
+    return examples.delete_path(props, path)
+
+
+@pytest.mark.parametrize(("resource_type", "path", "rule"), REMOVALS)
+def test_missing_property_is_a_violation(resource_type: str, path: str, rule: str) -> None:
+    props = _remove(examples.COMPLIANT[resource_type](), path)
+    found = violations_of(resource_type, props)
+    assert set(found) == {rule}, found
+    leaf = path.split(".")[0] if ".rules.0." not in path else "definition.actions"
+    assert any(leaf in message and "not set" in message for message in found[rule]), found
+
+
+@pytest.mark.parametrize(
+    ("resource_type", "path"),
+    [
+        (SA, "minimumTlsVersion"),
+        (SA, "allowSharedKeyAccess"),
+        (APP, "identity.type"),
+        (APP, "siteConfig"),
+        (SUB, f"{DL}.resourceId"),
+        (SUB, "retryPolicy"),
+        (RA, "scope"),
+        (SA, "tags"),
+        (SA, "tags.app"),
+        (MP, "policy.rules"),
+    ],
+)
+def test_unknown_value_is_not_judged(resource_type: str, path: str) -> None:
+    """None is how an unknown output arrives; only what is visibly wrong is reported."""
+    props = examples.set_path(examples.COMPLIANT[resource_type](), path, None)
+    assert violations_of(resource_type, props) == {}
+
+
+@pytest.mark.parametrize(
+    ("path", "value"), [("allowSharedKeyAccess", 0), ("enableHttpsTrafficOnly", 1)]
+)
+def test_booleans_must_be_booleans(path: str, value: int) -> None:
+    props = examples.set_path(examples.storage_account(), path, value)
+    assert "storage-account-hardening" in violations_of(SA, props)
+
+
+def test_whole_numbers_sent_as_floats_are_accepted() -> None:
+    props = examples.set_path(
+        examples.event_subscription(), "retryPolicy.maxDeliveryAttempts", 30.0
+    )
+    assert violations_of(SUB, props) == {}
+
+
+def test_storage_tls_1_3_is_accepted() -> None:
+    props = examples.set_path(examples.storage_account(), "minimumTlsVersion", "TLS1_3")
+    assert violations_of(SA, props) == {}
+
+
+def test_plain_dead_letter_destination_is_accepted() -> None:
+    props = examples.event_subscription()
+    props["deadLetterDestination"] = props.pop("deadLetterWithResourceIdentity")[
+        "deadLetterDestination"
+    ]
+    assert violations_of(SUB, props) == {}
+
+
+def test_event_subscription_with_neither_dead_letter_nor_retry_reports_both() -> None:
+    messages = violations_of(SUB, {"systemTopicName": "t"})[
+        "event-subscription-dead-letter-and-retry"
+    ]
+    assert len(messages) == 2
+    assert "dead-lettered" in messages[0]
+    assert messages[1].startswith("retryPolicy is not set")
+
+
+@pytest.mark.parametrize("attempts", [True, "30", 2.5e3, 2.5])
+def test_retry_attempts_must_be_a_number_in_range(attempts: Any) -> None:
+    props = examples.set_path(
+        examples.event_subscription(), "retryPolicy.maxDeliveryAttempts", attempts
+    )
+    assert "event-subscription-dead-letter-and-retry" in violations_of(SUB, props)
+
+
+def test_lifecycle_policy_with_only_disabled_rules_is_a_violation() -> None:
+    props = examples.management_policy()
+    props["policy"]["rules"][0]["enabled"] = False
+    messages = violations_of(MP, props)["lifecycle-policy-rules"]
+    assert messages == ["policy.rules has no enabled rule; at least one must be enabled"]
+
+
+@pytest.mark.parametrize(
+    "scope",
+    [
+        "/",
+        "/subscriptions/00000000-0000-0000-0000-000000000000/",
+        "/SUBSCRIPTIONS/00000000-0000-0000-0000-000000000000",
+        "/providers/Microsoft.Management/managementGroups/root-mg",
+    ],
+)
+def test_role_assignment_at_broad_scope_is_a_violation(scope: str) -> None:
+    props = examples.set_path(examples.role_assignment(), "scope", scope)
+    assert "role-assignment-least-privilege" in violations_of(RA, props)
+
+
+@pytest.mark.parametrize(
+    "scope",
+    [
+        "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg",
+        examples.ARCHIVE_ID + "/queueServices/default/queues/recording-events",
+    ],
+)
+def test_role_assignment_at_group_or_resource_scope_is_accepted(scope: str) -> None:
+    props = examples.set_path(examples.role_assignment(), "scope", scope)
+    assert violations_of(RA, props) == {}
+
+
+def test_untagged_resource_of_any_listed_taggable_type_is_a_violation() -> None:
+    for resource_type in sorted(baseline.TAGGABLE_TYPES):
+        assert set(violations_of(resource_type, {"location": "westeurope"})) >= {"required-tags"}, (
+            resource_type
+        )
+
+
+def test_unlisted_type_with_tags_is_checked_and_untaggable_type_is_not() -> None:
+    assert "required-tags" in violations_of("azure-native:cdn:Profile", {"tags": {"app": "x"}})
+    assert violations_of("azure-native:storage:Queue", {"queueName": "q"}) == {}
+    assert violations_of("acsrec:index:RecordingStorage", {"tags": {}}) == {}
+
+
+def test_tags_that_are_not_a_map_are_a_violation() -> None:
+    messages = violations_of(SA, {**examples.storage_account(), "tags": ["app"]})["required-tags"]
+    assert "must be a map" in messages[0]
