@@ -7,6 +7,7 @@ root stack and runs the program function from scratch; calls do not leak into ea
 
 from __future__ import annotations
 
+import asyncio
 import json
 import tempfile
 import zipfile
@@ -64,6 +65,20 @@ def _config_text(value: Any) -> str:
     return str(value)
 
 
+def ensure_event_loop() -> None:
+    """Give Pulumi's runtime an open event loop in this thread.
+
+    pytest-asyncio closes and unsets the main thread's loop after each async test; the Pulumi
+    runtime then finds none, so a program run after an async test would fail for that reason.
+    """
+    try:
+        if not asyncio.get_event_loop().is_closed():
+            return
+    except RuntimeError:
+        pass
+    asyncio.set_event_loop(asyncio.new_event_loop())
+
+
 def run_program(
     config: Mapping[str, Any] | None = None, *, preview: bool = False
 ) -> list[Registration]:
@@ -80,6 +95,7 @@ def run_program_with_outputs(
     """:func:`run_program`, also returning the stack outputs (``pulumi.export``) resolved."""
     from infra import program  # imported late: the mocks must be installed first
 
+    ensure_event_loop()
     values = {"packagePath": str(stand_in_package()), **dict(config or {})}
     mocks = AzureMocks()
     monitor = CapturingMonitor(mocks)
