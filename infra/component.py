@@ -114,6 +114,7 @@ class CallRecording(pulumi.ComponentResource):
                 ),
                 runtime_account_id=runtime.account_id,
                 recordings_container_id=archive.recordings_container.id,
+                archive_account_id=archive.account_id,
                 events_queue_id=archive.events_queue.id,
                 poison_queue_id=archive.poison_queue.id,
                 registry_table_id=archive.registry_table.id,

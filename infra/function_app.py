@@ -99,6 +99,8 @@ class FunctionAppArgs:
     """Required. Runtime storage account (host state, deployment package)."""
     recordings_container_id: pulumi.Input[str]
     """Required. Archive container the archiver writes recordings to."""
+    archive_account_id: pulumi.Input[str]
+    """Required. Archive storage account: the scope a user delegation key needs (download links)."""
     events_queue_id: pulumi.Input[str]
     """Required. Queue the archiver is triggered from."""
     poison_queue_id: pulumi.Input[str]
@@ -202,6 +204,9 @@ class RecordingFunctionApp(pulumi.ComponentResource):
         grants = (
             ("runtime-blob", roles.STORAGE_BLOB_DATA_OWNER, args.runtime_account_id),
             ("recordings-blob", roles.STORAGE_BLOB_DATA_CONTRIBUTOR, args.recordings_container_id),
+            # A user delegation key can only be requested at account scope; it signs the API's
+            # read-only download links, which the container-scoped role above still caps.
+            ("archive-delegator", roles.STORAGE_BLOB_DELEGATOR, args.archive_account_id),
             ("events-queue", roles.STORAGE_QUEUE_DATA_CONTRIBUTOR, args.events_queue_id),
             ("poison-queue", roles.STORAGE_QUEUE_DATA_CONTRIBUTOR, args.poison_queue_id),
             ("registry-table", roles.STORAGE_TABLE_DATA_CONTRIBUTOR, args.registry_table_id),

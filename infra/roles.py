@@ -26,6 +26,11 @@ STORAGE_BLOB_DATA_OWNER = BuiltInRole(
 STORAGE_BLOB_DATA_CONTRIBUTOR = BuiltInRole(
     "Storage Blob Data Contributor", "ba92f5b4-2d11-453d-a403-e96b0029c9fe"
 )
+#: Only ``generateUserDelegationKey`` (account scope): signs user delegation SAS links, which
+#: grant no more than the signer's own data roles.
+STORAGE_BLOB_DELEGATOR = BuiltInRole(
+    "Storage Blob Delegator", "db58b8e5-c6ad-4a2a-8342-4190687cbf4a"
+)
 STORAGE_QUEUE_DATA_CONTRIBUTOR = BuiltInRole(
     "Storage Queue Data Contributor", "974c5e8b-45b9-4653-ba55-5f855dd0fb88"
 )
@@ -47,6 +52,7 @@ COMMUNICATION_AND_EMAIL_SERVICE_OWNER = BuiltInRole(
 ALL_ROLES = (
     STORAGE_BLOB_DATA_OWNER,
     STORAGE_BLOB_DATA_CONTRIBUTOR,
+    STORAGE_BLOB_DELEGATOR,
     STORAGE_QUEUE_DATA_CONTRIBUTOR,
     STORAGE_QUEUE_DATA_MESSAGE_SENDER,
     STORAGE_TABLE_DATA_CONTRIBUTOR,

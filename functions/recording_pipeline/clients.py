@@ -15,9 +15,10 @@ from azure.core.credentials import AzureKeyCredential
 from azure.core.pipeline import PipelineRequest
 from azure.core.pipeline.policies import SansIOHTTPPolicy
 from azure.data.tables import TableClient
-from azure.storage.blob import ContainerClient
+from azure.storage.blob import BlobServiceClient, ContainerClient
 from azure.storage.queue import QueueClient
 
+from recording_pipeline.blob_links import AccountKeySigner, BlobSigner, UserDelegationSigner
 from recording_pipeline.recording_hosts import is_acs_media_host
 from recording_pipeline.settings import Settings
 
@@ -90,6 +91,31 @@ def recordings_container_client(settings: Settings, **kwargs: Any) -> ContainerC
         settings.recordings_container,
         credential=_azure_credential(),
         **kwargs,
+    )
+
+
+def archive_blob_service_client(settings: Settings, **kwargs: Any) -> BlobServiceClient:
+    """The archive account's blob service: the API reads manifests and signs links with it."""
+    if settings.archive_storage_connection_string is not None:
+        return BlobServiceClient.from_connection_string(
+            settings.archive_storage_connection_string.reveal(), **kwargs
+        )
+    return BlobServiceClient(
+        _storage_endpoint(settings, "blob"), credential=_azure_credential(), **kwargs
+    )
+
+
+def download_link_signer(settings: Settings, service: BlobServiceClient) -> BlobSigner:
+    """User delegation SAS with the managed identity in Azure; the account key locally.
+
+    Azure: the archive account has shared keys disabled, so only a user delegation key can
+    sign. Locally Azurite's connection string carries the account key.
+    """
+    if settings.archive_storage_connection_string is None:
+        return UserDelegationSigner(service, settings.recordings_container)
+    credential = service.credential
+    return AccountKeySigner(
+        str(service.account_name), credential.account_key, settings.recordings_container
     )
 
 

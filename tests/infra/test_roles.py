@@ -27,6 +27,9 @@ def _expected(run: ProgramRun) -> dict[str, tuple[str, str, str]]:
         "acsrec-func-recordings-blob": (
             function, roles.STORAGE_BLOB_DATA_CONTRIBUTOR.guid, f"{containers}/recordings"
         ),
+        "acsrec-func-archive-delegator": (
+            function, roles.STORAGE_BLOB_DELEGATOR.guid, archive_id
+        ),
         "acsrec-func-events-queue": (
             function, roles.STORAGE_QUEUE_DATA_CONTRIBUTOR.guid, f"{queues}/recording-events"
         ),

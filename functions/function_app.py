@@ -1,0 +1,57 @@
+"""Azure Functions entry point: wiring only, the logic lives in ``recording_pipeline``.
+
+- ``http_app_func`` (auth level FUNCTION): every ``/api/...`` route of the recording API; the
+  host checks the function key before the request reaches the app.
+- ``callbacks`` and ``health`` (ANONYMOUS): ACS cannot send a function key, so callbacks are
+  authenticated by ACS's JWT inside the app; health must answer probes without a key. Both hand
+  the request to the same ASGI app, so there is one implementation of every route.
+  The Functions host matches overlapping routes in the alphabetical order of the function
+  names (azure-functions-host#9876), not by specificity, so these two names must sort before
+  the catch-all's ``http_app_func`` (a test checks it).
+- ``archive_recording_event``: the queue trigger on ``%EVENTS_QUEUE%`` (connection
+  ``RecordingQueue``, identity-based in Azure) that runs the archiver.
+
+Settings are validated when this module is imported (``create_app``), so a misconfigured app
+fails at start with one message listing every problem.
+"""
+
+from __future__ import annotations
+
+import azure.functions as func
+
+from recording_pipeline.api import create_app, platform_base_url
+from recording_pipeline.archiver import handle_event_message
+
+app = func.AsgiFunctionApp(
+    app=create_app(host_checks_keys=True, public_base_url=platform_base_url()),
+    http_auth_level=func.AuthLevel.FUNCTION,
+)
+
+
+async def _to_api(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
+    """Serve ``req`` with the ASGI app, running its start-up once as the catch-all route does."""
+    if not app.startup_task_done:
+        if not await app.middleware.notify_startup():
+            raise RuntimeError("the recording API failed to start")
+        app.startup_task_done = True
+    return await app.middleware.handle_async(req, context)
+
+
+@app.function_name(name="callbacks")
+@app.route(route="callbacks", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
+async def callbacks(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
+    return await _to_api(req, context)
+
+
+@app.function_name(name="health")
+@app.route(route="health", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+async def health(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
+    return await _to_api(req, context)
+
+
+@app.function_name(name="archive_recording_event")
+@app.queue_trigger(arg_name="message", queue_name="%EVENTS_QUEUE%", connection="RecordingQueue")
+def archive_recording_event(message: func.QueueMessage) -> None:
+    handle_event_message(
+        message.get_body(), dequeue_count=message.dequeue_count or 1, message_id=message.id
+    )

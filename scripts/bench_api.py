@@ -1,0 +1,258 @@
+"""API latency benchmark: start, pause, resume and stop through the API vs the SDK directly.
+
+Both paths run in the same process against the same emulator, interleaved call by call, so the
+difference between them is what the API adds: HTTP to the API, validation, the function-key
+check and the registry reads and writes in Azurite. The API runs as its own process
+(``python -m scripts.serve_api``), as it does in ``make local``, so the benchmark client does not
+share its interpreter. Prints a Markdown table; the target is an overhead of at most 5 ms at p50.
+
+    python -m scripts.bench_api [--iterations 200] [--warmup 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import os
+import secrets
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import quote
+
+import httpx
+
+from emulator.client import emulator_call_automation_client
+from emulator.constants import (
+    DEFAULT_IMMUTABLE_RESOURCE_ID,
+    DEFAULT_RESOURCE_ID,
+    OIDC_METADATA_PATH,
+)
+from emulator.simulation import EmulatorSimulation
+from scripts.processes import (
+    REPO_ROOT,
+    Azurite,
+    ManagedProcess,
+    free_port,
+    http_answers,
+    python_module_argv,
+)
+
+if str(REPO_ROOT / "functions") not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT / "functions"))
+
+from recording_pipeline import server_timing
+
+OPERATIONS = ("start", "pause", "resume", "stop")
+#: Requests that touch neither ACS nor the registry: the cost of HTTP and the framework alone.
+FLOOR_OPERATIONS = ("health", "rejected start")
+TARGET_OVERHEAD_MS = 5.0
+
+
+@dataclass
+class Samples:
+    """Milliseconds per operation for one path (API or SDK)."""
+
+    values: dict[str, list[float]] = field(
+        default_factory=lambda: {op: [] for op in (*OPERATIONS, *FLOOR_OPERATIONS)}
+    )
+    #: Per operation, the API's own Server-Timing spans (``acs``, ``registry``) per request.
+    spans: dict[str, list[dict[str, float]]] = field(
+        default_factory=lambda: {operation: [] for operation in OPERATIONS}
+    )
+
+    def timed(self, operation: str, action: Callable[[], object]) -> object:
+        began = time.perf_counter()
+        result = action()
+        self.values[operation].append((time.perf_counter() - began) * 1000)
+        return result
+
+    def percentile(self, operation: str, fraction: float) -> float:
+        ordered = sorted(self.values[operation])
+        return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
+
+    def median(self, operation: str) -> float:
+        return statistics.median(self.values[operation])
+
+    def span_median(self, operation: str, name: str) -> float:
+        return statistics.median(spans.get(name, 0.0) for spans in self.spans[operation])
+
+    def timed_api(self, operation: str, action: Callable[[], httpx.Response]) -> httpx.Response:
+        response = self.timed(operation, action)
+        assert isinstance(response, httpx.Response)
+        self.spans[operation].append(server_timing.parse(response.headers["server-timing"]))
+        return response
+
+
+@dataclass
+class LocalStack:
+    """Azurite, the emulator and the API as child processes in one temp dir."""
+
+    root: Path
+    function_key: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    access_key: str = field(
+        default_factory=lambda: base64.b64encode(secrets.token_bytes(32)).decode()
+    )
+    processes: list[ManagedProcess | Azurite] = field(default_factory=list)
+    emulator_url: str = ""
+    api_url: str = ""
+
+    def start(self) -> LocalStack:
+        azurite = Azurite(location=self.root / "azurite").start()
+        self.processes.append(azurite)
+        emulator_port, api_port = free_port(), free_port()
+        self.emulator_url = f"http://127.0.0.1:{emulator_port}"
+        self.api_url = f"http://127.0.0.1:{api_port}"
+        self.processes.append(
+            ManagedProcess(
+                name="emulator",
+                argv=python_module_argv(
+                    "emulator",
+                    *("--port", str(emulator_port), "--access-key", self.access_key),
+                    *("--data-dir", str(self.root / "emulator"), "--clock", "manual"),
+                    *("--log-level", "WARNING"),
+                ),
+                ready=lambda: http_answers(f"{self.emulator_url}/emulator/health"),
+                log_path=self.root / "emulator.log",
+            ).start()
+        )
+        environment = {
+            "ACS_ENDPOINT": self.emulator_url,
+            "ACS_RESOURCE_ID": DEFAULT_RESOURCE_ID,
+            "ACS_IMMUTABLE_RESOURCE_ID": DEFAULT_IMMUTABLE_RESOURCE_ID,
+            "ACS_ACCESS_KEY": self.access_key,
+            "ACS_MEDIA_ENDPOINT_OVERRIDE": self.emulator_url,
+            "CALLBACK_OIDC_METADATA_URL": self.emulator_url + OIDC_METADATA_PATH,
+            "ARCHIVE_STORAGE_CONNECTION_STRING": azurite.connection_string,
+            "LOCAL_FUNCTION_KEY": self.function_key,
+        }
+        self.processes.append(
+            ManagedProcess(
+                name="api",
+                argv=python_module_argv(
+                    "scripts.serve_api", "--port", str(api_port), "--log-level", "warning"
+                ),
+                ready=lambda: http_answers(f"{self.api_url}/api/health"),
+                env=environment,
+                log_path=self.root / "api.log",
+            ).start()
+        )
+        return self
+
+    def stop(self) -> None:
+        for process in reversed(self.processes):
+            process.stop()
+
+
+def run(stack: LocalStack, *, iterations: int, warmup: int) -> tuple[Samples, Samples]:
+    """Interleave API and SDK rounds; both ask the emulator to call back the API's route, so
+    both paths carry the same callback load and differ only by what the API adds."""
+    simulation = EmulatorSimulation(stack.emulator_url)
+    callback_url = f"{stack.api_url}/api/callbacks"
+    sdk = emulator_call_automation_client(stack.emulator_url, stack.access_key, retry_total=0)
+    api_samples, sdk_samples = Samples(), Samples()
+    with httpx.Client(
+        base_url=stack.api_url, headers={"x-functions-key": stack.function_key}, timeout=30
+    ) as http:
+        for index in range(warmup + iterations):
+            measured = index >= warmup
+            api_round(http, simulation, api_samples if measured else Samples())
+            sdk_round(sdk, simulation, callback_url, sdk_samples if measured else Samples())
+    sdk.close()
+    return api_samples, sdk_samples
+
+
+def api_round(http: httpx.Client, simulation: EmulatorSimulation, samples: Samples) -> None:
+    call = simulation.create_call(["8:acs:bench-a", "8:acs:bench-b"])
+    body = {"serverCallId": call["serverCallId"], "content": "audio", "format": "wav"}
+    started = samples.timed_api("start", lambda: _ok(http.post("/api/recordings", json=body)))
+    location = f"/api/recordings/{quote(started.json()['recordingId'], safe='')}"
+    samples.timed_api("pause", lambda: _ok(http.post(f"{location}/pause")))
+    samples.timed_api("resume", lambda: _ok(http.post(f"{location}/resume")))
+    samples.timed_api("stop", lambda: _ok(http.delete(location)))
+    samples.timed("health", lambda: _ok(http.get("/api/health")))
+    rejected = samples.timed("rejected start", lambda: http.post("/api/recordings", json={}))
+    assert isinstance(rejected, httpx.Response) and rejected.status_code == 400
+
+
+def sdk_round(
+    sdk: object, simulation: EmulatorSimulation, callback_url: str, samples: Samples
+) -> None:
+    call = simulation.create_call(["8:acs:bench-a", "8:acs:bench-b"])
+    properties = samples.timed(
+        "start",
+        lambda: sdk.start_recording(  # type: ignore[attr-defined]
+            server_call_id=call["serverCallId"],
+            recording_content_type="audio",
+            recording_channel_type="mixed",
+            recording_format_type="wav",
+            recording_state_callback_url=callback_url,
+        ),
+    )
+    recording_id = properties.recording_id  # type: ignore[attr-defined]
+    samples.timed("pause", lambda: sdk.pause_recording(recording_id))  # type: ignore[attr-defined]
+    samples.timed("resume", lambda: sdk.resume_recording(recording_id))  # type: ignore[attr-defined]
+    samples.timed("stop", lambda: sdk.stop_recording(recording_id))  # type: ignore[attr-defined]
+
+
+def _ok(response: httpx.Response) -> httpx.Response:
+    if response.is_error:
+        raise RuntimeError(f"API answered {response.status_code}: {response.text}")
+    return response
+
+
+def markdown_table(api: Samples, sdk: Samples, iterations: int) -> str:
+    load = os.getloadavg()[0]
+    lines = [
+        f"API vs SDK against the emulator, {iterations} rounds each, interleaved (ms); "
+        f"{os.cpu_count()} CPUs, load average {load:.1f} at the end:",
+        "",
+        "| operation | API p50 | API p95 | SDK p50 | SDK p95 | overhead p50 | target <= 5 ms "
+        "| inside API: ACS p50 | inside API: registry p50 |",
+        "|---|---:|---:|---:|---:|---:|---|---:|---:|",
+    ]
+    for operation in OPERATIONS:
+        overhead = api.median(operation) - sdk.median(operation)
+        lines.append(
+            f"| {operation} | {api.median(operation):.1f} | {api.percentile(operation, 0.95):.1f} "
+            f"| {sdk.median(operation):.1f} | {sdk.percentile(operation, 0.95):.1f} "
+            f"| {overhead:.1f} | {'met' if overhead <= TARGET_OVERHEAD_MS else 'missed'} "
+            f"| {api.span_median(operation, 'acs'):.1f} "
+            f"| {api.span_median(operation, 'registry'):.1f} |"
+        )
+    for operation in FLOOR_OPERATIONS:
+        lines.append(
+            f"| {operation} (no ACS, no registry) | {api.median(operation):.1f} "
+            f"| {api.percentile(operation, 0.95):.1f} | | | | | | |"
+        )
+    lines += [
+        "",
+        "overhead = API p50 - SDK p50; the last two columns are the API's own Server-Timing "
+        "spans (time in the SDK call to ACS, time in registry reads and writes in Azurite).",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--iterations", type=int, default=200, help="measured rounds per path")
+    parser.add_argument("--warmup", type=int, default=20, help="unmeasured rounds first")
+    args = parser.parse_args(argv)
+    if args.iterations < 1 or args.warmup < 0:
+        parser.error("--iterations must be >= 1 and --warmup >= 0")
+    with tempfile.TemporaryDirectory(prefix="bench-api-") as root:
+        stack = LocalStack(Path(root)).start()
+        try:
+            api, sdk = run(stack, iterations=args.iterations, warmup=args.warmup)
+        finally:
+            stack.stop()
+    print(markdown_table(api, sdk, args.iterations))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

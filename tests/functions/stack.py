@@ -1,0 +1,220 @@
+"""Real local services for the API tests: the API under uvicorn, a local OIDC issuer.
+
+The API runs in a thread of the test process (so a test can inject a transport or read the
+app's state) but is reached only over real HTTP on a free 127.0.0.1 port, as a client would.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import threading
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import jwt
+import uvicorn
+from cryptography.hazmat.primitives.asymmetric import rsa
+from fastapi import FastAPI
+from jwt.algorithms import RSAAlgorithm
+
+from recording_pipeline.api import create_app
+from recording_pipeline.settings import Settings
+from scripts.processes import Azurite, free_port
+from tests.support.emulator import RunningEmulator
+
+FUNCTION_KEY = "local-test-function-key-" + "x" * 8
+
+
+def unique_table_name(prefix: str = "rec") -> str:
+    return f"{prefix}{uuid.uuid4().hex[:16]}"
+
+
+def stack_environment(
+    emulator: RunningEmulator,
+    azurite: Azurite,
+    *,
+    table: str,
+    oidc_metadata_url: str | None = None,
+    function_key: str = FUNCTION_KEY,
+) -> dict[str, str]:
+    """The environment ``scripts/serve_api.py`` would get for this emulator and Azurite."""
+    return {
+        "ACS_ENDPOINT": emulator.endpoint,
+        "ACS_RESOURCE_ID": emulator.resource_id,
+        "ACS_IMMUTABLE_RESOURCE_ID": emulator.immutable_resource_id,
+        "ACS_ACCESS_KEY": emulator.access_key,
+        "ACS_MEDIA_ENDPOINT_OVERRIDE": emulator.media_override_base_url,
+        "CALLBACK_OIDC_METADATA_URL": oidc_metadata_url or emulator.oidc_metadata_url,
+        "ARCHIVE_STORAGE_CONNECTION_STRING": azurite.connection_string,
+        "REGISTRY_TABLE": table,
+        "LOCAL_FUNCTION_KEY": function_key,
+    }
+
+
+@dataclass
+class ApiServer:
+    """``create_app()`` served by uvicorn in a daemon thread on a free port."""
+
+    app: FastAPI
+    host: str = "127.0.0.1"
+    port: int = 0
+    _server: uvicorn.Server | None = None
+    _thread: threading.Thread | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self, timeout: float = 20.0) -> ApiServer:
+        self.port = self.port or free_port(self.host)
+        config = uvicorn.Config(
+            self.app, host=self.host, port=self.port, log_level="warning", lifespan="on"
+        )
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, name="api", daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + timeout
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the API did not start")
+            time.sleep(0.01)
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None and self._thread is not None:
+            self._server.should_exit = True
+            self._thread.join(timeout=10)
+
+
+def start_api(environ: Mapping[str, str], **create_app_kwargs: Any) -> ApiServer:
+    return ApiServer(create_app(Settings.from_env(environ), **create_app_kwargs)).start()
+
+
+@dataclass
+class OidcIssuer:
+    """A local OpenID provider: metadata + JWKS over HTTP, tokens signed with its own RSA key.
+
+    ``rotate()`` publishes a new key (new ``kid``), as ACS does when it rotates keys.
+    """
+
+    audience: str
+    server: ThreadingHTTPServer | None = None
+    keys: list[tuple[str, Any]] = field(default_factory=list)
+    metadata_requests: int = 0
+    jwks_requests: int = 0
+
+    @property
+    def base_url(self) -> str:
+        assert self.server is not None
+        host, port = self.server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    @property
+    def issuer(self) -> str:
+        return self.base_url
+
+    @property
+    def metadata_url(self) -> str:
+        return f"{self.base_url}/calling/.well-known/acsopenidconfiguration"
+
+    def start(self) -> OidcIssuer:
+        self.rotate()
+        issuer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                if self.path.endswith("acsopenidconfiguration"):
+                    issuer.metadata_requests += 1
+                    body = {"issuer": issuer.issuer, "jwks_uri": f"{issuer.base_url}/keys"}
+                elif self.path == "/keys":
+                    issuer.jwks_requests += 1
+                    body = {"keys": [issuer.public_jwk(kid, key) for kid, key in issuer.keys]}
+                else:
+                    self.send_error(404)
+                    return
+                payload = json.dumps(body).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, *args: Any) -> None:
+                return
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+
+    def rotate(self) -> str:
+        kid = secrets.token_hex(8)
+        self.keys.append((kid, rsa.generate_private_key(public_exponent=65537, key_size=2048)))
+        return kid
+
+    @staticmethod
+    def public_jwk(kid: str, key: Any) -> dict[str, Any]:
+        jwk = json.loads(RSAAlgorithm.to_jwk(key.public_key()))
+        jwk.update({"kid": kid, "use": "sig", "alg": "RS256"})
+        return jwk
+
+    def token(
+        self,
+        *,
+        audience: str | None = None,
+        issuer: str | None = None,
+        lifetime: int = 300,
+        issued_at: float | None = None,
+        key: Any = None,
+        kid: str | None = None,
+    ) -> str:
+        """A token like ACS's; every argument lets a test break exactly one property."""
+        current_kid, current_key = self.keys[-1]
+        issued = int(time.time() if issued_at is None else issued_at)
+        claims = {
+            "iss": self.issuer if issuer is None else issuer,
+            "aud": self.audience if audience is None else audience,
+            "iat": issued,
+            "nbf": issued,
+            "exp": issued + lifetime,
+        }
+        return jwt.encode(
+            claims,
+            current_key if key is None else key,
+            algorithm="RS256",
+            headers={"kid": current_kid if kid is None else kid},
+        )
+
+
+def state_changed_event(
+    recording_id: str,
+    state: str,
+    *,
+    event_id: str | None = None,
+    server_call_id: str = "server-call",
+) -> dict[str, Any]:
+    """A RecordingStateChanged CloudEvent shaped as ACS sends it."""
+    return {
+        "id": event_id or str(uuid.uuid4()),
+        "source": "calling/recordings",
+        "type": "Microsoft.Communication.RecordingStateChanged",
+        "specversion": "1.0",
+        "time": "2026-01-01T10:00:00.000Z",
+        "data": {
+            "recordingId": recording_id,
+            "state": state,
+            "startDateTime": "2026-01-01T10:00:00.000Z",
+            "recordingKind": "azureCommunicationServices",
+            "serverCallId": server_call_id,
+            "callConnectionId": "connection",
+        },
+    }

@@ -1,0 +1,235 @@
+"""The registry against a real Azurite table: merges, ETag races, idempotency, archive fields."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+
+import pytest
+from azure.data.tables import TableClient, UpdateMode
+
+from recording_pipeline.ids import encode_id
+from recording_pipeline.recording_rules import RecordingOptions
+from recording_pipeline.registry import (
+    RecordingMissingError,
+    Registry,
+    RegistryUnavailableError,
+    StateChange,
+)
+from scripts.processes import Azurite, free_port
+from tests.functions.stack import unique_table_name
+
+OPTIONS = RecordingOptions(
+    server_call_id="server+call/1=",
+    call_connection_id=None,
+    content="audio",
+    channel="unmixed",
+    format="wav",
+    pause_on_start=False,
+    participant_ordering=("8:acs:a", "8:acs:b"),
+    channel_affinity=(),
+    callback_url=None,
+)
+NOW = datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=UTC)
+
+
+@pytest.fixture
+def table(azurite: Azurite) -> Iterator[TableClient]:
+    client = TableClient.from_connection_string(azurite.connection_string, unique_table_name())
+    client.create_table()
+    try:
+        yield client
+    finally:
+        client.delete_table()
+
+
+@pytest.fixture
+def registry(table: TableClient) -> Registry:
+    return Registry(table)
+
+
+def test_start_writes_the_documented_entity(registry: Registry, table: TableClient) -> None:
+    registry.record_started("rec+1/=", OPTIONS, state="active", at=NOW)
+
+    entity = table.get_entity(encode_id("rec+1/="), "recording")
+    assert entity["RecordingId"] == "rec+1/="
+    assert entity["ServerCallId"] == "server+call/1="
+    assert (entity["ContentType"], entity["ChannelType"], entity["FormatType"]) == (
+        "audio",
+        "unmixed",
+        "wav",
+    )
+    assert json.loads(entity["OptionsJson"])["audioChannelParticipantOrdering"] == [
+        "8:acs:a",
+        "8:acs:b",
+    ]
+    assert entity["State"] == "active"
+    assert json.loads(entity["StateHistoryJson"]) == [
+        {"state": "active", "at": "2026-01-02T03:04:05.678000Z", "source": "api"}
+    ]
+    assert entity["CreatedAt"].endswith("Z")
+    assert entity["UpdatedAt"].endswith("Z")
+
+
+def test_repeated_start_write_is_idempotent(registry: Registry) -> None:
+    registry.record_started("rec-2", OPTIONS, state="active", at=NOW)
+    registry.record_started("rec-2", OPTIONS, state="active", at=NOW)
+    entry = registry.get("rec-2")
+    assert entry is not None
+    assert len(entry.history) == 1
+
+
+def test_callback_before_start_is_merged_with_the_start(registry: Registry) -> None:
+    registry.record_state(
+        "rec-3",
+        StateChange("active", "2026-01-02T03:04:05.000Z", "callback", "event-1"),
+        create_if_missing=True,
+        call_ids={"ServerCallId": "server+call/1="},
+    )
+    registry.record_started("rec-3", OPTIONS, state="active", at=NOW)
+    entry = registry.get("rec-3")
+    assert entry is not None
+    assert [(e["source"], e.get("eventId")) for e in entry.history] == [
+        ("callback", "event-1"),
+        ("api", None),
+    ]
+    assert entry.options is not None
+    assert entry.options["channel"] == "unmixed"
+
+
+def test_concurrent_state_changes_all_land_in_the_history(registry: Registry) -> None:
+    registry.record_started("rec-4", OPTIONS, state="active", at=NOW)
+
+    def change(index: int) -> None:
+        registry.record_state(
+            "rec-4", StateChange("inactive", f"t{index}", "callback", f"event-{index}")
+        )
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(change, range(16)))
+    entry = registry.get("rec-4")
+    assert entry is not None
+    assert sorted(e["eventId"] for e in entry.history if "eventId" in e) == sorted(
+        f"event-{i}" for i in range(16)
+    )
+
+
+def test_api_writes_never_erase_the_archivers_fields(
+    registry: Registry, table: TableClient
+) -> None:
+    registry.record_started("rec-5", OPTIONS, state="active", at=NOW)
+    table.update_entity(
+        {
+            "PartitionKey": encode_id("rec-5"),
+            "RowKey": "recording",
+            "ArchiveStatus": "archived",
+            "ArchiveBlobPrefix": "2026/01/02/call/rec-5/",
+            "ArchiveChunkCount": 2,
+            "ArchivedAt": NOW,
+            "ArchiveChunksJson": json.dumps([{"index": 0}, {"index": 1}]),
+        },
+        mode=UpdateMode.MERGE,
+    )
+    registry.record_state("rec-5", StateChange("stopped", "t", "api"))
+    entry = registry.get("rec-5")
+    assert entry is not None
+    assert entry.state == "stopped"
+    assert entry.archive == {
+        "status": "archived",
+        "callId": None,
+        "blobPrefix": "2026/01/02/call/rec-5/",
+        "manifestBlob": None,
+        "chunkCount": 2,
+        "totalBytes": None,
+        "archivedAt": "2026-01-02T03:04:05.678000Z",
+        "error": None,
+        "chunks": [{"index": 0}, {"index": 1}],
+    }
+
+
+def test_late_callback_does_not_revive_a_stopped_recording(registry: Registry) -> None:
+    registry.record_started("rec-6", OPTIONS, state="active", at=NOW)
+    registry.record_state("rec-6", StateChange("stopped", "t1", "api"))
+    registry.record_state("rec-6", StateChange("inactive", "t0", "callback", "late"))
+    entry = registry.get("rec-6")
+    assert entry is not None
+    assert entry.state == "stopped"
+    assert entry.history[-1]["eventId"] == "late"
+
+
+def test_late_callback_does_not_override_the_state_the_api_set(registry: Registry) -> None:
+    registry.record_started("rec-9", OPTIONS, state="active", at=NOW)
+    registry.record_state("rec-9", StateChange("inactive", "t1", "api"))
+    registry.record_state("rec-9", StateChange("active", "t0", "callback", "start-callback"))
+    entry = registry.get("rec-9")
+    assert entry is not None
+    assert entry.state == "inactive"
+    assert [e["state"] for e in entry.history] == ["active", "inactive", "active"]
+
+
+def test_start_failed_callback_sets_failed_and_a_late_start_keeps_it(registry: Registry) -> None:
+    registry.record_state(
+        "rec-10",
+        StateChange("failed", "t0", "callback", "failed-1"),
+        failure="500/1: no media",
+        create_if_missing=True,
+    )
+    registry.record_started("rec-10", OPTIONS, state="active", at=NOW)
+    entry = registry.get("rec-10")
+    assert entry is not None
+    assert (entry.state, entry.failure) == ("failed", "500/1: no media")
+    assert entry.options is not None
+
+
+def test_cached_copy_is_used_only_when_asked(registry: Registry, table: TableClient) -> None:
+    registry.record_started("rec-11", OPTIONS, state="active", at=NOW)
+    table.update_entity(
+        {"PartitionKey": encode_id("rec-11"), "RowKey": "recording", "State": "inactive"},
+        mode=UpdateMode.MERGE,
+    )
+    cached, fresh = registry.get("rec-11", allow_cached=True), registry.get("rec-11")
+    assert cached is not None
+    assert fresh is not None
+    assert (cached.state, fresh.state) == ("active", "inactive")
+
+
+def test_write_from_a_stale_copy_rereads_instead_of_losing_an_update(
+    registry: Registry, table: TableClient
+) -> None:
+    stale = registry.record_started("rec-12", OPTIONS, state="active", at=NOW)
+    registry.record_state("rec-12", StateChange("inactive", "t1", "callback", "other-writer"))
+    registry.record_state("rec-12", StateChange("stopped", "t2", "api"), known=stale)
+    entry = registry.get("rec-12")
+    assert entry is not None
+    assert entry.state == "stopped"
+    assert [e.get("eventId") for e in entry.history] == [None, "other-writer", None]
+
+
+def test_api_state_change_of_an_unknown_recording_is_refused(registry: Registry) -> None:
+    with pytest.raises(RecordingMissingError):
+        registry.record_state("never-started", StateChange("inactive", "t", "api"))
+    assert registry.get("never-started") is None
+
+
+def test_idempotency_claim_returns_the_first_use(registry: Registry) -> None:
+    first = registry.claim_idempotency("key with/odd+chars", "hash-1", at=NOW)
+    assert first.is_new
+    assert first.recording_id is None
+    registry.complete_idempotency("key with/odd+chars", "rec-7")
+    again = registry.claim_idempotency("key with/odd+chars", "hash-2", at=datetime.now(UTC))
+    assert not again.is_new
+    assert (again.request_hash, again.recording_id, again.created_at) == ("hash-1", "rec-7", NOW)
+
+
+def test_unreachable_table_is_registry_unavailable() -> None:
+    port = free_port()
+    connection = (
+        "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;"
+        "AccountKey=AAAA;"
+        f"TableEndpoint=http://127.0.0.1:{port}/devstoreaccount1;"
+    )
+    registry = Registry(TableClient.from_connection_string(connection, "recordings", retry_total=0))
+    with pytest.raises(RegistryUnavailableError):
+        registry.get("rec-8")
