@@ -207,7 +207,7 @@ class ArchiveAccess:
 
 
 def _tier_or_unavailable(error: HttpResponseError, name: str) -> ProblemError:
-    if error.error_code == "BlobArchived":
+    if getattr(error, "error_code", None) == "BlobArchived":
         return problems.file_in_archive_tier(name, None)
     return _unavailable(error)
 

@@ -343,7 +343,7 @@ class Registry:
                     parameters=parameters,
                     select=_SUMMARY_PROPERTIES,
                     results_per_page=limit - len(items),
-                ).by_page(continuation_token=position)
+                ).by_page(continuation_token=position)  # type: ignore[arg-type]  # a dict, in fact
                 entities = list(next(pages, []))
                 position = pages.continuation_token  # type: ignore[attr-defined]
             # A participant-index row has RowKey = encode_id(recordingId); a recording whose id
