@@ -328,12 +328,13 @@ class Registry:
         }
         for name, prop, value in (
             ("server", "ServerCallId", server_call_id),
-            ("state", "State", state),
             ("archive", "ArchiveStatus", archive_status),
         ):
             if value is not None:
                 clauses.append(f"{prop} eq @{name}")
                 parameters[name] = value
+        if state is not None:
+            clauses.append(_state_clause(state, parameters))
         query = " and ".join(clauses)
         items: list[dict[str, Any]] = []
         for _ in range(_MAX_LIST_ROUND_TRIPS):
@@ -348,7 +349,11 @@ class Registry:
                 position = pages.continuation_token  # type: ignore[attr-defined]
             # A participant-index row has RowKey = encode_id(recordingId); a recording whose id
             # is literally "recording" would put one under this filter.
-            items.extend(_summary(e) for e in entities if not e.get("ParticipantId"))
+            items.extend(
+                _summary(e)
+                for e in entities
+                if not e.get("ParticipantId") and state in (None, _effective_state(e))
+            )
             if position is None or len(items) >= limit:
                 break
         return RecordingPage(items[:limit], position or None)
@@ -495,6 +500,30 @@ def _next_state(current: str | None, change: StateChange, *, is_start: bool) -> 
     return change.state
 
 
+def _effective_state(entity: dict[str, Any]) -> str:
+    """The registry state, counting a recording with an archive as ``stopped``.
+
+    ACS publishes a recording's files only after the recording has ended, by a stop or because
+    the call ended. A hang-up reaches this app through no API call, so ``State`` can still say
+    ``active``; the archive fields (written by the archiver) prove it is over.
+    """
+    state = str(entity.get("State") or "unknown")
+    if state not in TERMINAL_STATES and entity.get("ArchiveStatus"):
+        return "stopped"
+    return state
+
+
+def _state_clause(state: str, parameters: dict[str, Any]) -> str:
+    """Server-side part of a state filter; :func:`_effective_state` finishes it client-side."""
+    parameters["state"] = state
+    if state != "stopped":
+        return "State eq @state"
+    parameters["failed"] = "failed"
+    parameters["anyArchiveStatus"] = "a"  # every archive status sorts after "a"
+    # Spaces before ")": the SDK's parameter substitution would read "@failed))" as one name.
+    return "(State eq @state or (ArchiveStatus ge @anyArchiveStatus and State ne @failed ) )"
+
+
 def _history(entity: dict[str, Any] | None) -> list[dict[str, Any]]:
     raw = (entity or {}).get("StateHistoryJson") or "[]"
     try:
@@ -514,7 +543,7 @@ def _entry(entity: dict[str, Any]) -> RegistryEntry:
     options_json = entity.get("OptionsJson")
     return RegistryEntry(
         recording_id=str(entity.get("RecordingId", "")),
-        state=str(entity.get("State", "unknown")),
+        state=_effective_state(entity),
         history=_history(entity),
         server_call_id=entity.get("ServerCallId") or None,
         call_connection_id=entity.get("CallConnectionId") or None,
@@ -548,7 +577,7 @@ def _summary(entity: dict[str, Any]) -> dict[str, Any]:
         "recordingId": recording_id,
         "serverCallId": text("ServerCallId"),
         "callConnectionId": text("CallConnectionId"),
-        "state": text("State") or "unknown",
+        "state": _effective_state(entity),
         "content": text("ContentType"),
         "channel": text("ChannelType"),
         "format": text("FormatType"),

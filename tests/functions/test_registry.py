@@ -233,3 +233,34 @@ def test_unreachable_table_is_registry_unavailable() -> None:
     registry = Registry(TableClient.from_connection_string(connection, "recordings", retry_total=0))
     with pytest.raises(RegistryUnavailableError):
         registry.get("rec-8")
+
+
+def _archive(table: TableClient, recording_id: str, status: str) -> None:
+    table.update_entity(
+        {"PartitionKey": encode_id(recording_id), "RowKey": "recording", "ArchiveStatus": status},
+        mode=UpdateMode.MERGE,
+    )
+
+
+def test_a_recording_ended_by_hang_up_reads_as_stopped_once_archived(
+    registry: Registry, table: TableClient
+) -> None:
+    """A hang-up never reaches the API; the archive proves the recording is over."""
+    registry.record_started("ended-by-hangup", OPTIONS, state="active", at=NOW)
+    registry.record_started("still-running", OPTIONS, state="active", at=NOW)
+    registry.record_started("failed-start", OPTIONS, state="active", at=NOW)
+    registry.record_state("failed-start", StateChange("failed", "t", "callback"))
+    _archive(table, "ended-by-hangup", "archived")
+    _archive(table, "failed-start", "lost")
+
+    entry = registry.get("ended-by-hangup")
+    assert entry is not None and entry.state == "stopped"
+    assert table.get_entity(encode_id("ended-by-hangup"), "recording")["State"] == "active"
+
+    def ids(state: str) -> set[str]:
+        page = registry.list_recordings(limit=100, state=state)
+        return {item["recordingId"] for item in page.items}
+
+    assert ids("stopped") == {"ended-by-hangup"}
+    assert ids("active") == {"still-running"}
+    assert ids("failed") == {"failed-start"}
