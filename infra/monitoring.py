@@ -13,16 +13,21 @@ from pulumi_azure_native import applicationinsights, monitor, operationalinsight
 EVENT_DELIVERY_FAILURE_METRICS = ("DeadLetteredCount", "DroppedEventCount")
 #: Name fragment the archiver's queue-triggered function carries (its requests are alerted on).
 ARCHIVER_FUNCTION_FRAGMENT = "archive"
+#: Markers the archiver logs for a lost recording and for an event it rejected to the poison
+#: queue (functions/recording_pipeline/archiver.py; a test keeps both sides equal).
+ARCHIVER_ALERT_MARKERS = ("RECORDING_LOST", "EVENT_REJECTED")
 
 
 def archive_failure_query(poison_queue: str) -> str:
-    """KQL over Application Insights: poison-queue moves and failed archiver runs.
+    """KQL over Application Insights: poison-queue moves, lost recordings, failed archiver runs.
 
-    The host logs the poison-queue name when it moves a message after its last dequeue, and the
-    archiver logs it when it poisons a message itself, so one `has` covers both paths.
+    The host logs the poison-queue name when it moves a message after its last dequeue; the
+    archiver logs a marker when it rejects an event itself or finds a recording expired at ACS
+    (that run succeeds, so only the marker shows it).
     """
+    markers = " or ".join(f'message has "{m}"' for m in ARCHIVER_ALERT_MARKERS)
     return (
-        f'union (traces | where message has "{poison_queue}"), '
+        f'union (traces | where message has "{poison_queue}" or {markers}), '
         f"(requests | where success == false and operation_Name has "
         f'"{ARCHIVER_FUNCTION_FRAGMENT}") '
         "| summarize failures = count()"

@@ -72,6 +72,8 @@ HOST_JSON = Path(__file__).resolve().parent.parent / "host.json"
 DEFAULT_MAX_DEQUEUE_COUNT = 5
 #: Logged at ERROR level when a recording cannot be archived; alert rules match on it.
 RECORDING_LOST_MARKER = "RECORDING_LOST"
+#: Logged when an event is rejected to the poison queue; the infra's log alert matches both.
+EVENT_REJECTED_MARKER = "EVENT_REJECTED"
 # Response pieces read from the socket at a time: big enough to keep Python overhead low.
 _MEDIA_READ_PIECE = 256 * 1024
 
@@ -147,7 +149,13 @@ def handle_event_message(
         LOGGER.info("message %s ignored: %s", message_id, ignored)
         return ArchiveOutcome.IGNORED
     except InvalidEventError as invalid:
-        LOGGER.warning("message %s rejected to the poison queue: %s", message_id, invalid.reason)
+        LOGGER.warning(
+            "%s message %s rejected to %s: %s",
+            EVENT_REJECTED_MARKER,
+            message_id,
+            services.settings.poison_queue,
+            invalid.reason,
+        )
         send_to_poison_once(
             services.poison_queue,
             services.table,

@@ -31,7 +31,7 @@ def _azure_credential() -> Any:
     return DefaultAzureCredential()
 
 
-class MediaHostOverridePolicy(SansIOHTTPPolicy):  # type: ignore[type-arg]
+class MediaHostOverridePolicy(SansIOHTTPPolicy):
     """Send requests for ACS media URLs to another base URL (the local emulator).
 
     The SDK only accepts recording URLs that are https on an ACS media host, and it checks that

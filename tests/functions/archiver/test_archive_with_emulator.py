@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import re
 import threading
 import time
 import uuid
@@ -429,6 +430,10 @@ def test_worker_killed_mid_copy_resumes_and_the_md5_matches(
             time.sleep(0.1)
     finally:
         second.stop()
-    assert f"resuming at byte {staged * block} after {staged} staged blocks" in second.log_tail(400)
+    # A Put Block in flight at the kill may still land after ``staged`` was counted.
+    resumed = re.search(r"resuming at byte (\d+) after (\d+) staged blocks", second.log_tail(400))
+    assert resumed is not None, second.log_tail(400)
+    assert int(resumed.group(2)) >= staged
+    assert int(resumed.group(1)) == int(resumed.group(2)) * block
     assert set(object_statuses(pair.emulator, recording_id)) == {"deleted"}, second.log_tail()
     assert_archive_matches(pair, event, files, "wav")
