@@ -38,6 +38,8 @@ class RecordingCommunication(pulumi.ComponentResource):
             location="global",
             data_location=args.data_location,
             identity={"type": communication.ManagedServiceIdentityType.SYSTEM_ASSIGNED},
+            # Entra ID only: access keys (HMAC connection strings) stop working.
+            disable_local_auth=True,
             tags=args.tags,
             opts=child,
         )

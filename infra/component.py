@@ -187,11 +187,15 @@ class CallRecording(pulumi.ComponentResource):
     ) -> pulumi.Input[str]:
         if cfg.resource_group_name:
             return cfg.resource_group_name
+        # Deleting a resource group deletes everything in it, retained or not: when the archive
+        # must survive `pulumi destroy`, the group that holds it must survive too.
         group = resources.ResourceGroup(
             f"{cfg.name_prefix}-{cfg.stack}",
             location=cfg.location,
             tags=cfg.resource_tags,
-            opts=child,
+            opts=pulumi.ResourceOptions.merge(
+                child, pulumi.ResourceOptions(retain_on_delete=cfg.retain_archive_on_destroy)
+            ),
         )
         return group.name
 

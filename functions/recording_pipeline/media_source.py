@@ -206,8 +206,15 @@ class MediaSource:
                 )
             self._set_total(int(match.group(3)))
         elif response.status_code == 200 and first == 0:
-            # The server ignored Range: the body is the whole object from byte 0.
-            self._set_total(int(_header(response, "Content-Length") or 0))
+            # The server ignored Range: the body is the whole object from byte 0. Its size must be
+            # stated: an unknown or zero size would let an empty blob pass as the whole chunk
+            # (an empty object answers a Range request with 416 "bytes */0", handled above).
+            length = _header(response, "Content-Length")
+            if not length.isdigit() or int(length) == 0:
+                raise SourceUnavailableError(
+                    f"{self.url}: 200 to a Range request with Content-Length {length!r}"
+                )
+            self._set_total(int(length))
         else:
             raise SourceUnavailableError(
                 f"{self.url}: status {response.status_code} to a Range request at byte {first}"

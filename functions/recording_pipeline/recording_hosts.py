@@ -22,13 +22,23 @@ def is_acs_media_host(host: str) -> bool:
 
 
 def is_acs_media_url(url: str) -> bool:
-    """True for an absolute https URL on an ACS media host (no credentials, no odd port)."""
-    parsed = urlparse(url)
+    """True for an absolute https URL on an ACS media host (no credentials, no odd port).
+
+    Anything ``urlparse`` cannot take apart (a port out of range or not a number, a broken IPv6
+    literal, non-ASCII) is simply not an ACS media URL: the caller rejects it with a reason.
+    """
+    if not url.isascii():
+        return False
+    try:
+        parsed = urlparse(url)
+        port = parsed.port
+    except ValueError:
+        return False
     return (
         parsed.scheme == "https"
         and parsed.hostname is not None
         and parsed.username is None
         and parsed.password is None
-        and parsed.port in (None, 443)
+        and port in (None, 443)
         and is_acs_media_host(parsed.hostname)
     )

@@ -133,7 +133,7 @@ class Settings:
             ),
             "acs_access_key": reader.optional("ACS_ACCESS_KEY", _secret, None),
             "acs_media_endpoint_override": reader.optional(
-                "ACS_MEDIA_ENDPOINT_OVERRIDE", _http_url, None
+                "ACS_MEDIA_ENDPOINT_OVERRIDE", _loopback_url, None
             ),
             "local_function_key": reader.optional("LOCAL_FUNCTION_KEY", _secret, None),
             "archive_block_size_bytes": reader.optional(
@@ -204,6 +204,18 @@ def _http_url(raw: str) -> str:
     if parsed.scheme == "http" and parsed.hostname not in {"127.0.0.1", "localhost", "::1"}:
         raise ValueError("must use https (plain http is only allowed for 127.0.0.1/localhost)")
     return raw.rstrip("/")
+
+
+def _loopback_url(raw: str) -> str:
+    """The media override may only point at this machine (the emulator).
+
+    Requests it rewrites carry ACS credentials (in Azure, a managed-identity token), so an
+    override to any other host would hand those credentials to it.
+    """
+    url = _http_url(raw)
+    if urlparse(url).hostname not in {"127.0.0.1", "localhost", "::1"}:
+        raise ValueError("must point at 127.0.0.1 or localhost (it is for the local emulator)")
+    return url
 
 
 def _acs_resource_id(raw: str) -> str:

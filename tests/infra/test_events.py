@@ -13,6 +13,7 @@ def test_acs_is_global_with_data_location_and_system_identity(default_run: Progr
     assert acs["location"] == "global"
     assert acs["dataLocation"] == "Europe"
     assert acs["identity"] == {"type": "SystemAssigned"}
+    assert acs["disableLocalAuth"] is True, "ACS access keys must not work"
 
 
 def test_data_location_follows_config() -> None:

@@ -7,6 +7,7 @@ import pytest
 from tests.infra.harness import ProgramRun, run_program
 from tests.infra.queries import STORAGE_ACCOUNT, dig, of_type, one
 
+RESOURCE_GROUP = "azure-native:resources:ResourceGroup"
 ARCHIVE = "acsrecarch"
 RUNTIME = "acsrechost"
 
@@ -161,6 +162,9 @@ def test_archive_and_its_data_are_retained_on_destroy_by_default(default_run: Pr
     ]
     runtime = one(default_run.registrations, STORAGE_ACCOUNT, RUNTIME)
     assert runtime.retain_on_delete is False
+    # Deleting the group would delete the retained account with it.
+    groups = [r for r in default_run.registrations if r.type_ == RESOURCE_GROUP]
+    assert len(groups) == 1 and groups[0].retain_on_delete is True
 
 
 def test_retain_archive_on_destroy_false_lets_destroy_delete_it() -> None:
@@ -168,3 +172,5 @@ def test_retain_archive_on_destroy_false_lets_destroy_delete_it() -> None:
     archive_children = [r for r in regs if r.parent.endswith(f"::{ARCHIVE}")]
     assert archive_children
     assert not any(r.retain_on_delete for r in archive_children)
+    groups = [r for r in regs if r.type_ == RESOURCE_GROUP]
+    assert len(groups) == 1 and not groups[0].retain_on_delete

@@ -31,6 +31,10 @@ def test_acs_media_urls_are_allowed(url: str) -> None:
         "https://127.0.0.1/v1/objects/x",
         "/v1/objects/x",
         "",
+        "https://us-storage.asm.skype.com:99999/v1/objects/x",  # port out of range
+        "https://us-storage.asm.skype.com:abc/v1/objects/x",  # port not a number
+        "https://[us-storage.asm.skype.com/v1/objects/x",  # broken IPv6 literal
+        "https://us-storage.asm.skype.com/v1/objects/\u00e9",  # non-ASCII
     ],
 )
 def test_other_urls_are_refused(url: str) -> None:

@@ -124,6 +124,21 @@ EVENT_CASES: list[tuple[str, Callable, str]] = [
         "not an https URL on an allowed ACS media host",
     ),
     (
+        "content-port-out-of-range",
+        set_path(*CHUNKS, 0, "contentLocation", value=f"https://{MEDIA_HOST}:99999/v1/objects/d"),
+        "not an https URL on an allowed ACS media host",
+    ),
+    (
+        "metadata-broken-ipv6-host",
+        set_path(*CHUNKS, 0, "metadataLocation", value="https://[asm.skype.com/v1/o/d"),
+        "not an https URL on an allowed ACS media host",
+    ),
+    (
+        "content-non-ascii",
+        set_path(*CHUNKS, 0, "contentLocation", value=f"https://{MEDIA_HOST}/v1/objects/\u00e9"),
+        "not an https URL on an allowed ACS media host",
+    ),
+    (
         "content-control-char",
         set_path(*CHUNKS, 0, "contentLocation", value=f"https://{MEDIA_HOST}/v1/o\r\nX: y"),
         "control or backslash",
