@@ -40,6 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "functions"))
 
 from recording_pipeline.archive_registry import (
     RECORDING_ROW_KEY,
+    STATUS_ERASED,
     participant_partition_key,
 )
 from recording_pipeline.clients import (
@@ -48,8 +49,6 @@ from recording_pipeline.clients import (
 )
 from recording_pipeline.ids import encode_id
 from recording_pipeline.settings import Settings
-
-STATUS_ERASED = "erased"
 
 
 def participant_recordings(table: TableClient, participant_id: str) -> list[dict[str, Any]]:

@@ -33,6 +33,9 @@ STATUS_ARCHIVING = "archiving"
 STATUS_ARCHIVED = "archived"
 STATUS_LOST = "lost"
 STATUS_FAILED = "failed"
+STATUS_ERASED = "erased"
+#: Final: nothing the archiver does may change a row in one of these states.
+FINAL_STATUSES = frozenset({STATUS_ARCHIVED, STATUS_ERASED})
 # A string property holds 64 KiB (32 K UTF-16 characters); longer chunk lists stay in the
 # manifest.
 _MAX_CHUNKS_JSON_CHARS = 30_000
@@ -116,7 +119,7 @@ class ArchiveRegistry:
                 except ResourceExistsError:
                     continue
                 return True
-            if current.get("ArchiveStatus") == STATUS_ARCHIVED:
+            if current.get("ArchiveStatus") in FINAL_STATUSES:
                 return False
             try:
                 self._table.update_entity(

@@ -182,7 +182,14 @@ def archive_recording(
         LOGGER.info("recording %s is already archived at %s", event.recording_id, manifest_name)
         finish_archive(stored, manifest_name, services)
         return ArchiveOutcome.ALREADY_ARCHIVED
-    services.registry.mark_archiving(event.recording_id, _started_properties(event, prefix))
+    if not services.registry.mark_archiving(event.recording_id, _started_properties(event, prefix)):
+        # Archived (its manifest since removed) or erased by a data-subject request: copying it
+        # again from ACS would bring back data that was deliberately deleted.
+        LOGGER.warning(
+            "recording %s is final in the registry (archived or erased); not archived again",
+            event.recording_id,
+        )
+        return ArchiveOutcome.IGNORED
     archived, missing = copy_recording(event, prefix, services, retry=retry)
     if missing:
         return _handle_missing_source(event, prefix, archived, missing, services)

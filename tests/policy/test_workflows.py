@@ -154,6 +154,8 @@ def test_preview_comments_on_the_pr_with_the_policy_pack_and_oidc() -> None:
         "id-token": "write",
         "pull-requests": "write",
     }
+    # Previews run the PR's own code: they sign in as the read-only app, never the deployer.
+    assert preview["env"]["ARM_CLIENT_ID"] == "${{ vars.AZURE_PREVIEW_CLIENT_ID }}"
     login = step_using(preview, "azure/login")["with"]
     assert set(login) == {"client-id", "tenant-id", "subscription-id"}  # OIDC: no client secret
     pulumi = step_using(preview, "pulumi/actions")["with"]

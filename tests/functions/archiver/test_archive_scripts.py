@@ -160,3 +160,29 @@ def test_erase_needs_confirmation_then_removes_recordings_and_index(
     entity = stack.recording_entity(shared.recording_id)
     assert entity is not None and entity["ArchiveStatus"] == "erased"
     assert export_participant.participant_recordings(stack.table, "8:acs:common-participant") == []
+
+
+def test_a_redelivered_event_does_not_bring_back_an_erased_recording(
+    stack_env: ArchiveStack, media_server: SyntheticMediaServer
+) -> None:
+    stack = stack_env
+    recording = publish_recording(media_server, [1500], participants=1, seed=6)
+    archive(stack, recording)
+    index = [e for e in stack.entities() if e["PartitionKey"].startswith("participant-")]
+    assert index, "the archive indexed no participant"
+    assert (
+        export_participant.main(["erase", "--participant-id", index[0]["ParticipantId"], "--yes"])
+        == 0
+    )
+    prefix = recording_prefix(recording.call_id, recording.recording_id, recording.start_time)
+    assert not any(name.startswith(prefix) for name in stack.blob_names())
+
+    # The source still holds the media (as it would with deleteFromAcsAfterArchive=false).
+    outcome = handle_event_message(
+        recording.message(), message_id="replayed", settings=stack.settings, retry=FAST_RETRY
+    )
+
+    assert outcome is ArchiveOutcome.IGNORED
+    assert not any(name.startswith(prefix) for name in stack.blob_names())
+    entity = stack.recording_entity(recording.recording_id)
+    assert entity is not None and entity["ArchiveStatus"] == "erased"
