@@ -78,11 +78,19 @@ def http_request(
     request = urllib.request.Request(  # noqa: S310 - https ARM/SCM URL (or a test's loopback)
         url, data=body, method=method, headers=all_headers
     )
+    # No redirect handler: urllib would resend the Authorization header to wherever a 3xx
+    # points, even another host. A redirect comes back as its own status instead.
+    opener = urllib.request.build_opener(_RefuseRedirects())
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+        with opener.open(request, timeout=timeout) as response:
             return response.status, response.read()
     except urllib.error.HTTPError as error:
         return error.code, error.read()
+
+
+class _RefuseRedirects(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: object, **kwargs: object) -> None:
+        return None
 
 
 @dataclass

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 import zipfile
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 from pulumi.dynamic.dynamic import serialize_provider
 
+from infra import deployment
 from infra.deployment import (
     PUBLISH_PATH,
     REPO_ROOT,
@@ -216,3 +219,33 @@ def test_lock_refused_by_arm_is_an_error_with_its_message(fake_scm: FakeScm) -> 
     provider = ImmutabilityLockProvider(token_source=lambda: TOKEN, arm_endpoint=fake_scm.url)
     with pytest.raises(ImmutabilityLockError, match="HTTP 412: ETag mismatch"):
         provider.create({"policy_id": POLICY_ID, "etag": '"stale"'})
+
+
+def test_the_bearer_token_never_follows_a_redirect(tmp_path: Path) -> None:
+    """A 3xx to another host must not carry the deployment token there."""
+    seen: list[str | None] = []
+
+    class Redirecting(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            seen.append(self.headers.get("Authorization"))
+            if self.path == "/start":
+                self.send_response(302)
+                self.send_header("Location", f"http://127.0.0.1:{self.server.server_port}/other")
+                self.end_headers()
+                return
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            return
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Redirecting)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}/start"
+        status, _ = deployment.http_request("GET", url, "secret-token", timeout=5)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert status == 302
+    assert seen == ["Bearer secret-token"]
