@@ -14,6 +14,7 @@ import argparse
 import base64
 import contextlib
 import json
+import os
 import secrets
 import signal
 import sys
@@ -141,8 +142,6 @@ class LocalStack:
             "127.0.0.1",
             "--port",
             str(self.emulator_port),
-            "--access-key",
-            self.access_key,
             "--data-dir",
             str(data_dir),
             "--resource-id",
@@ -158,6 +157,8 @@ class LocalStack:
         self.emulator = ManagedProcess(
             name="emulator",
             argv=argv,
+            # The key goes in the environment, not argv, where `ps` would show it.
+            env={"ACS_EMULATOR_ACCESS_KEY": self.access_key},
             ready=lambda: http_answers(self.oidc_metadata_url),
             log_path=self.state_dir / "emulator.log",
         ).start()
@@ -227,6 +228,14 @@ def _raise_keyboard_interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
+def _write_private(path: Path, text: str) -> None:
+    """Create ``path`` readable by its owner only from the first byte (it holds local keys)."""
+    path.unlink(missing_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w") as file:
+        file.write(text)
+
+
 def _print_endpoints(stack: LocalStack) -> None:
     width = max(len(k) for k in stack.describe())
     for key, value in stack.describe().items():
@@ -244,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
         "--state-dir", type=Path, help="keep data and logs here (default: a temp dir)"
     )
     parser.add_argument(
-        "--env-file", type=Path, help="up: also write the API settings as JSON here"
+        "--env-file", type=Path, help="up: also write the API settings as JSON here (mode 0600)"
     )
     args = parser.parse_args(argv)
 
@@ -258,8 +267,7 @@ def main(argv: list[str] | None = None) -> int:
             _print_endpoints(stack)
             if args.mode == "up":
                 if args.env_file:
-                    args.env_file.write_text(json.dumps(stack.function_env(), indent=2))
-                    args.env_file.chmod(0o600)
+                    _write_private(args.env_file, json.dumps(stack.function_env(), indent=2))
                 print("Press Ctrl-C to stop.")
                 while stack.all_running():
                     time.sleep(0.5)

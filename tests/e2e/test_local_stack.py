@@ -108,6 +108,11 @@ def test_up_keeps_running_until_stopped_and_leaves_nothing_behind(
         assert oct(env_file.stat().st_mode & 0o777) == oct(0o600)
         children = _descendants(process.pid)
         assert len(children) >= 4, [c.name() for c in children]
+        settings = json.loads(env_file.read_text())
+        secrets = (settings["ACS_ACCESS_KEY"], settings["LOCAL_FUNCTION_KEY"])
+        for child in children:
+            command_line = " ".join(child.cmdline())
+            assert not any(secret in command_line for secret in secrets), child.name()
 
         time.sleep(1.0)
         assert process.poll() is None, "the stack must keep running until it is stopped"
