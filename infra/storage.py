@@ -57,6 +57,10 @@ def hardened_account_args(
     }
 
 
+#: The blob index tag the archiver puts on media (content) blobs and only on them.
+CONTENT_KIND_TAG = ("kind", "content")
+
+
 def blob_protection_args(soft_delete_days: int) -> dict[str, Any]:
     """Blob and container soft delete plus versioning: an overwrite or delete is recoverable."""
     return {
@@ -75,7 +79,12 @@ def lifecycle_rules(
     dead_letter_retention_days: int,
     version_retention_days: int,
 ) -> list[storage.ManagementPolicyRuleArgsDict]:
-    """Lifecycle management rules of the archive, as a pure value a test can read."""
+    """Lifecycle management rules of the archive, as a pure value a test can read.
+
+    Only media moves to colder tiers (the archiver tags each content blob ``kind=content``):
+    manifests and metadata documents stay readable, so an archive can always be listed, checked
+    and exported, and its files rehydrated on purpose. Everything expires at ``retention_days``.
+    """
     return [
         {
             "name": "recordings-tiering",
@@ -85,6 +94,9 @@ def lifecycle_rules(
                 "filters": {
                     "blob_types": ["blockBlob"],
                     "prefix_match": [f"{RECORDINGS_CONTAINER}/"],
+                    "blob_index_match": [
+                        {"name": CONTENT_KIND_TAG[0], "op": "==", "value": CONTENT_KIND_TAG[1]}
+                    ],
                 },
                 "actions": {
                     "base_blob": {
@@ -93,6 +105,21 @@ def lifecycle_rules(
                         "tier_to_archive": {
                             "days_after_modification_greater_than": archive_after_days
                         },
+                    }
+                },
+            },
+        },
+        {
+            "name": "recordings-retention",
+            "enabled": True,
+            "type": storage.RuleType.LIFECYCLE,
+            "definition": {
+                "filters": {
+                    "blob_types": ["blockBlob"],
+                    "prefix_match": [f"{RECORDINGS_CONTAINER}/"],
+                },
+                "actions": {
+                    "base_blob": {
                         "delete": {"days_after_modification_greater_than": retention_days},
                     }
                 },

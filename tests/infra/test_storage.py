@@ -89,15 +89,29 @@ def _rules(run_registrations: list) -> dict[str, dict]:
 
 def test_lifecycle_rules_follow_the_default_config(default_run: ProgramRun) -> None:
     rules = _rules(default_run.registrations)
-    assert set(rules) == {"recordings-tiering", "dead-letters-expiry", "old-versions-expiry"}
+    assert set(rules) == {
+        "recordings-tiering",
+        "recordings-retention",
+        "dead-letters-expiry",
+        "old-versions-expiry",
+    }
     assert all(rule["enabled"] is True and rule["type"] == "Lifecycle" for rule in rules.values())
     tiering = rules["recordings-tiering"]["definition"]
-    assert tiering["filters"] == {"blobTypes": ["blockBlob"], "prefixMatch": ["recordings/"]}
+    # Only media is tiered: manifests and metadata stay readable (listing, export, rehydration).
+    assert tiering["filters"] == {
+        "blobTypes": ["blockBlob"],
+        "prefixMatch": ["recordings/"],
+        "blobIndexMatch": [{"name": "kind", "op": "==", "value": "content"}],
+    }
     assert tiering["actions"]["baseBlob"] == {
         "tierToCool": {"daysAfterModificationGreaterThan": 30},
         "tierToCold": {"daysAfterModificationGreaterThan": 90},
         "tierToArchive": {"daysAfterModificationGreaterThan": 180},
-        "delete": {"daysAfterModificationGreaterThan": 2555},
+    }
+    retention = rules["recordings-retention"]["definition"]
+    assert retention["filters"] == {"blobTypes": ["blockBlob"], "prefixMatch": ["recordings/"]}
+    assert retention["actions"] == {
+        "baseBlob": {"delete": {"daysAfterModificationGreaterThan": 2555}}
     }
     dead = rules["dead-letters-expiry"]["definition"]
     assert dead["filters"]["prefixMatch"] == ["event-deadletter/"]
@@ -119,8 +133,10 @@ def test_lifecycle_rules_follow_custom_config() -> None:
     )
     rules = _rules(regs)
     base = rules["recordings-tiering"]["definition"]["actions"]["baseBlob"]
-    tiers = ("tierToCool", "tierToCold", "tierToArchive", "delete")
-    assert [base[k]["daysAfterModificationGreaterThan"] for k in tiers] == [7, 45, 100, 400]
+    tiers = ("tierToCool", "tierToCold", "tierToArchive")
+    assert [base[k]["daysAfterModificationGreaterThan"] for k in tiers] == [7, 45, 100]
+    retention = rules["recordings-retention"]["definition"]["actions"]["baseBlob"]
+    assert retention == {"delete": {"daysAfterModificationGreaterThan": 400}}
     dead_delete = rules["dead-letters-expiry"]["definition"]["actions"]["baseBlob"]["delete"]
     assert dead_delete == {"daysAfterModificationGreaterThan": 12}
     version_delete = rules["old-versions-expiry"]["definition"]["actions"]["version"]["delete"]

@@ -9,6 +9,7 @@ import threading
 
 import pytest
 
+from infra.storage import CONTENT_KIND_TAG
 from recording_pipeline.archive_layout import recording_prefix
 from recording_pipeline.archiver import ArchiveOutcome, handle_event_message
 from recording_pipeline.ids import encode_id
@@ -127,7 +128,9 @@ def test_blobs_are_findable_by_index_tags(
 ) -> None:
     recording = publish_recording(media_server, [100, 200])
     archive(stack, recording.message())
-    query = f"\"recordingId\" = '{recording.recording_id}' AND \"kind\" = 'content'"
+    # The same tag the lifecycle rule tiers on (only media goes to colder tiers).
+    name, value = CONTENT_KIND_TAG
+    query = f"\"recordingId\" = '{recording.recording_id}' AND \"{name}\" = '{value}'"
     found = sorted(blob.name for blob in stack.container.find_blobs_by_tags(query))
     prefix = expected_prefix(recording)
     assert found == [f"{prefix}chunk-0000.wav", f"{prefix}chunk-0001.wav"]
