@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 from infra import function_app as infra_function_app
@@ -33,3 +34,12 @@ def test_the_log_alert_matches_what_the_archiver_logs() -> None:
     trigger = re.search(r"@app\.queue_trigger\([^)]*\)\s*\ndef (\w+)", source)
     assert trigger is not None, "function_app.py declares no queue-triggered function"
     assert monitoring.ARCHIVER_FUNCTION_FRAGMENT in trigger.group(1)
+
+
+def test_the_alerted_log_lines_are_never_sampled_away() -> None:
+    """RECORDING_LOST ends a successful run: its trace line is the only signal the alert has."""
+    host = json.loads((REPO_ROOT / "functions" / "host.json").read_text())
+    logging = host["logging"]
+    excluded = logging["applicationInsights"]["samplingSettings"]["excludedTypes"].split(";")
+    assert "Trace" in excluded
+    assert logging["logLevel"]["Function"] in {"Trace", "Debug", "Information", "Warning"}
