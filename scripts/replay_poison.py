@@ -56,6 +56,19 @@ def unwrap(content: str) -> tuple[str, str]:
     return MOVED_BY_HOST, content
 
 
+def is_truncated(content: str) -> bool:
+    """An envelope whose body was cut to fit the queue: replaying it would replay a broken event.
+
+    Such a message stays in the poison queue; its reason and the start of its body tell an
+    operator which recording to look up (the registry, or ACS's event history) by hand.
+    """
+    try:
+        envelope = json.loads(content)
+    except json.JSONDecodeError:
+        return False
+    return isinstance(envelope, dict) and bool(envelope.get("bodyTruncated"))
+
+
 def list_poisoned(poison: QueueClient) -> list[PoisonedMessage]:
     """Peek (the queue service shows at most 32 messages without receiving them)."""
     return [
@@ -80,8 +93,10 @@ def replay(
             break
         for message in batch:
             reason, body = unwrap(message.content)
-            if (reason_contains and reason_contains not in reason) or (
-                limit is not None and len(replayed) >= limit
+            if (
+                (reason_contains and reason_contains not in reason)
+                or (limit is not None and len(replayed) >= limit)
+                or is_truncated(message.content)
             ):
                 skipped.append(message)
                 continue

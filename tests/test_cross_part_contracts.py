@@ -19,6 +19,32 @@ def test_infra_sets_exactly_the_settings_the_function_code_reads_in_azure() -> N
     assert set(settings.LOCAL_ONLY_SETTING_NAMES) <= set(infra_function_app.FORBIDDEN_SETTING_NAMES)
 
 
+def test_the_settings_the_program_writes_start_the_function_code_in_azure() -> None:
+    """What Pulumi writes is a complete, valid environment for ``Settings.from_env``."""
+    written = infra_function_app.function_app_settings(
+        acs_endpoint="https://acsrec-dev.europe.communication.azure.com",
+        acs_resource_id=(
+            "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg/providers/"
+            "Microsoft.Communication/communicationServices/acsrec-dev"
+        ),
+        acs_immutable_resource_id="6a1d0c3e-5f4b-4c8e-9a2d-0e6f7b8c9d10",
+        archive_account_name="acsrecarch1234",
+        archive_queue_endpoint="https://acsrecarch1234.queue.core.windows.net/",
+        runtime_account_name="acsrecrt1234",
+        app_insights_connection_string="InstrumentationKey=00000000-0000-0000-0000-000000000000",
+        delete_from_acs_after_archive=False,
+    )
+    assert all(isinstance(value, str) for value in written.values())
+
+    runtime = settings.Settings.from_env(written)  # type: ignore[arg-type]
+
+    assert runtime.uses_managed_identity_for_acs
+    assert runtime.archive_account_name == "acsrecarch1234"
+    assert runtime.archive_storage_connection_string is None
+    assert runtime.acs_media_endpoint_override is None
+    assert runtime.delete_from_acs_after_archive is False
+
+
 def test_the_callback_key_source_is_the_same_on_both_sides() -> None:
     assert (
         infra_function_app.CALLBACK_OIDC_METADATA_URL == settings.DEFAULT_CALLBACK_OIDC_METADATA_URL

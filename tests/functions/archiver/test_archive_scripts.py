@@ -13,6 +13,7 @@ import pytest
 from recording_pipeline.archive_layout import recording_prefix
 from recording_pipeline.archiver import ArchiveOutcome, handle_event_message
 from recording_pipeline.ids import encode_id
+from recording_pipeline.poison import MAX_ENVELOPE_CHARS
 from scripts import export_participant, replay_poison
 from scripts.processes import REPO_ROOT
 from scripts.synthetic_media_server import SyntheticMediaServer
@@ -84,6 +85,23 @@ def test_replay_puts_rejected_and_host_moved_messages_back(
     replayed = [m.content for m in stack.events_queue.peek_messages(max_messages=32)]
     assert replayed == [foreign, "raw-message-moved-by-the-host"]
     assert stack.poison_queue.peek_messages(max_messages=32) == []
+
+
+def test_a_truncated_envelope_is_never_replayed(stack_env: ArchiveStack) -> None:
+    stack = stack_env
+    huge = "x" * (MAX_ENVELOPE_CHARS * 2)
+    assert handle_event_message(huge, message_id="huge-1", settings=stack.settings) is (
+        ArchiveOutcome.REJECTED
+    )
+    [poisoned] = stack.poison_queue.peek_messages(max_messages=32)
+    assert json.loads(poisoned.content)["bodyTruncated"] is True
+
+    assert replay_poison.main([]) == 0
+
+    assert stack.events_queue.peek_messages(max_messages=32) == []
+    assert [m.content for m in stack.poison_queue.peek_messages(max_messages=32)] == [
+        poisoned.content
+    ]
 
 
 def test_export_lists_and_streams_a_participants_recordings(
