@@ -5,11 +5,19 @@ variables as the Function App (see ``functions/recording_pipeline/settings.py``)
 emulator and Azurite. Because nothing in front of uvicorn checks function keys, the app checks
 ``x-functions-key`` against ``LOCAL_FUNCTION_KEY`` itself. Bad settings stop it before it
 listens, with one message that lists every problem.
+
+HTTP parsing and the event loop: uvicorn's C implementations (``httptools``, ``uvloop``) when
+they are installed, else its pure-Python ones (``h11``, ``asyncio``); ``--http``/``--loop`` pick
+one explicitly. This only concerns local serving: in Azure the Functions host serves HTTP and
+hands requests to the app through ``AsgiFunctionApp``, so neither is deployed.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
+import logging
+import re
 import sys
 from pathlib import Path
 
@@ -26,7 +34,57 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--host", default="127.0.0.1", help="interface (default: loopback only)")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="TCP port (default 7071)")
     parser.add_argument("--log-level", default="info", help="uvicorn log level (default info)")
+    parser.add_argument(
+        "--http",
+        choices=("auto", "httptools", "h11"),
+        default="auto",
+        help="HTTP parser (default: httptools when installed, else h11)",
+    )
+    parser.add_argument(
+        "--loop",
+        choices=("auto", "uvloop", "asyncio"),
+        default="auto",
+        help="event loop (default: uvloop when installed, else asyncio)",
+    )
     return parser
+
+
+def resolve_server(http: str = "auto", loop: str = "auto") -> tuple[str, str]:
+    """The HTTP parser and event loop uvicorn uses for these choices (``auto`` resolved).
+
+    Resolved here, the same way uvicorn resolves ``auto``, so the server can be named in logs and
+    benchmark reports.
+    """
+    if http == "auto":
+        http = "httptools" if importlib.util.find_spec("httptools") else "h11"
+    if loop == "auto":
+        loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
+    return http, loop
+
+
+def server_description(http: str = "auto", loop: str = "auto") -> str:
+    """For example ``uvicorn 0.54.0 (http=httptools, loop=uvloop)``."""
+    from importlib.metadata import version
+
+    parser, event_loop = resolve_server(http, loop)
+    return f"uvicorn {version('uvicorn')} (http={parser}, loop={event_loop})"
+
+
+_FUNCTION_KEY_IN_QUERY = re.compile(r"([?&]code=)[^&\s]*")
+
+
+class RedactFunctionKey(logging.Filter):
+    """Hide ``?code=<key>`` in uvicorn's access log: the function key may ride in the query.
+
+    uvicorn logs each request as ``(client, method, path with query, http version, status)``.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and len(record.args) >= 3:
+            args = list(record.args)
+            args[2] = _FUNCTION_KEY_IN_QUERY.sub(r"\1***", str(args[2]))
+            record.args = tuple(args)
+        return True
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -44,7 +102,10 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as error:
         print(error, file=sys.stderr)
         return 2
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+    http, loop = resolve_server(args.http, args.loop)
+    print(f"serving with {server_description(http, loop)}", file=sys.stderr)
+    logging.getLogger("uvicorn.access").addFilter(RedactFunctionKey())
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, http=http, loop=loop)
     return 0
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -197,8 +197,10 @@ def create_app(
     return app
 
 
-def _key_dependency(services: ApiServices) -> Callable[..., None]:
-    def require_function_key(
+def _key_dependency(services: ApiServices) -> Callable[..., Awaitable[None]]:
+    # async on purpose: FastAPI runs a plain ``def`` dependency in the thread pool, one thread
+    # hop per request for a constant-time comparison that never blocks.
+    async def require_function_key(
         x_functions_key: Annotated[
             str | None,
             Header(
@@ -262,7 +264,7 @@ def _responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {status: {"model": ProblemDetails} for status in statuses}
 
 
-def _add_routes(app: FastAPI, require_key: Callable[..., None]) -> None:
+def _add_routes(app: FastAPI, require_key: Callable[..., Awaitable[None]]) -> None:
     keyed = [Depends(require_key)]
 
     @app.get(OPENAPI_PATH, dependencies=keyed, include_in_schema=False)
