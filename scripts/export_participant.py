@@ -38,6 +38,7 @@ from azure.storage.blob import ContainerClient
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "functions"))
 
+from recording_pipeline import manifest as manifest_module
 from recording_pipeline.archive_registry import (
     RECORDING_ROW_KEY,
     STATUS_ERASED,
@@ -59,7 +60,10 @@ def participant_recordings(table: TableClient, participant_id: str) -> list[dict
 
 
 def read_manifest(container: ContainerClient, name: str) -> dict[str, Any]:
-    manifest: dict[str, Any] = json.loads(container.get_blob_client(name).download_blob().readall())
+    """The archiver's manifest reader (same size cap), for a manifest the index says exists."""
+    manifest = manifest_module.read_manifest(container, name)
+    if manifest is None:
+        raise ResourceNotFoundError(f"manifest {name} named by the participant index is missing")
     return manifest
 
 

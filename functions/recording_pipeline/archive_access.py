@@ -28,7 +28,8 @@ from azure.core.exceptions import AzureError, HttpResponseError, ResourceNotFoun
 from azure.storage.blob import ContainerClient
 
 from recording_pipeline import problems
-from recording_pipeline.archive_layout import MANIFEST_NAME
+from recording_pipeline.archive_layout import MANIFEST_NAME, MAX_MANIFEST_BYTES
+from recording_pipeline.archive_registry import STATUS_ARCHIVED
 from recording_pipeline.blob_links import BlobSigner
 from recording_pipeline.problems import ProblemError
 from recording_pipeline.recording_control import registry_call
@@ -40,9 +41,6 @@ LOGGER = logging.getLogger(__name__)
 #: How long a download link works. Long enough to start a multi-GB download (a started GET
 #: keeps going after expiry), short enough that a leaked link soon stops working.
 LINK_LIFETIME = timedelta(minutes=15)
-#: The same cap the archiver applies when it reads a manifest back.
-MAX_MANIFEST_BYTES = 16 * 1024 * 1024
-ARCHIVED = "archived"
 STORAGE_RETRY_AFTER_SECONDS = 5
 
 
@@ -160,7 +158,9 @@ class ArchiveAccess:
         entry = self._archived_entry(recording_id)
         manifest_blob = str((entry.archive or {}).get("manifestBlob") or "")
         if not manifest_blob.endswith("/" + MANIFEST_NAME):
-            raise problems.not_archived(recording_id, ARCHIVED, "the registry names no manifest")
+            raise problems.not_archived(
+                recording_id, STATUS_ARCHIVED, "the registry names no manifest"
+            )
         try:
             with measure("blob"):
                 downloader = self._container.get_blob_client(manifest_blob).download_blob()
@@ -189,7 +189,7 @@ class ArchiveAccess:
             raise problems.recording_not_found(recording_id)
         archive = entry.archive or {}
         status = archive.get("status")
-        if status != ARCHIVED:
+        if status != STATUS_ARCHIVED:
             raise problems.not_archived(recording_id, status, archive.get("error"))
         return entry
 
