@@ -44,6 +44,7 @@ from scripts.processes import (
     free_port,
     http_answers,
     python_module_argv,
+    start_emulator_process,
 )
 from scripts.serve_api import server_description
 
@@ -111,22 +112,15 @@ class LocalStack:
     def start(self) -> LocalStack:
         azurite = Azurite(location=self.root / "azurite").start()
         self.processes.append(azurite)
-        emulator_port, api_port = free_port(), free_port()
-        self.emulator_url = f"http://127.0.0.1:{emulator_port}"
-        self.api_url = f"http://127.0.0.1:{api_port}"
-        self.processes.append(
-            ManagedProcess(
-                name="emulator",
-                argv=python_module_argv(
-                    "emulator",
-                    *("--port", str(emulator_port), "--access-key", self.access_key),
-                    *("--data-dir", str(self.root / "emulator"), "--clock", "manual"),
-                    *("--log-level", "WARNING"),
-                ),
-                ready=lambda: http_answers(f"{self.emulator_url}/emulator/health"),
-                log_path=self.root / "emulator.log",
-            ).start()
+        api_port = free_port()
+        emulator, self.emulator_url = start_emulator_process(
+            self.root / "emulator",
+            self.access_key,
+            args=("--clock", "manual", "--log-level", "WARNING"),
+            log_path=self.root / "emulator.log",
         )
+        self.processes.append(emulator)
+        self.api_url = f"http://127.0.0.1:{api_port}"
         environment = {
             "ACS_ENDPOINT": self.emulator_url,
             "ACS_RESOURCE_ID": DEFAULT_RESOURCE_ID,

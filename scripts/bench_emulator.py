@@ -20,7 +20,9 @@ from pathlib import Path
 
 from emulator.client import emulator_call_automation_client
 from emulator.simulation import EmulatorSimulation
-from scripts.processes import ManagedProcess, free_port, http_answers, python_module_argv
+from scripts.processes import (
+    start_emulator_process,
+)
 
 FORMATS = {
     "wav-unmixed": {
@@ -99,19 +101,11 @@ def download_all(client, url: str) -> tuple[int, float]:
 
 
 def run(seconds: float, names: list[str], work_dir: Path) -> tuple[list[Figure], float]:
-    port = free_port()
     key = base64.b64encode(secrets.token_bytes(32)).decode()
-    endpoint = f"http://127.0.0.1:{port}"
-    process = ManagedProcess(
-        name="emulator-bench",
-        argv=python_module_argv(
-            "emulator",
-            "--port",
-            str(port),
-            "--access-key",
-            key,
-            "--data-dir",
-            str(work_dir),
+    process, endpoint = start_emulator_process(
+        work_dir,
+        key,
+        args=(
             "--clock",
             "manual",
             "--max-chunk-duration",
@@ -119,9 +113,8 @@ def run(seconds: float, names: list[str], work_dir: Path) -> tuple[list[Figure],
             "--log-level",
             "WARNING",
         ),
-        ready=lambda: http_answers(f"{endpoint}/emulator/health"),
         log_path=work_dir / "emulator.log",
-    ).start()
+    )
     figures = []
     try:
         sim = EmulatorSimulation(endpoint, timeout=600)

@@ -36,6 +36,7 @@ from scripts.processes import (
     free_port,
     http_answers,
     python_module_argv,
+    start_emulator_process,
 )
 
 LOCAL_RESOURCE_ID = (
@@ -134,34 +135,23 @@ class LocalStack:
     def _start_emulator(self) -> None:
         assert self.azurite is not None
         self.emulator_port = free_port()
-        data_dir = self.state_dir / "emulator"
-        data_dir.mkdir(parents=True, exist_ok=True)
-        argv = python_module_argv(
-            "emulator",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(self.emulator_port),
-            "--data-dir",
-            str(data_dir),
-            "--resource-id",
-            LOCAL_RESOURCE_ID,
-            "--immutable-resource-id",
-            LOCAL_IMMUTABLE_RESOURCE_ID,
-            "--event-queue-connection-string",
-            self.azurite.connection_string,
-            "--event-queue-name",
-            EVENTS_QUEUE,
-            *self.emulator_args,
-        )
-        self.emulator = ManagedProcess(
-            name="emulator",
-            argv=argv,
-            # The key goes in the environment, not argv, where `ps` would show it.
-            env={"ACS_EMULATOR_ACCESS_KEY": self.access_key},
-            ready=lambda: http_answers(self.oidc_metadata_url),
+        self.emulator, _ = start_emulator_process(
+            self.state_dir / "emulator",
+            self.access_key,
+            port=self.emulator_port,
+            args=(
+                "--resource-id",
+                LOCAL_RESOURCE_ID,
+                "--immutable-resource-id",
+                LOCAL_IMMUTABLE_RESOURCE_ID,
+                "--event-queue-connection-string",
+                self.azurite.connection_string,
+                "--event-queue-name",
+                EVENTS_QUEUE,
+                *self.emulator_args,
+            ),
             log_path=self.state_dir / "emulator.log",
-        ).start()
+        )
 
     def _start_api(self) -> None:
         self.api_port = free_port()

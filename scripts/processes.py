@@ -221,3 +221,39 @@ class Azurite:
 def python_module_argv(module: str, *args: str) -> list[str]:
     """argv that runs ``python -m module args`` with this interpreter (the project's venv)."""
     return [sys.executable, "-m", module, *args]
+
+
+def start_emulator_process(
+    data_dir: Path,
+    access_key: str,
+    *,
+    port: int | None = None,
+    args: Sequence[str] = (),
+    log_path: Path | None = None,
+) -> tuple[ManagedProcess, str]:
+    """Start ``python -m emulator`` on 127.0.0.1 and wait until it answers.
+
+    The access key goes in the environment (``ACS_EMULATOR_ACCESS_KEY``), never on the command
+    line, where ``ps`` would show it. Returns the process and the emulator's base URL.
+    """
+    port = port or free_port()
+    endpoint = f"http://127.0.0.1:{port}"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    process = ManagedProcess(
+        name="emulator",
+        argv=python_module_argv(
+            "emulator",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--data-dir",
+            str(data_dir),
+            *args,
+        ),
+        env={"ACS_EMULATOR_ACCESS_KEY": access_key},
+        ready=lambda: http_answers(f"{endpoint}/emulator/health"),
+        log_path=log_path,
+        startup_timeout=30.0,
+    ).start()
+    return process, endpoint

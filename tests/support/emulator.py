@@ -28,7 +28,7 @@ from emulator.constants import (
     OIDC_METADATA_PATH,
 )
 from emulator.simulation import EmulatorSimulation
-from scripts.processes import Azurite, ManagedProcess, free_port, http_answers, python_module_argv
+from scripts.processes import Azurite, ManagedProcess, free_port, start_emulator_process
 
 
 @dataclass
@@ -97,19 +97,7 @@ def start_emulator(
     port = free_port()
     access_key = random_access_key()
     data_dir = Path(tmp_dir) / f"emulator-{port}"
-    data_dir.mkdir(parents=True, exist_ok=True)
-    args = [
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--access-key",
-        access_key,
-        "--data-dir",
-        str(data_dir),
-        "--clock",
-        clock,
-    ]
+    args = ["--clock", clock]
     connection_string = None
     if azurite is not None:
         queue_name = queue_name or f"recording-events-{secrets.token_hex(4)}"
@@ -118,14 +106,13 @@ def start_emulator(
         args += ["--event-queue-name", queue_name]
     else:
         queue_name = None
-    endpoint = f"http://127.0.0.1:{port}"
-    process = ManagedProcess(
-        name="emulator",
-        argv=python_module_argv("emulator", *args, *extra_args),
-        ready=lambda: http_answers(f"{endpoint}/emulator/health"),
+    process, endpoint = start_emulator_process(
+        data_dir,
+        access_key,
+        port=port,
+        args=[*args, *extra_args],
         log_path=data_dir / "emulator.log",
-        startup_timeout=30.0,
-    ).start()
+    )
     return RunningEmulator(
         endpoint=endpoint,
         access_key=access_key,
