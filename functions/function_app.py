@@ -12,20 +12,22 @@
   ``RecordingQueue``, identity-based in Azure) that runs the archiver.
 
 Settings are validated when this module is imported (``create_app``), so a misconfigured app
-fails at start with one message listing every problem.
+fails at start with one message listing every problem. At interpreter exit the registry changes
+still queued are written (best effort: a killed process cannot).
 """
 
 from __future__ import annotations
+
+import atexit
 
 import azure.functions as func
 
 from recording_pipeline.api import create_app, platform_base_url
 from recording_pipeline.archiver import handle_event_message
 
-app = func.AsgiFunctionApp(
-    app=create_app(host_checks_keys=True, public_base_url=platform_base_url()),
-    http_auth_level=func.AuthLevel.FUNCTION,
-)
+api = create_app(host_checks_keys=True, public_base_url=platform_base_url())
+atexit.register(api.state.services.writes.close, 10.0)
+app = func.AsgiFunctionApp(app=api, http_auth_level=func.AuthLevel.FUNCTION)
 
 
 async def _to_api(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:

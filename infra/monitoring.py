@@ -13,9 +13,10 @@ from pulumi_azure_native import applicationinsights, monitor, operationalinsight
 EVENT_DELIVERY_FAILURE_METRICS = ("DeadLetteredCount", "DroppedEventCount")
 #: Name fragment the archiver's queue-triggered function carries (its requests are alerted on).
 ARCHIVER_FUNCTION_FRAGMENT = "archive"
-#: Markers the archiver logs for a lost recording and for an event it rejected to the poison
-#: queue (functions/recording_pipeline/archiver.py; a test keeps both sides equal).
-ARCHIVER_ALERT_MARKERS = ("RECORDING_LOST", "EVENT_REJECTED")
+#: Markers the app logs for a lost recording and for an event the archiver rejected to the
+#: poison queue (functions/recording_pipeline/archiver.py), and for a registry change the API
+#: could not write after its retries (registry_writer.py); a test keeps both sides equal.
+ALERT_MARKERS = ("RECORDING_LOST", "EVENT_REJECTED", "REGISTRY_WRITE_FAILED")
 
 
 def archive_failure_query(poison_queue: str) -> str:
@@ -23,9 +24,10 @@ def archive_failure_query(poison_queue: str) -> str:
 
     The host logs the poison-queue name when it moves a message after its last dequeue; the
     archiver logs a marker when it rejects an event itself or finds a recording expired at ACS
-    (that run succeeds, so only the marker shows it).
+    (that run succeeds, so only the marker shows it); the API logs one when a registry change
+    it answered for could not be written.
     """
-    markers = " or ".join(f'message has "{m}"' for m in ARCHIVER_ALERT_MARKERS)
+    markers = " or ".join(f'message has "{m}"' for m in ALERT_MARKERS)
     return (
         f'union (traces | where message has "{poison_queue}" or {markers}), '
         f"(requests | where success == false and operation_Name has "

@@ -2,15 +2,22 @@
 
 Both paths run in the same process against the same emulator, interleaved call by call, so the
 difference between them is what the API adds: HTTP to the API, validation, the function-key
-check and the registry reads and writes in Azurite. The API runs as its own process
-(``python -m scripts.serve_api``), as it does in ``make local``, so the benchmark client does not
-share its interpreter. Prints a Markdown table; the target is an overhead of at most 5 ms at p50.
+check and the registry reads in Azurite (its writes land just after each answer, see
+``registry_writer``). The API runs as its own process (``python -m scripts.serve_api``), as it
+does in ``make local``, so the benchmark client does not share its interpreter. Prints a
+Markdown table; the target is an overhead of at most 5 ms at p50.
+
+Operations are spaced by ``--think-ms`` (default 20 ms) on both paths, as a client's are: no
+application pauses a recording a millisecond after starting it. With ``--think-ms 0`` they run
+back to back, and the registry write one operation leaves behind lands during the next, on the
+same two cores as the emulator and Azurite; that worst case is worth a run of its own.
 
 The report names the server that was measured (uvicorn with httptools/uvloop when installed,
 else h11/asyncio; ``--http``/``--loop`` choose). That part of the overhead is local only: in
 Azure the Functions host serves HTTP.
 
-    python -m scripts.bench_api [--iterations 200] [--warmup 20] [--http auto] [--loop auto]
+    python -m scripts.bench_api [--iterations 200] [--warmup 20] [--think-ms 20]
+                                [--http auto] [--loop auto]
 """
 
 from __future__ import annotations
@@ -57,6 +64,7 @@ OPERATIONS = ("start", "pause", "resume", "stop")
 #: Requests that touch neither ACS nor the registry: the cost of HTTP and the framework alone.
 FLOOR_OPERATIONS = ("health", "rejected start")
 TARGET_OVERHEAD_MS = 5.0
+DEFAULT_THINK_MS = 20.0
 
 
 @dataclass
@@ -70,8 +78,12 @@ class Samples:
     spans: dict[str, list[dict[str, float]]] = field(
         default_factory=lambda: {operation: [] for operation in OPERATIONS}
     )
+    #: Seconds a client waits before each operation (not measured).
+    think_seconds: float = 0.0
 
     def timed(self, operation: str, action: Callable[[], object]) -> object:
+        if self.think_seconds:
+            time.sleep(self.think_seconds)
         began = time.perf_counter()
         result = action()
         self.values[operation].append((time.perf_counter() - began) * 1000)
@@ -151,20 +163,24 @@ class LocalStack:
             process.stop()
 
 
-def run(stack: LocalStack, *, iterations: int, warmup: int) -> tuple[Samples, Samples]:
+def run(
+    stack: LocalStack, *, iterations: int, warmup: int, think_ms: float = DEFAULT_THINK_MS
+) -> tuple[Samples, Samples]:
     """Interleave API and SDK rounds; both ask the emulator to call back the API's route, so
     both paths carry the same callback load and differ only by what the API adds."""
     simulation = EmulatorSimulation(stack.emulator_url)
     callback_url = f"{stack.api_url}/api/callbacks"
     sdk = emulator_call_automation_client(stack.emulator_url, stack.access_key, retry_total=0)
-    api_samples, sdk_samples = Samples(), Samples()
+    think = think_ms / 1000
+    api_samples, sdk_samples = Samples(think_seconds=think), Samples(think_seconds=think)
     with httpx.Client(
         base_url=stack.api_url, headers={"x-functions-key": stack.function_key}, timeout=30
     ) as http:
         for index in range(warmup + iterations):
             measured = index >= warmup
-            api_round(http, simulation, api_samples if measured else Samples())
-            sdk_round(sdk, simulation, callback_url, sdk_samples if measured else Samples())
+            warm = Samples(think_seconds=think)
+            api_round(http, simulation, api_samples if measured else warm)
+            sdk_round(sdk, simulation, callback_url, sdk_samples if measured else warm)
     sdk.close()
     return api_samples, sdk_samples
 
@@ -210,9 +226,14 @@ def _ok(response: httpx.Response) -> httpx.Response:
 
 def markdown_table(api: Samples, sdk: Samples, iterations: int, server: str = "") -> str:
     load = os.getloadavg()[0]
+    spacing = (
+        f"operations {api.think_seconds * 1000:.0f} ms apart"
+        if api.think_seconds
+        else "operations back to back"
+    )
     lines = [
-        f"API vs SDK against the emulator, {iterations} rounds each, interleaved (ms); "
-        f"{os.cpu_count()} CPUs, load average {load:.1f} at the end:",
+        f"API vs SDK against the emulator, {iterations} rounds each, interleaved, {spacing} "
+        f"(ms); {os.cpu_count()} CPUs, load average {load:.1f} at the end:",
         "",
         *(
             [
@@ -244,7 +265,8 @@ def markdown_table(api: Samples, sdk: Samples, iterations: int, server: str = ""
     lines += [
         "",
         "overhead = API p50 - SDK p50; the last two columns are the API's own Server-Timing "
-        "spans (time in the SDK call to ACS, time in registry reads and writes in Azurite).",
+        "spans (time in the SDK call to ACS, time in registry reads in Azurite; the writes land "
+        "after the answer).",
     ]
     return "\n".join(lines)
 
@@ -254,18 +276,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--iterations", type=int, default=200, help="measured rounds per path")
     parser.add_argument("--warmup", type=int, default=20, help="unmeasured rounds first")
     parser.add_argument(
+        "--think-ms",
+        type=float,
+        default=DEFAULT_THINK_MS,
+        help="pause before each operation, as a client's (0 = back to back)",
+    )
+    parser.add_argument(
         "--http", choices=("auto", "httptools", "h11"), default="auto", help="API's HTTP parser"
     )
     parser.add_argument(
         "--loop", choices=("auto", "uvloop", "asyncio"), default="auto", help="API's event loop"
     )
     args = parser.parse_args(argv)
-    if args.iterations < 1 or args.warmup < 0:
-        parser.error("--iterations must be >= 1 and --warmup >= 0")
+    if args.iterations < 1 or args.warmup < 0 or args.think_ms < 0:
+        parser.error("--iterations must be >= 1, --warmup and --think-ms >= 0")
     with tempfile.TemporaryDirectory(prefix="bench-api-") as root:
         stack = LocalStack(Path(root), http=args.http, loop=args.loop).start()
         try:
-            api, sdk = run(stack, iterations=args.iterations, warmup=args.warmup)
+            api, sdk = run(
+                stack, iterations=args.iterations, warmup=args.warmup, think_ms=args.think_ms
+            )
         finally:
             stack.stop()
     print(markdown_table(api, sdk, args.iterations, server_description(args.http, args.loop)))

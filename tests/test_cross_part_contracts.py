@@ -7,7 +7,7 @@ import re
 
 from infra import function_app as infra_function_app
 from infra import monitoring
-from recording_pipeline import archiver, settings
+from recording_pipeline import archiver, registry_writer, settings
 from scripts.processes import REPO_ROOT
 
 
@@ -51,10 +51,11 @@ def test_the_callback_key_source_is_the_same_on_both_sides() -> None:
     )
 
 
-def test_the_log_alert_matches_what_the_archiver_logs() -> None:
-    assert set(monitoring.ARCHIVER_ALERT_MARKERS) == {
+def test_the_log_alert_matches_what_the_app_logs() -> None:
+    assert set(monitoring.ALERT_MARKERS) == {
         archiver.RECORDING_LOST_MARKER,
         archiver.EVENT_REJECTED_MARKER,
+        registry_writer.REGISTRY_WRITE_FAILED_MARKER,
     }
     source = (REPO_ROOT / "functions" / "function_app.py").read_text()
     trigger = re.search(r"@app\.queue_trigger\([^)]*\)\s*\ndef (\w+)", source)

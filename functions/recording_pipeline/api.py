@@ -14,10 +14,10 @@ followed by a fixed suffix (``/pause``, ``/resume``) rather than relying on the 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -61,6 +61,7 @@ from recording_pipeline.recording_rules import (
 )
 from recording_pipeline.recording_service import RecordingService
 from recording_pipeline.registry import Registry, RegistryUnavailableError
+from recording_pipeline.registry_writer import DeferredRegistryWrites
 from recording_pipeline.schemas import (
     ArchivedFileLink,
     ArchiveManifest,
@@ -110,6 +111,7 @@ class ApiServices:
     settings: Settings
     control: RecordingControl
     registry: Registry
+    writes: DeferredRegistryWrites
     archive: ArchiveAccess
     verifier: CallbackTokenVerifier
     function_key_required: bool
@@ -148,9 +150,9 @@ def create_app(
             ["LOCAL_FUNCTION_KEY is required when the API runs outside Azure Functions"]
         )
     pipeline = {} if transport is None else {"transport": transport}
-    executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="acs-live")
     table = registry_table_client(settings, **_REGISTRY_PIPELINE)
     registry = Registry(table)
+    writes = DeferredRegistryWrites(registry)
     blob_service = archive_blob_service_client(settings, **_REGISTRY_PIPELINE)
     archive = ArchiveAccess(
         registry,
@@ -160,8 +162,9 @@ def create_app(
     service = RecordingService.from_settings(settings, **pipeline)
     services = ApiServices(
         settings=settings,
-        control=RecordingControl(service, registry, executor),
+        control=RecordingControl(service, registry, writes),
         registry=registry,
+        writes=writes,
         archive=archive,
         verifier=callback_verifier
         or CallbackTokenVerifier(
@@ -176,8 +179,8 @@ def create_app(
         if settings.archive_storage_connection_string is not None:
             await run_in_threadpool(registry.ensure_table)
         yield
-        executor.shutdown(wait=False)
-        service.close()
+        await run_in_threadpool(writes.close)
+        await service.close()
         table.close()
         blob_service.close()
 
@@ -303,8 +306,8 @@ def _add_routes(app: FastAPI, require_key: Callable[..., Awaitable[None]]) -> No
         callback_url = (services.public_base_url or str(request.base_url).rstrip("/")) + (
             CALLBACKS_PATH
         )
-        outcome = await run_in_threadpool(
-            services.control.start, options, callback_url=callback_url, idempotency_key=key
+        outcome = await services.control.start(
+            options, callback_url=callback_url, idempotency_key=key
         )
         response.headers["Location"] = outcome.body["location"]
         if outcome.replayed:
@@ -349,8 +352,7 @@ def _add_routes(app: FastAPI, require_key: Callable[..., Awaitable[None]]) -> No
         stable across pages but not chronological; sort a page (or all pages) by `createdAt`.
         """
         services: ApiServices = request.app.state.services
-        return await run_in_threadpool(
-            services.control.list_recordings,
+        return await services.control.list_recordings(
             limit=limit,
             continuation_token=continuation_token,
             server_call_id=server_call_id,
@@ -416,7 +418,7 @@ def _add_routes(app: FastAPI, require_key: Callable[..., Awaitable[None]]) -> No
     async def get_recording(recordingId: RecordingIdPath, request: Request) -> dict[str, Any]:  # noqa: N803
         """Live state from ACS plus options, state history and archive status from the registry."""
         services: ApiServices = request.app.state.services
-        return await run_in_threadpool(services.control.get, validate_recording_id(recordingId))
+        return await services.control.get(validate_recording_id(recordingId))
 
     for transition, summary in (
         (PAUSE, "Pause a recording (allowed when active)."),
@@ -462,20 +464,19 @@ def _add_routes(app: FastAPI, require_key: Callable[..., Awaitable[None]]) -> No
         services: ApiServices = request.app.state.services
         await run_in_threadpool(_verify_callback_token, services.verifier, authorization)
         events, ignored = parse_delivery(await _json_body(request))
+        written = record_events(services.writes, events)
         try:
             with measure("registry"):
-                recorded = await run_in_threadpool(record_events, services.registry, events)
+                await asyncio.gather(*(asyncio.wrap_future(future) for future in written))
         except RegistryUnavailableError as error:
             raise problems.registry_unavailable(retry_after_seconds=5) from error
-        return {"received": len(events) + ignored, "recorded": recorded, "ignored": ignored}
+        return {"received": len(events) + ignored, "recorded": len(written), "ignored": ignored}
 
 
 def _transition_endpoint(transition: Transition) -> Callable[..., Any]:
     async def endpoint(recordingId: RecordingIdPath, request: Request) -> dict[str, Any]:  # noqa: N803
         services: ApiServices = request.app.state.services
-        return await run_in_threadpool(
-            services.control.transition, validate_recording_id(recordingId), transition
-        )
+        return await services.control.transition(validate_recording_id(recordingId), transition)
 
     endpoint.__doc__ = f"{transition.action.capitalize()} the recording."
     return endpoint

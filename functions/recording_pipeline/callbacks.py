@@ -15,13 +15,15 @@ import logging
 import threading
 import time
 import urllib.request
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
 import jwt
 
 from recording_pipeline.problems import FieldError, invalid_request
-from recording_pipeline.registry import Registry, StateChange, iso, utc_now
+from recording_pipeline.registry import StateChange, iso, state_change, utc_now
+from recording_pipeline.registry_writer import DeferredRegistryWrites
 
 LOGGER = logging.getLogger(__name__)
 
@@ -253,22 +255,32 @@ def _failure(data: dict[str, Any]) -> str:
     return f"{info.get('code')}/{info.get('subCode')}: {info.get('message')}"
 
 
-def record_events(registry: Registry, events: list[CallbackEvent]) -> int:
-    """Write each event to the registry; a redelivered event is a no-op.
+def record_events(
+    writes: DeferredRegistryWrites, events: list[CallbackEvent]
+) -> list[Future[None]]:
+    """Queue each event for the registry; a redelivered event changes nothing.
 
-    :raises RegistryUnavailableError: when the table cannot be written (ACS then retries).
+    :returns: one future per event, done when it is written; acknowledge the delivery only
+        then (a failed one fails with :class:`RegistryUnavailableError`, so ACS retries).
     """
+    written = []
     for event in events:
-        registry.record_state(
-            event.recording_id,
-            StateChange(event.state, event.at, "callback", event.event_id),
-            failure=event.failure,
-            create_if_missing=True,
-            prefer_cached=True,
-            call_ids={
-                "ServerCallId": event.server_call_id or "",
-                "CallConnectionId": event.call_connection_id or "",
-            },
+        change = StateChange(event.state, event.at, "callback", event.event_id)
+        call_ids = {
+            "ServerCallId": event.server_call_id or "",
+            "CallConnectionId": event.call_connection_id or "",
+        }
+        written.append(
+            writes.submit(
+                event.recording_id,
+                state_change(
+                    event.recording_id,
+                    change,
+                    failure=event.failure,
+                    create_if_missing=True,
+                    call_ids=call_ids,
+                ),
+            )
         )
-        LOGGER.info("callback %s recorded: recording state %s", event.event_type, event.state)
-    return len(events)
+        LOGGER.info("callback %s queued: recording state %s", event.event_type, event.state)
+    return written

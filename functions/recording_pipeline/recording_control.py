@@ -1,20 +1,24 @@
 """What each route does: ACS through :class:`RecordingService`, bookkeeping in the registry.
 
-Everything here is synchronous and free of HTTP types so it runs the same under uvicorn, under
-the Functions host and in a test. Failures leave as :class:`ProblemError` (the API renders them).
+Everything here is free of HTTP types so it runs the same under uvicorn, under the Functions
+host and in a test. The recording operations are coroutines: ACS is awaited on the event loop
+and only table reads go to a worker thread. Failures leave as :class:`ProblemError` (the API
+renders them).
 
-The registry is the source of truth for which transitions are allowed (pause from ``active``,
-resume from ``inactive``, stop from either); ACS is the source of truth for the live state.
+The registry decides which transitions are allowed (pause from ``active``, resume from
+``inactive``, stop from either) without a round trip to ACS; ACS is the source of truth for the
+live state, so before refusing, the API asks ACS (the registry may lag: its writes land just
+after the answer, see ``registry_writer``, and another instance may have written since).
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
-import contextvars
 import json
 import logging
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -34,20 +38,26 @@ from recording_pipeline.recording_service import (
     repeatability_id,
 )
 from recording_pipeline.registry import (
-    RecordingMissingError,
     Registry,
     RegistryEntry,
     RegistryUnavailableError,
     StateChange,
     iso,
+    start_change,
+    state_change,
     utc_now,
 )
+from recording_pipeline.registry_writer import DeferredRegistryWrites
 from recording_pipeline.server_timing import measure
 
 LOGGER = logging.getLogger(__name__)
 
 RECORDINGS_PATH = "/api/recordings"
 REGISTRY_RETRY_AFTER_SECONDS = 5
+#: Recent Idempotency-Keys this process remembers (see ``RecordingControl._started_by_key``).
+REMEMBERED_STARTS = 1024
+#: How long a list waits for this process's unwritten changes, so it shows a client's own writes.
+LIST_FLUSH_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -78,17 +88,20 @@ class RecordingControl:
 
     :param service: ACS operations.
     :param registry: the registry table.
-    :param executor: runs the ACS read and the registry read of a GET side by side.
+    :param writes: writes the registry after the answer (and shows them until written).
     """
 
     def __init__(
-        self, service: RecordingService, registry: Registry, executor: ThreadPoolExecutor
+        self, service: RecordingService, registry: Registry, writes: DeferredRegistryWrites
     ) -> None:
         self._service = service
         self._registry = registry
-        self._executor = executor
+        self._writes = writes
+        #: Idempotency-Key -> recording id of this process's recent starts: the key's entity
+        #: is completed after the answer, and a retry may come first.
+        self._started_by_key: OrderedDict[str, str] = OrderedDict()
 
-    def start(
+    async def start(
         self, options: RecordingOptions, *, callback_url: str, idempotency_key: str | None
     ) -> StartOutcome:
         """Start a recording once, however often the same Idempotency-Key is retried.
@@ -98,20 +111,22 @@ class RecordingControl:
         now = utc_now()
         repeat_id = first_sent = None
         if idempotency_key is not None:
-            claim = registry_call(
+            claim = await registry_call_in_thread(
                 self._registry.claim_idempotency, idempotency_key, options.fingerprint(), at=now
             )
             if not claim.is_new and claim.request_hash != options.fingerprint():
                 raise problems.idempotency_key_reused()
-            if claim.recording_id is not None:
-                entry = registry_call(self._registry.get, claim.recording_id)
+            started = claim.recording_id or self._started_by_key.get(idempotency_key)
+            if started is not None:
+                entry = await registry_call_in_thread(self._writes.get, started)
                 if entry is not None:
                     return StartOutcome(_start_body(entry.recording_id, entry.state, None), True)
             repeat_id, first_sent = repeatability_id(idempotency_key), claim.created_at
+        self._ensure_capacity()
         locator = "serverCallId" if options.server_call_id is not None else "callConnectionId"
         try:
             with measure("acs"):
-                live = self._service.start(
+                live = await self._service.start(
                     options,
                     callback_url=options.callback_url or callback_url,
                     repeatability_request_id=repeat_id,
@@ -121,25 +136,38 @@ class RecordingControl:
             raise problems.call_not_found(locator) from error
         except AcsError as error:
             raise problem_for(error) from error
-        registry_call(
-            self._registry.record_started, live.recording_id, options, state=live.state, at=now
-        )
+        completion = None
         if idempotency_key is not None:
-            registry_call(self._registry.complete_idempotency, idempotency_key, live.recording_id)
+            key, recording_id = idempotency_key, live.recording_id
+            self._started_by_key[key] = recording_id
+            while len(self._started_by_key) > REMEMBERED_STARTS:
+                self._started_by_key.popitem(last=False)
+
+            def completion() -> None:
+                self._registry.complete_idempotency(key, recording_id)
+
+        self._writes.submit(
+            live.recording_id,
+            start_change(live.recording_id, options, state=live.state, at=now),
+            then=completion,
+            creates=True,
+        )
         LOGGER.info("recording started in state %s", live.state)
         return StartOutcome(_start_body(live.recording_id, live.state, live.recording_kind), False)
 
-    def get(self, recording_id: str) -> dict[str, Any]:
-        """Live state from ACS plus the registry's view.
+    async def get(self, recording_id: str) -> dict[str, Any]:
+        """Live state from ACS plus the registry's view (both asked at once).
 
         :raises ProblemError: 404 when the registry does not know the id; 502/503 from ACS.
         """
-        live_future: Future[LiveRecording] = self._executor.submit(
-            contextvars.copy_context().run, self._live, recording_id
-        )
-        entry = registry_call(self._registry.get, recording_id)
+        live_task = asyncio.ensure_future(self._live(recording_id))
         try:
-            live: LiveRecording | None = live_future.result()
+            entry = await registry_call_in_thread(self._writes.get, recording_id)
+        except BaseException:
+            live_task.cancel()
+            raise
+        try:
+            live: LiveRecording | None = await live_task
         except AcsNotFoundError:
             live = None
         except AcsError as error:
@@ -156,32 +184,30 @@ class RecordingControl:
             "registry": _registry_view(entry),
         }
 
-    def transition(self, recording_id: str, transition: Transition) -> dict[str, Any]:
-        """Pause, resume or stop, if the registry's state allows it.
+    async def transition(self, recording_id: str, transition: Transition) -> dict[str, Any]:
+        """Pause, resume or stop, if the recording's state allows it.
 
-        The check may use this process's cached copy of the entity: when the copy allows the
-        transition, ACS has the final word and the ETag-guarded write re-reads on a conflict;
-        when it does not, the entity is read again before answering 409.
+        The check may use this process's copy of the entity (no table read): when the copy
+        allows the transition, ACS has the final word; when it does not, the entity is read
+        again, and if that still refuses, ACS's live state decides (a refusal is never based on
+        a stale copy).
 
-        :raises ProblemError: 404 unknown, 409 not allowed now, 502/503 from ACS.
+        :raises ProblemError: 404 unknown, 409 not allowed now, 502/503 from ACS or registry.
         """
-        entry = registry_call(self._registry.get, recording_id, allow_cached=True)
+        entry = self._writes.peek(recording_id)
         if entry is None or entry.state not in transition.allowed_from:
-            entry = registry_call(self._registry.get, recording_id)  # never refuse on a stale copy
-        if entry is None:
-            raise problems.recording_not_found(recording_id)
-        if entry.state not in transition.allowed_from:
-            raise problems.transition_not_allowed(
-                transition.action, entry.state, transition.allowed_from
-            )
+            entry = await registry_call_in_thread(self._writes.get, recording_id)
+        if entry is None or entry.state not in transition.allowed_from:
+            await self._check_with_acs(recording_id, transition, entry)
+        self._ensure_capacity()
         operation = {"pause": self._service.pause, "resume": self._service.resume}.get(
             transition.action, self._service.stop
         )
         try:
             with measure("acs"):
-                operation(recording_id)
+                await operation(recording_id)
         except AcsNotFoundError as error:
-            self._record(recording_id, StateChange("stopped", iso(utc_now()), "acs"), entry)
+            self._record(recording_id, StateChange("stopped", iso(utc_now()), "acs"))
             if transition is STOP:
                 return {"recordingId": recording_id, "state": "stopped"}
             raise problems.conflict(
@@ -190,10 +216,10 @@ class RecordingControl:
             ) from error
         except AcsError as error:
             raise problem_for(error) from error
-        self._record(recording_id, StateChange(transition.target, iso(utc_now()), "api"), entry)
+        self._record(recording_id, StateChange(transition.target, iso(utc_now()), "api"))
         return {"recordingId": recording_id, "state": transition.target}
 
-    def list_recordings(
+    async def list_recordings(
         self,
         *,
         limit: int,
@@ -206,7 +232,9 @@ class RecordingControl:
 
         :raises ProblemError: 400 for a continuation token this API did not issue; 503.
         """
-        page = registry_call(
+        # A client lists what it just started or stopped.
+        await asyncio.to_thread(self._writes.flush, LIST_FLUSH_SECONDS)
+        page = await registry_call_in_thread(
             self._registry.list_recordings,
             limit=limit,
             position=decode_continuation(continuation_token),
@@ -216,15 +244,51 @@ class RecordingControl:
         )
         return {"items": page.items, "continuationToken": encode_continuation(page.next_position)}
 
-    def _live(self, recording_id: str) -> LiveRecording:
+    async def _live(self, recording_id: str) -> LiveRecording:
         with measure("acs"):
-            return self._service.get(recording_id)
+            return await self._service.get(recording_id)
 
-    def _record(self, recording_id: str, change: StateChange, known: RegistryEntry) -> None:
+    def _ensure_capacity(self) -> None:
+        """Refuse (503) before ACS is called when the deferred writes are backed up."""
         try:
-            registry_call(self._registry.record_state, recording_id, change, known=known)
-        except RecordingMissingError as error:
-            raise problems.recording_not_found(recording_id) from error
+            self._writes.ensure_capacity()
+        except RegistryUnavailableError as error:
+            LOGGER.warning("registry writes backed up: %s", error)
+            raise problems.registry_unavailable(
+                retry_after_seconds=REGISTRY_RETRY_AFTER_SECONDS
+            ) from error
+
+    async def _check_with_acs(
+        self, recording_id: str, transition: Transition, entry: RegistryEntry | None
+    ) -> None:
+        """Let the transition through when ACS's live state allows it; else refuse.
+
+        The registry refused (or does not know the id), but it may lag behind ACS: a write
+        still on its way from another instance, or lost in a crash. When ACS cannot be asked,
+        the registry's answer stands.
+
+        :raises ProblemError: 404 when neither knows the recording, 409 when ACS's (or, without
+            ACS, the registry's) state does not allow the transition.
+        """
+        try:
+            live: LiveRecording | None = await self._live(recording_id)
+        except AcsNotFoundError:
+            live = None
+        except AcsError as error:
+            LOGGER.warning("ACS could not confirm a refusal: %s", error.message)
+            live = None
+        if live is not None and live.state in transition.allowed_from:
+            return
+        if entry is None and live is None:
+            raise problems.recording_not_found(recording_id)
+        state = live.state if live is not None else entry.state if entry is not None else "unknown"
+        raise problems.transition_not_allowed(transition.action, state, transition.allowed_from)
+
+    def _record(self, recording_id: str, change: StateChange) -> None:
+        """Queue the change for the registry; the answer does not wait for the write."""
+        self._writes.submit(
+            recording_id, state_change(recording_id, change, create_if_missing=True)
+        )
 
 
 def problem_for(error: AcsError) -> ProblemError:
@@ -293,6 +357,11 @@ def registry_call(function: Any, *args: Any, **kwargs: Any) -> Any:
         raise problems.registry_unavailable(
             retry_after_seconds=REGISTRY_RETRY_AFTER_SECONDS
         ) from error
+
+
+async def registry_call_in_thread(function: Any, *args: Any, **kwargs: Any) -> Any:
+    """:func:`registry_call` in a worker thread (table I/O must not block the event loop)."""
+    return await asyncio.to_thread(registry_call, function, *args, **kwargs)
 
 
 def _start_body(recording_id: str, state: str, kind: str | None) -> dict[str, Any]:

@@ -5,6 +5,9 @@ outcomes a caller can act on (unknown recording, conflict, ACS refused this app'
 ACS throttled or down with a retry hint). The Call Automation client is built by
 :mod:`recording_pipeline.clients`; tests inject an azure-core ``transport`` to see exactly what
 goes on the wire.
+
+The operations are coroutines on the ``aio`` client: the API awaits ACS on its event loop
+instead of handing each call to a worker thread and back.
 """
 
 from __future__ import annotations
@@ -17,8 +20,11 @@ from datetime import datetime
 from email.utils import format_datetime
 from typing import Any
 
-from azure.communication.callautomation import CallAutomationClient, ChannelAffinity
+from azure.communication.callautomation import ChannelAffinity
 from azure.communication.callautomation._shared.models import identifier_from_raw_id
+from azure.communication.callautomation.aio import (
+    CallAutomationClient as AsyncCallAutomationClient,
+)
 from azure.core.exceptions import (
     AzureError,
     ClientAuthenticationError,
@@ -27,7 +33,7 @@ from azure.core.exceptions import (
     ServiceResponseError,
 )
 
-from recording_pipeline.clients import call_automation_client
+from recording_pipeline.clients import call_automation_client_async
 from recording_pipeline.recording_rules import RecordingOptions
 from recording_pipeline.settings import Settings
 
@@ -89,10 +95,10 @@ def repeatability_id(idempotency_key: str) -> str:
 class RecordingService:
     """Start, read, pause, resume and stop recordings on ACS.
 
-    :param client: a Call Automation client; use :meth:`from_settings` outside tests.
+    :param client: an ``aio`` Call Automation client; use :meth:`from_settings` outside tests.
     """
 
-    def __init__(self, client: CallAutomationClient) -> None:
+    def __init__(self, client: AsyncCallAutomationClient) -> None:
         if client is None:
             raise ValueError("client can not be None")
         self._client = client
@@ -110,9 +116,9 @@ class RecordingService:
             "read_timeout": 30,
             **pipeline_options,
         }
-        return cls(call_automation_client(settings, **options))
+        return cls(call_automation_client_async(settings, **options))
 
-    def start(
+    async def start(
         self,
         options: RecordingOptions,
         *,
@@ -151,38 +157,38 @@ class RecordingService:
         }
         if options.server_call_id is not None:
             with _mapped_errors(call_locator="serverCallId"):
-                properties = self._client.start_recording(
+                properties = await self._client.start_recording(
                     server_call_id=options.server_call_id, **settings
                 )
         else:
             with _mapped_errors(call_locator="callConnectionId"):
-                properties = self._client.start_recording(
+                properties = await self._client.start_recording(
                     call_connection_id=options.call_connection_id or "", **settings
                 )
         return _live(properties)
 
-    def get(self, recording_id: str) -> LiveRecording:
+    async def get(self, recording_id: str) -> LiveRecording:
         """:raises AcsError: :class:`AcsNotFoundError` once the recording is over or unknown."""
         with _mapped_errors():
-            return _live(self._client.get_recording_properties(recording_id))
+            return _live(await self._client.get_recording_properties(recording_id))
 
-    def pause(self, recording_id: str) -> None:
+    async def pause(self, recording_id: str) -> None:
         """:raises AcsError: one of its subclasses."""
         with _mapped_errors():
-            self._client.pause_recording(recording_id)
+            await self._client.pause_recording(recording_id)
 
-    def resume(self, recording_id: str) -> None:
+    async def resume(self, recording_id: str) -> None:
         """:raises AcsError: one of its subclasses."""
         with _mapped_errors():
-            self._client.resume_recording(recording_id)
+            await self._client.resume_recording(recording_id)
 
-    def stop(self, recording_id: str) -> None:
+    async def stop(self, recording_id: str) -> None:
         """:raises AcsError: one of its subclasses."""
         with _mapped_errors():
-            self._client.stop_recording(recording_id)
+            await self._client.stop_recording(recording_id)
 
-    def close(self) -> None:
-        self._client.close()
+    async def close(self) -> None:
+        await self._client.close()
 
 
 def _live(properties: Any) -> LiveRecording:

@@ -9,7 +9,12 @@ safe without locks:
   callback and an API call that land at the same moment both end up in the history.
 
 Writes are idempotent: a callback carries its CloudEvent id into the history and a redelivery
-of the same event changes nothing.
+of the same event changes nothing; an API change already in the history (a retried write that
+had landed) is not added twice.
+
+A write is an :data:`EntityChange`, a function of the current entity, so the same change can be
+written (:meth:`Registry.apply_changes`) or shown before it is written (``pending`` of
+:meth:`Registry.get`), as the API's deferred writer does (``registry_writer``).
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ import random
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -82,6 +87,9 @@ _SUMMARY_PROPERTIES = [
 ]
 #: Table round trips one list page may take to fill ``limit`` items when a filter is sparse.
 _MAX_LIST_ROUND_TRIPS = 5
+
+#: The properties a change sets on the entity it is given, or None when it changes nothing.
+EntityChange = Callable[[dict[str, Any] | None], dict[str, Any] | None]
 
 
 class RegistryUnavailableError(Exception):
@@ -176,19 +184,28 @@ class Registry:
             except ResourceExistsError:
                 LOGGER.debug("registry table already exists")
 
-    def get(self, recording_id: str, *, allow_cached: bool = False) -> RegistryEntry | None:
-        """The entity; with ``allow_cached``, this process's last copy when it has one.
+    def get(
+        self, recording_id: str, *, pending: Sequence[EntityChange] = ()
+    ) -> RegistryEntry | None:
+        """The stored entity, with ``pending`` (changes made but not yet written) on top.
 
-        A cached copy may be stale (another instance or the archiver wrote since); callers use
-        it only where a stale copy costs a retry, never a wrong answer.
+        A change ``pending`` holds that is stored already is not applied twice.
 
         :raises RegistryUnavailableError: when the table cannot be read.
         """
-        if allow_cached:
-            cached = self._cache.get(recording_id)
-            if cached is not None:
-                return _entry(cached)
-        entity = self._read(recording_id)
+        entity = preview(self._read(recording_id), pending)
+        return None if entity is None else _entry(entity)
+
+    def peek(
+        self, recording_id: str, *, pending: Sequence[EntityChange] = ()
+    ) -> RegistryEntry | None:
+        """This process's last copy of the entity, with ``pending`` on top; never reads the table.
+
+        None when this process has neither. The copy may be stale (another instance or the
+        archiver wrote since); callers use it only where a stale copy costs a retry or a second
+        look, never a wrong answer.
+        """
+        entity = preview(self._cache.get(recording_id), pending)
         return None if entity is None else _entry(entity)
 
     def record_started(
@@ -203,24 +220,13 @@ class Registry:
 
         :raises RegistryUnavailableError: when the table cannot be written.
         """
-
-        def change(current: dict[str, Any] | None) -> dict[str, Any] | None:
-            properties = {
-                "RecordingId": recording_id,
-                "ServerCallId": options.server_call_id or "",
-                "CallConnectionId": options.call_connection_id or "",
-                "ContentType": options.content,
-                "ChannelType": options.channel,
-                "FormatType": options.format,
-                "OptionsJson": json.dumps(options.to_wire(), sort_keys=True),
-            }
-            if current is not None and current.get("OptionsJson"):
-                return None  # already recorded (a retried start): nothing to change
-            return _with_state(
-                current, properties, StateChange(state, iso(at), "api"), is_start=True
-            )
-
-        return self._modify(recording_id, change, assume_missing=True)
+        entry = self._modify(
+            recording_id,
+            start_change(recording_id, options, state=state, at=at),
+            assume_missing=True,
+        )
+        assert entry is not None  # a start always has something to write on a missing entity
+        return entry
 
     def record_state(
         self,
@@ -246,23 +252,42 @@ class Registry:
         :raises RegistryUnavailableError: when the table cannot be written.
         """
 
-        def apply(current: dict[str, Any] | None) -> dict[str, Any] | None:
-            if current is None and not create_if_missing:
-                raise RecordingMissingError(recording_id)
-            if change.event_id is not None and _has_event(current, change.event_id):
-                return None
-            properties: dict[str, Any] = {"RecordingId": recording_id}
-            for name, value in (call_ids or {}).items():
-                if value and not (current or {}).get(name):
-                    properties[name] = value
-            if failure is not None:
-                properties["FailureReason"] = failure[:1000]
-            return _with_state(current, properties, change, is_start=False)
-
+        apply = state_change(
+            recording_id,
+            change,
+            failure=failure,
+            create_if_missing=create_if_missing,
+            call_ids=call_ids,
+        )
         if known is None and prefer_cached:
             cached = self._cache.get(recording_id)
             known = None if cached is None else _entry(cached)
-        return self._modify(recording_id, apply, known=known)
+        entry = self._modify(recording_id, apply, known=known)
+        assert entry is not None  # a state change writes or finds its entry in an existing entity
+        return entry
+
+    def apply_changes(
+        self, recording_id: str, changes: Sequence[EntityChange], *, creates: bool = False
+    ) -> None:
+        """Write several changes of one recording as ONE conditional write, in their order.
+
+        Starts from this process's cached copy when there is one; else, with ``creates`` (a
+        start is among the changes), tries a create first, and otherwise reads first. A wrong
+        guess costs one failed conditional write, never a lost update.
+
+        :raises RegistryUnavailableError: when the table cannot be written.
+        """
+        cached = self._cache.get(recording_id)
+
+        def combined(current: dict[str, Any] | None) -> dict[str, Any] | None:
+            return _fold(current, changes)[1] or None
+
+        self._modify(
+            recording_id,
+            combined,
+            known=None if cached is None else _entry(cached),
+            assume_missing=cached is None and creates,
+        )
 
     def claim_idempotency(self, key: str, request_hash: str, *, at: datetime) -> IdempotencyClaim:
         """Remember the first use of ``key``; answer the earlier claim when there is one.
@@ -376,7 +401,7 @@ class Registry:
         *,
         known: RegistryEntry | None = None,
         assume_missing: bool = False,
-    ) -> RegistryEntry:
+    ) -> RegistryEntry | None:
         """Read-modify-write under the ETag; on a lost race, read again and redo the change.
 
         ``known`` (an entity read earlier) or ``assume_missing`` (try a create first) skip the
@@ -393,8 +418,7 @@ class Registry:
             read_needed = True
             update = change(current)
             if update is None:
-                assert current is not None  # a change answers None only for an existing entity
-                return _entry(current)
+                return None if current is None else _entry(current)
             etag = self._write(recording_id, update, current)
             if etag is not None:
                 written = {**(current or {}), **update, "__etag": etag}
@@ -421,6 +445,77 @@ class Registry:
             except (ResourceExistsError, ResourceModifiedError, ResourceNotFoundError):
                 return None
         return str(metadata.get("etag") or "")
+
+
+def start_change(
+    recording_id: str, options: RecordingOptions, *, state: str, at: datetime
+) -> EntityChange:
+    """The options and first state of a started recording (nothing, once they are recorded)."""
+
+    def change(current: dict[str, Any] | None) -> dict[str, Any] | None:
+        if current is not None and current.get("OptionsJson"):
+            return None  # already recorded (a retried start): nothing to change
+        properties = {
+            "RecordingId": recording_id,
+            "ServerCallId": options.server_call_id or "",
+            "CallConnectionId": options.call_connection_id or "",
+            "ContentType": options.content,
+            "ChannelType": options.channel,
+            "FormatType": options.format,
+            "OptionsJson": json.dumps(options.to_wire(), sort_keys=True),
+        }
+        return _with_state(current, properties, StateChange(state, iso(at), "api"), is_start=True)
+
+    return change
+
+
+def state_change(
+    recording_id: str,
+    change: StateChange,
+    *,
+    failure: str | None = None,
+    create_if_missing: bool = False,
+    call_ids: dict[str, str] | None = None,
+) -> EntityChange:
+    """``change`` appended to the history (nothing, when the history has it already).
+
+    :raises RecordingMissingError: (when applied) on no entity and ``create_if_missing`` off.
+    """
+
+    def apply(current: dict[str, Any] | None) -> dict[str, Any] | None:
+        if current is None and not create_if_missing:
+            raise RecordingMissingError(recording_id)
+        if _has_change(current, change):
+            return None
+        properties: dict[str, Any] = {"RecordingId": recording_id}
+        for name, value in (call_ids or {}).items():
+            if value and not (current or {}).get(name):
+                properties[name] = value
+        if failure is not None:
+            properties["FailureReason"] = failure[:1000]
+        return _with_state(current, properties, change, is_start=False)
+
+    return apply
+
+
+def preview(
+    entity: dict[str, Any] | None, changes: Sequence[EntityChange]
+) -> dict[str, Any] | None:
+    """``entity`` as it will be once ``changes`` are written (the same object when none apply)."""
+    return _fold(entity, changes)[0]
+
+
+def _fold(
+    entity: dict[str, Any] | None, changes: Sequence[EntityChange]
+) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+    """Apply ``changes`` in order: the resulting entity and every property they set."""
+    written: dict[str, Any] = {}
+    for change in changes:
+        update = change(entity)
+        if update:
+            written.update(update)
+            entity = {**(entity or {}), **update}
+    return entity, written
 
 
 class _EntityCache:
@@ -469,12 +564,16 @@ def _with_state(
     is_start: bool,
 ) -> dict[str, Any]:
     history = _history(current)
-    history.append(change.to_json())
     current_state = (current or {}).get("State") or None
+    next_state = _next_state(current_state, change, is_start=is_start)
+    if change.source != "callback" and _api_changed_later(history, change.at):
+        next_state = current_state or next_state  # a later API change already set the state
+    history.append(change.to_json())
+    history.sort(key=lambda entry: str(entry.get("at", "")))  # stable: ties keep arrival order
     now = iso(utc_now())
     update = {
         **properties,
-        "State": _next_state(current_state, change, is_start=is_start),
+        "State": next_state,
         "StateHistoryJson": json.dumps(history[-MAX_HISTORY_ENTRIES:]),
         "UpdatedAt": now,
     }
@@ -498,6 +597,17 @@ def _next_state(current: str | None, change: StateChange, *, is_start: bool) -> 
     if change.source == "callback":
         return change.state if change.state == "failed" else current
     return change.state
+
+
+def _api_changed_later(history: list[dict[str, Any]], at: str) -> bool:
+    """Whether an API change made after ``at`` is already recorded.
+
+    Two instances can write a recording's changes out of order (each writes after answering);
+    the state is the one of the latest change by time, not by arrival.
+    """
+    return any(
+        entry.get("source") != "callback" and str(entry.get("at", "")) > at for entry in history
+    )
 
 
 def _effective_state(entity: dict[str, Any]) -> str:
@@ -534,8 +644,13 @@ def _history(entity: dict[str, Any] | None) -> list[dict[str, Any]]:
     return history if isinstance(history, list) else []
 
 
-def _has_event(entity: dict[str, Any] | None, event_id: str) -> bool:
-    return any(entry.get("eventId") == event_id for entry in _history(entity))
+def _has_change(entity: dict[str, Any] | None, change: StateChange) -> bool:
+    """A callback is known by its event id; an API change by its whole entry (a retry of a
+    write that had landed carries the same state, time and source)."""
+    if change.event_id is not None:
+        return any(entry.get("eventId") == change.event_id for entry in _history(entity))
+    wanted = change.to_json()
+    return any(entry == wanted for entry in _history(entity))
 
 
 def _entry(entity: dict[str, Any]) -> RegistryEntry:

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-from unittest.mock import Mock
 
 import httpx
 import pytest
 
 from scripts.processes import Azurite
 from tests.functions.stack import FUNCTION_KEY, stack_environment, start_api, unique_table_name
-from tests.functions.test_recording_service import STARTED, answer
+from tests.functions.test_recording_service import STARTED, WireTransport, answer
 from tests.support.emulator import RunningEmulator
 
 
@@ -38,7 +37,7 @@ def test_callback_uri_sent_to_acs(
     requested: str | None,
     expected: str,
 ) -> None:
-    transport = Mock(send=Mock(side_effect=answer(200, STARTED)))
+    transport = WireTransport(answer(200, STARTED))
     server = start_api(
         stack_environment(module_emulator, azurite, table=unique_table_name()),
         transport=transport,
@@ -52,7 +51,7 @@ def test_callback_uri_sent_to_acs(
             base_url=server.base_url, headers={"x-functions-key": FUNCTION_KEY}
         ) as http:
             assert http.post("/api/recordings", json=body).status_code == 201
-        sent = json.loads(transport.send.call_args.args[0].content)
+        sent = json.loads(transport.requests[-1].content)
         assert sent["recordingStateCallbackUri"] == expected.format(api=server.base_url)
     finally:
         server.stop()

@@ -1,4 +1,4 @@
-"""RecordingService with the real Call Automation SDK and an injected azure-core transport.
+"""RecordingService with the real ``aio`` Call Automation SDK and an injected async transport.
 
 The transport records every request the SDK sends and answers with a canned response, so these
 tests see the exact wire requests (paths, headers, body) and every error the SDK raises.
@@ -8,16 +8,19 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from typing import Any
-from unittest.mock import Mock
+from types import TracebackType
+from typing import Any, NoReturn
 from urllib.parse import unquote, urlparse
 
 import pytest
 import requests
 from azure.core.exceptions import ServiceRequestError
-from azure.core.rest._requests_basic import RestRequestsTransportResponse
+from azure.core.pipeline.transport import AsyncHttpTransport
+from azure.core.rest import AsyncHttpResponse, HttpRequest
+from azure.core.rest._requests_asyncio import RestAsyncioRequestsTransportResponse
 
 from recording_pipeline.recording_rules import RecordingOptions
 from recording_pipeline.recording_service import (
@@ -56,44 +59,84 @@ OPTIONS = RecordingOptions(
 )
 RECORDING_ID = "eyJhIjoiYiJ9+/=="
 
+Respond = Callable[[HttpRequest], AsyncHttpResponse]
 
-def answer(status: int, body: Any = None, headers: dict[str, str] | None = None) -> Callable:
-    """A transport ``send`` that records the request and answers ``status`` with ``body``."""
 
-    def send(request: Any, **_: Any) -> RestRequestsTransportResponse:
+class WireTransport(AsyncHttpTransport[HttpRequest, AsyncHttpResponse]):
+    """The network at the bottom of the SDK's real async pipeline, replaced by ``respond``.
+
+    The service's client is the ``aio`` one, so its pipeline awaits the transport: this one
+    records each request exactly as signed and serialized, and hands back a real azure-core
+    async response, so the SDK's own deserialization and error handling run unchanged.
+    """
+
+    def __init__(self, respond: Respond) -> None:
+        self.requests: list[HttpRequest] = []
+        self.closed = False
+        self._respond = respond
+
+    async def send(self, request: HttpRequest, **_: Any) -> AsyncHttpResponse:
+        self.requests.append(request)
+        response = self._respond(request)
+        await response.read()  # buffered, as azure-core does for every non-streaming call
+        return response
+
+    async def open(self) -> None:
+        self.closed = False
+
+    async def close(self) -> None:
+        self.closed = True
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None = None,
+        exc_value: BaseException | None = None,
+        traceback: TracebackType | None = None,
+    ) -> None:
+        await self.close()
+
+
+def answer(status: int, body: Any = None, headers: dict[str, str] | None = None) -> Respond:
+    """A responder that answers ``status`` with ``body`` as JSON, as ACS would."""
+
+    def respond(request: HttpRequest) -> AsyncHttpResponse:
         raw = requests.Response()
         raw.status_code = status
         raw.raw = io.BytesIO(b"" if body is None else json.dumps(body).encode())
         raw.headers.update({"Content-Type": "application/json", **(headers or {})})
-        response = RestRequestsTransportResponse(request=request, internal_response=raw)
-        response.read()
-        return response
+        return RestAsyncioRequestsTransportResponse(request=request, internal_response=raw)
 
-    return send
+    return respond
 
 
-def service_with(send: Callable) -> tuple[RecordingService, Mock]:
-    transport = Mock(send=Mock(side_effect=send))
-    return RecordingService.from_settings(SETTINGS, transport=transport), transport
+@asynccontextmanager
+async def service_with(respond: Respond) -> AsyncIterator[tuple[RecordingService, WireTransport]]:
+    """The service on ``respond``, closed afterwards so no test leaks an open ``aio`` client."""
+    transport = WireTransport(respond)
+    service = RecordingService.from_settings(SETTINGS, transport=transport)
+    try:
+        yield service, transport
+    finally:
+        await service.close()
 
 
-def sent(transport: Mock, index: int = -1) -> Any:
-    return transport.send.call_args_list[index].args[0]
+def sent(transport: WireTransport, index: int = -1) -> HttpRequest:
+    return transport.requests[index]
 
 
 STARTED = {"recordingId": RECORDING_ID, "recordingState": "inactive", "recordingKind": "acs"}
 
 
-def test_start_sends_every_option_and_the_repeatability_headers() -> None:
-    service, transport = service_with(answer(200, STARTED))
+@pytest.mark.asyncio
+async def test_start_sends_every_option_and_the_repeatability_headers() -> None:
     first_sent = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
-
-    live = service.start(
-        OPTIONS,
-        callback_url="https://app.example/api/callbacks",
-        repeatability_request_id=repeatability_id("key-1"),
-        first_sent=first_sent,
-    )
+    async with service_with(answer(200, STARTED)) as (service, transport):
+        live = await service.start(
+            OPTIONS,
+            callback_url="https://app.example/api/callbacks",
+            repeatability_request_id=repeatability_id("key-1"),
+            first_sent=first_sent,
+        )
 
     assert (live.recording_id, live.state, live.recording_kind) == (RECORDING_ID, "inactive", "acs")
     request = sent(transport)
@@ -120,8 +163,8 @@ def test_same_idempotency_key_gives_the_same_repeatability_id() -> None:
     assert repeatability_id("key-1") != repeatability_id("key-2")
 
 
-def test_start_by_call_connection_id_sends_no_call_locator() -> None:
-    service, transport = service_with(answer(200, STARTED))
+@pytest.mark.asyncio
+async def test_start_by_call_connection_id_sends_no_call_locator() -> None:
     options = RecordingOptions(
         server_call_id=None,
         call_connection_id="conn-1",
@@ -133,7 +176,8 @@ def test_start_by_call_connection_id_sends_no_call_locator() -> None:
         channel_affinity=(),
         callback_url=None,
     )
-    service.start(options, callback_url="https://app.example/api/callbacks")
+    async with service_with(answer(200, STARTED)) as (service, transport):
+        await service.start(options, callback_url="https://app.example/api/callbacks")
     body = json.loads(sent(transport).content)
     assert body["callConnectionId"] == "conn-1"
     assert "callLocator" not in body
@@ -148,12 +192,13 @@ def test_start_by_call_connection_id_sends_no_call_locator() -> None:
         ("stop", "DELETE", "", 204),
     ],
 )
-def test_operations_send_the_recording_id_percent_encoded(
+@pytest.mark.asyncio
+async def test_operations_send_the_recording_id_percent_encoded(
     operation: str, method: str, suffix: str, status: int
 ) -> None:
     body = STARTED if operation == "get" else None
-    service, transport = service_with(answer(status, body))
-    getattr(service, operation)(RECORDING_ID)
+    async with service_with(answer(status, body)) as (service, transport):
+        await getattr(service, operation)(RECORDING_ID)
     request = sent(transport)
     assert request.method == method
     path = urlparse(request.url).path
@@ -174,28 +219,31 @@ def test_operations_send_the_recording_id_percent_encoded(
         (503, {"Retry-After": "99999"}, AcsUnavailableError, "503"),
     ],
 )
-def test_acs_errors_become_domain_errors(
+@pytest.mark.asyncio
+async def test_acs_errors_become_domain_errors(
     status: int, headers: dict[str, str], error_type: type[AcsError], words: str
 ) -> None:
     body = {"error": {"code": "BadRequest" if status == 400 else "Code", "message": "m"}}
-    service, transport = service_with(answer(status, body, headers))
-    with pytest.raises(error_type) as caught:
-        service.pause(RECORDING_ID)
+    async with service_with(answer(status, body, headers)) as (service, transport):
+        with pytest.raises(error_type) as caught:
+            await service.pause(RECORDING_ID)
     assert words in caught.value.message
     assert ACCESS_KEY not in caught.value.message
-    assert transport.send.call_count == 1  # no retries inside a request: the caller retries
+    assert len(transport.requests) == 1  # no retries inside a request: the caller retries
     if isinstance(caught.value, AcsUnavailableError):
         expected = {"17": 17, "99999": 300}.get(headers.get("Retry-After", ""), 5)
         assert caught.value.retry_after_seconds == expected
 
 
-def test_unreachable_acs_is_unavailable() -> None:
-    def refuse(request: Any, **_: Any) -> Any:
+@pytest.mark.asyncio
+async def test_unreachable_acs_is_unavailable() -> None:
+    def refuse(request: HttpRequest) -> NoReturn:
         raise ServiceRequestError("connection refused")
 
-    service, _ = service_with(refuse)
-    with pytest.raises(AcsUnavailableError) as caught:
-        service.get(RECORDING_ID)
+    async with service_with(refuse) as (service, transport):
+        with pytest.raises(AcsUnavailableError) as caught:
+            await service.get(RECORDING_ID)
+    assert len(transport.requests) == 1
     assert caught.value.retry_after_seconds == 5
 
 

@@ -156,7 +156,11 @@ def test_late_callback_does_not_revive_a_stopped_recording(registry: Registry) -
     entry = registry.get("rec-6")
     assert entry is not None
     assert entry.state == "stopped"
-    assert entry.history[-1]["eventId"] == "late"
+    # The history is a timeline: the late callback (t0) sits before the stop (t1).
+    assert [(e["state"], e.get("eventId")) for e in entry.history[1:]] == [
+        ("inactive", "late"),
+        ("stopped", None),
+    ]
 
 
 def test_late_callback_does_not_override_the_state_the_api_set(registry: Registry) -> None:
@@ -166,7 +170,8 @@ def test_late_callback_does_not_override_the_state_the_api_set(registry: Registr
     entry = registry.get("rec-9")
     assert entry is not None
     assert entry.state == "inactive"
-    assert [e["state"] for e in entry.history] == ["active", "inactive", "active"]
+    # In time order: the start, its late callback (t0), then the pause (t1).
+    assert [e["state"] for e in entry.history] == ["active", "active", "inactive"]
 
 
 def test_start_failed_callback_sets_failed_and_a_late_start_keeps_it(registry: Registry) -> None:
@@ -183,13 +188,15 @@ def test_start_failed_callback_sets_failed_and_a_late_start_keeps_it(registry: R
     assert entry.options is not None
 
 
-def test_cached_copy_is_used_only_when_asked(registry: Registry, table: TableClient) -> None:
+def test_peek_answers_this_process_copy_and_get_reads_the_table(
+    registry: Registry, table: TableClient
+) -> None:
     registry.record_started("rec-11", OPTIONS, state="active", at=NOW)
     table.update_entity(
         {"PartitionKey": encode_id("rec-11"), "RowKey": "recording", "State": "inactive"},
         mode=UpdateMode.MERGE,
     )
-    cached, fresh = registry.get("rec-11", allow_cached=True), registry.get("rec-11")
+    cached, fresh = registry.peek("rec-11"), registry.get("rec-11")
     assert cached is not None
     assert fresh is not None
     assert (cached.state, fresh.state) == ("active", "inactive")

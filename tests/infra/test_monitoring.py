@@ -90,6 +90,7 @@ def test_poison_queue_and_archiver_failures_log_alert(default_run: ProgramRun) -
     assert "recording-events-poison" in condition["query"]
     assert 'message has "RECORDING_LOST"' in condition["query"]
     assert 'message has "EVENT_REJECTED"' in condition["query"]
+    assert 'message has "REGISTRY_WRITE_FAILED"' in condition["query"]
     assert (condition["operator"], condition["threshold"]) == ("GreaterThan", 0)
     assert condition["metricMeasureColumn"] == "failures"
     assert rule["actions"] == {"actionGroups": [_action_group_id(default_run)]}

@@ -1,0 +1,251 @@
+"""The deferred registry writer against a real Azurite table: visible at once, ordered,
+batched, retried through an outage, bounded, and loud when it gives up."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator
+from concurrent.futures import Future
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from azure.data.tables import TableClient
+
+from recording_pipeline.ids import encode_id
+from recording_pipeline.registry import (
+    Registry,
+    RegistryUnavailableError,
+    StateChange,
+    iso,
+    start_change,
+    state_change,
+)
+from recording_pipeline.registry_writer import (
+    REGISTRY_WRITE_FAILED_MARKER,
+    DeferredRegistryWrites,
+)
+from scripts.processes import Azurite
+from tests.functions.stack import unique_table_name
+from tests.functions.test_registry import OPTIONS
+
+T0 = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+WRITE_METHODS = {"POST", "PUT", "PATCH", "MERGE"}
+
+
+class TableGate:
+    """A raw-request hook that counts table writes and can hold them until opened."""
+
+    def __init__(self) -> None:
+        self.open = threading.Event()
+        self.open.set()
+        self.writes = 0
+
+    def __call__(self, request: Any) -> None:
+        if request.http_request.method in WRITE_METHODS:
+            self.writes += 1
+            assert self.open.wait(30), "the test never opened the gate"
+
+
+@pytest.fixture
+def table_name(azurite: Azurite) -> Iterator[str]:
+    name = unique_table_name()
+    admin = TableClient.from_connection_string(azurite.connection_string, name)
+    admin.create_table()
+    try:
+        yield name
+    finally:
+        admin.delete_table()
+
+
+@pytest.fixture
+def gate() -> TableGate:
+    return TableGate()
+
+
+@pytest.fixture
+def registry(azurite: Azurite, table_name: str, gate: TableGate) -> Registry:
+    client = TableClient.from_connection_string(
+        azurite.connection_string, table_name, raw_request_hook=gate
+    )
+    return Registry(client)
+
+
+@pytest.fixture
+def stored(azurite: Azurite, table_name: str) -> TableClient:
+    """A second client on the same table: what the table holds, not what the writer shows."""
+    return TableClient.from_connection_string(azurite.connection_string, table_name)
+
+
+def writer(registry: Registry, **options: Any) -> DeferredRegistryWrites:
+    return DeferredRegistryWrites(registry, **{"group_commit_seconds": 0.0, **options})
+
+
+def api_change(recording_id: str, state: str, seconds: int) -> Any:
+    change = StateChange(state, iso(T0 + timedelta(seconds=seconds)), "api")
+    return state_change(recording_id, change, create_if_missing=True)
+
+
+def stored_entity(stored: TableClient, recording_id: str) -> dict[str, Any] | None:
+    found = list(
+        stored.query_entities("PartitionKey eq @pk", parameters={"pk": encode_id(recording_id)})
+    )
+    return found[0] if found else None
+
+
+def test_changes_are_visible_before_they_are_written(
+    registry: Registry, gate: TableGate, stored: TableClient
+) -> None:
+    writes = writer(registry)
+    gate.open.clear()
+    writes.submit("rec-1", start_change("rec-1", OPTIONS, state="active", at=T0), creates=True)
+    writes.submit("rec-1", api_change("rec-1", "inactive", 1))
+
+    shown = writes.get("rec-1")
+    assert shown is not None
+    assert shown.state == "inactive"
+    assert shown.options is not None and shown.options["format"] == "wav"
+    assert stored_entity(stored, "rec-1") is None  # nothing has reached the table yet
+
+    gate.open.set()
+    assert writes.flush(10)
+    entity = stored_entity(stored, "rec-1")
+    assert entity is not None
+    assert entity["State"] == "inactive"
+    assert writes.pending_count() == 0
+    writes.close()
+
+
+def test_a_burst_of_changes_is_one_write_in_the_order_they_were_made(
+    registry: Registry, gate: TableGate, stored: TableClient
+) -> None:
+    writes = writer(registry, group_commit_seconds=0.5)
+    writes.submit("rec-2", start_change("rec-2", OPTIONS, state="active", at=T0), creates=True)
+    for second, state in enumerate(("inactive", "active", "stopped"), start=1):
+        writes.submit("rec-2", api_change("rec-2", state, second))
+    assert writes.flush(10)
+
+    assert gate.writes == 1
+    entity = stored_entity(stored, "rec-2")
+    assert entity is not None
+    assert entity["State"] == "stopped"
+    history = registry.get("rec-2")
+    assert history is not None
+    assert [e["state"] for e in history.history] == ["active", "inactive", "active", "stopped"]
+    writes.close()
+
+
+def test_a_durable_submit_completes_only_once_written(
+    registry: Registry, gate: TableGate, stored: TableClient
+) -> None:
+    writes = writer(registry)
+    gate.open.clear()
+    written: Future[None] = writes.submit("rec-3", api_change("rec-3", "active", 0))
+    assert not written.done()
+    gate.open.set()
+    assert written.result(timeout=10) is None
+    assert stored_entity(stored, "rec-3") is not None
+    writes.close()
+
+
+def test_a_change_already_stored_is_not_applied_twice(registry: Registry) -> None:
+    change = api_change("rec-4", "active", 0)
+    registry.apply_changes("rec-4", [change])
+    registry.apply_changes("rec-4", [change])  # a retry of a write that had landed
+    entry = registry.get("rec-4", pending=[change])  # and a reader's overlay of it
+    assert entry is not None
+    assert len(entry.history) == 1
+
+
+def test_an_older_api_change_landing_last_does_not_set_the_state(registry: Registry) -> None:
+    """Two instances write after answering, so their writes can land out of order."""
+    registry.apply_changes("rec-5", [api_change("rec-5", "inactive", 2)])
+    registry.apply_changes("rec-5", [api_change("rec-5", "active", 1)])
+    entry = registry.get("rec-5")
+    assert entry is not None
+    assert entry.state == "inactive"
+    assert [e["state"] for e in entry.history] == ["active", "inactive"]
+
+
+def test_the_backlog_is_bounded(registry: Registry, gate: TableGate) -> None:
+    writes = writer(registry, max_pending=2)
+    gate.open.clear()
+    writes.submit("rec-6", api_change("rec-6", "active", 0))
+    writes.ensure_capacity()
+    writes.submit("rec-7", api_change("rec-7", "active", 0))
+    with pytest.raises(RegistryUnavailableError, match="unwritten"):
+        writes.ensure_capacity()
+    gate.open.set()
+    assert writes.flush(10)
+    writes.ensure_capacity()
+    writes.close()
+
+
+def test_an_outage_is_retried_until_the_table_is_back(tmp_path: Path) -> None:
+    private = Azurite(location=tmp_path / "azurite").start()
+    name = unique_table_name()
+    TableClient.from_connection_string(private.connection_string, name).create_table()
+    registry = Registry(
+        TableClient.from_connection_string(
+            private.connection_string, name, retry_total=0, connection_timeout=2
+        )
+    )
+    writes = writer(registry, retry_delays=(0.2,) * 50)
+    restarted: Azurite | None = None
+    try:
+        private.stop()
+        written = writes.submit("rec-8", api_change("rec-8", "active", 0))
+        with pytest.raises(RegistryUnavailableError):
+            written.result(timeout=20)  # a callback would answer 503 now; ACS retries
+        assert writes.pending_count() == 1  # the change is still queued
+        shown = writes.peek("rec-8")
+        assert shown is not None and shown.state == "active"
+
+        restarted = Azurite(
+            location=private.location,
+            blob_port=private.blob_port,
+            queue_port=private.queue_port,
+            table_port=private.table_port,
+        ).start()
+        assert writes.flush(30)
+        entry = registry.get("rec-8")
+        assert entry is not None and entry.state == "active"
+    finally:
+        writes.close(timeout=1)
+        private.stop()
+        if restarted is not None:
+            restarted.stop()
+
+
+def test_a_change_that_never_lands_is_logged_and_dropped(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    private = Azurite(location=tmp_path / "azurite").start()
+    registry = Registry(
+        TableClient.from_connection_string(
+            private.connection_string, unique_table_name(), retry_total=0, connection_timeout=2
+        )
+    )
+    private.stop()
+    writes = writer(registry, retry_delays=(0.01, 0.01))
+    with caplog.at_level(logging.ERROR, logger="recording_pipeline.registry_writer"):
+        writes.submit("rec-9", api_change("rec-9", "active", 0))
+        assert writes.flush(30)
+    assert writes.pending_count() == 0
+    assert writes.peek("rec-9") is None
+    assert any(
+        REGISTRY_WRITE_FAILED_MARKER in r.getMessage() and "rec-9" in r.getMessage()
+        for r in caplog.records
+    )
+    writes.close()
+
+
+def test_close_writes_what_is_queued(registry: Registry, stored: TableClient) -> None:
+    writes = writer(registry, group_commit_seconds=5.0)
+    writes.submit("rec-10", api_change("rec-10", "active", 0))
+    assert writes.close(timeout=10)
+    assert stored_entity(stored, "rec-10") is not None
+    with pytest.raises(RegistryUnavailableError, match="closed"):
+        writes.ensure_capacity()
