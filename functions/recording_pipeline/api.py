@@ -14,7 +14,6 @@ followed by a fixed suffix (``/pause``, ``/resume``) rather than relying on the 
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -61,7 +60,7 @@ from recording_pipeline.recording_rules import (
 )
 from recording_pipeline.recording_service import RecordingService
 from recording_pipeline.registry import Registry, RegistryUnavailableError
-from recording_pipeline.registry_writer import DeferredRegistryWrites
+from recording_pipeline.registry_writer import DeferredRegistryWrites, written_within
 from recording_pipeline.schemas import (
     ArchivedFileLink,
     ArchiveManifest,
@@ -84,6 +83,8 @@ API_TITLE = "ACS call recording API"
 API_VERSION = "1.0.0"
 OPENAPI_PATH = "/api/openapi.json"
 CALLBACKS_PATH = "/api/callbacks"
+#: A callback is acknowledged once written; past this, 503 and ACS delivers it again.
+CALLBACK_WRITE_TIMEOUT_SECONDS = 10.0
 _PROBLEM_STATUSES = ("400", "401", "404", "409", "422", "502", "503")
 # A request waits for at most two quick retries of a table or blob call; after that the caller
 # gets a 503 with Retry-After instead of a slow answer.
@@ -180,7 +181,10 @@ def create_app(
             await run_in_threadpool(registry.ensure_table)
         yield
         await run_in_threadpool(writes.close)
-        await service.close()
+        try:
+            await service.close()
+        except RuntimeError as error:  # a host may run the shutdown on another event loop
+            LOGGER.info("ACS client not closed: %s", error)
         table.close()
         blob_service.close()
 
@@ -467,8 +471,9 @@ def _add_routes(app: FastAPI, require_key: Callable[..., Awaitable[None]]) -> No
         written = record_events(services.writes, events)
         try:
             with measure("registry"):
-                await asyncio.gather(*(asyncio.wrap_future(future) for future in written))
+                await written_within(written, CALLBACK_WRITE_TIMEOUT_SECONDS)
         except RegistryUnavailableError as error:
+            LOGGER.warning("callback not acknowledged: %s", error)
             raise problems.registry_unavailable(retry_after_seconds=5) from error
         return {"received": len(events) + ignored, "recorded": len(written), "ignored": ignored}
 

@@ -75,23 +75,29 @@ def call_automation_client(settings: Settings, **kwargs: Any) -> CallAutomationC
     )
 
 
-def call_automation_client_async(settings: Settings, **kwargs: Any) -> AsyncCallAutomationClient:
+def call_automation_client_async(
+    settings: Settings, credential: Any, **kwargs: Any
+) -> AsyncCallAutomationClient:
     """The ``aio`` counterpart of :func:`call_automation_client`, for the API's event loop.
 
     The API calls ACS from the event loop rather than from a worker thread: a thread hop costs
-    as much as the rest of the API's own work on a busy instance. The managed-identity
-    credential is the ``aio`` one, made per client (it binds to the loop that first uses it).
-    """
-    credential: Any
-    if settings.acs_access_key is not None:
-        credential = AzureKeyCredential(settings.acs_access_key.reveal())
-    else:
-        from azure.identity.aio import DefaultAzureCredential
+    as much as the rest of the API's own work on a busy instance.
 
-        credential = DefaultAzureCredential()
+    :param credential: from :func:`acs_async_credential`; the caller closes it.
+    """
     return AsyncCallAutomationClient(
         settings.acs_endpoint, credential, **_acs_pipeline(settings, kwargs)
     )
+
+
+def acs_async_credential(settings: Settings) -> Any:
+    """HMAC with a local key; else the ``aio`` managed-identity credential, one per client (it
+    binds to the event loop that first uses it, and must be closed)."""
+    if settings.acs_access_key is not None:
+        return AzureKeyCredential(settings.acs_access_key.reveal())
+    from azure.identity.aio import DefaultAzureCredential
+
+    return DefaultAzureCredential()
 
 
 def _acs_pipeline(settings: Settings, kwargs: dict[str, Any]) -> dict[str, Any]:

@@ -47,7 +47,7 @@ from recording_pipeline.registry import (
     state_change,
     utc_now,
 )
-from recording_pipeline.registry_writer import DeferredRegistryWrites
+from recording_pipeline.registry_writer import DeferredRegistryWrites, written_within
 from recording_pipeline.server_timing import measure
 
 LOGGER = logging.getLogger(__name__)
@@ -56,7 +56,7 @@ RECORDINGS_PATH = "/api/recordings"
 REGISTRY_RETRY_AFTER_SECONDS = 5
 #: Recent Idempotency-Keys this process remembers (see ``RecordingControl._started_by_key``).
 REMEMBERED_STARTS = 1024
-#: How long a list waits for this process's unwritten changes, so it shows a client's own writes.
+#: How long a list waits for this process's queued changes, so it shows a client's own writes.
 LIST_FLUSH_SECONDS = 2.0
 
 
@@ -232,8 +232,10 @@ class RecordingControl:
 
         :raises ProblemError: 400 for a continuation token this API did not issue; 503.
         """
-        # A client lists what it just started or stopped.
-        await asyncio.to_thread(self._writes.flush, LIST_FLUSH_SECONDS)
+        try:  # a client lists what it just started or stopped
+            await written_within(self._writes.queued(), LIST_FLUSH_SECONDS)
+        except RegistryUnavailableError as error:
+            LOGGER.info("listing without this instance's latest changes: %s", error)
         page = await registry_call_in_thread(
             self._registry.list_recordings,
             limit=limit,

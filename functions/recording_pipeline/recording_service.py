@@ -33,7 +33,7 @@ from azure.core.exceptions import (
     ServiceResponseError,
 )
 
-from recording_pipeline.clients import call_automation_client_async
+from recording_pipeline.clients import acs_async_credential, call_automation_client_async
 from recording_pipeline.recording_rules import RecordingOptions
 from recording_pipeline.settings import Settings
 
@@ -96,12 +96,14 @@ class RecordingService:
     """Start, read, pause, resume and stop recordings on ACS.
 
     :param client: an ``aio`` Call Automation client; use :meth:`from_settings` outside tests.
+    :param credential: the client's credential, closed with it when it has a ``close``.
     """
 
-    def __init__(self, client: AsyncCallAutomationClient) -> None:
+    def __init__(self, client: AsyncCallAutomationClient, *, credential: Any = None) -> None:
         if client is None:
             raise ValueError("client can not be None")
         self._client = client
+        self._credential = credential
 
     @classmethod
     def from_settings(cls, settings: Settings, **pipeline_options: Any) -> RecordingService:
@@ -116,7 +118,10 @@ class RecordingService:
             "read_timeout": 30,
             **pipeline_options,
         }
-        return cls(call_automation_client_async(settings, **options))
+        credential = acs_async_credential(settings)
+        return cls(
+            call_automation_client_async(settings, credential, **options), credential=credential
+        )
 
     async def start(
         self,
@@ -189,6 +194,9 @@ class RecordingService:
 
     async def close(self) -> None:
         await self._client.close()
+        close_credential = getattr(self._credential, "close", None)
+        if close_credential is not None:
+            await close_credential()
 
 
 def _live(properties: Any) -> LiveRecording:

@@ -534,7 +534,14 @@ class _EntityCache:
             return entity
 
     def put(self, recording_id: str, entity: dict[str, Any]) -> None:
+        """Keep ``entity`` unless the copy held is newer (a read that began before a write
+        finished must not put the older entity back)."""
         with self._lock:
+            held = self._entities.get(recording_id)
+            if held is not None and str(held.get("UpdatedAt") or "") > str(
+                entity.get("UpdatedAt") or ""
+            ):
+                return
             self._entities[recording_id] = entity
             self._entities.move_to_end(recording_id)
             while len(self._entities) > self._capacity:

@@ -54,7 +54,7 @@ def stored_state(api: ApiServer, azurite: Azurite, registry_table: str) -> Calla
     return state
 
 
-def test_the_answer_comes_before_the_write_and_the_api_shows_it_at_once(
+def test_a_pause_is_shown_at_once_and_then_lands_in_the_table(
     client: httpx.Client, api: ApiServer, module_emulator: RunningEmulator
 ) -> None:
     started = client.post("/api/recordings", json=start_body(new_call(module_emulator)))

@@ -11,6 +11,7 @@ import logging
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -19,6 +20,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from recording_pipeline.api import CALLBACK_WRITE_TIMEOUT_SECONDS
 from recording_pipeline.callbacks import CallbackTokenVerifier
 from scripts.processes import Azurite
 from tests.functions.stack import (
@@ -260,3 +262,28 @@ def test_callback_for_an_api_started_recording_merges_into_its_entity(
     assert registry is not None
     assert registry["options"]["content"] == "audio"
     assert {entry["source"] for entry in registry["stateHistory"]} >= {"api", "callback"}
+
+
+def test_a_callback_the_registry_cannot_take_is_503_so_acs_retries(
+    module_emulator: RunningEmulator, issuer: OidcIssuer, tmp_path: Path
+) -> None:
+    private = Azurite(location=tmp_path / "azurite").start()
+    environ = stack_environment(
+        module_emulator, private, table=unique_table_name(), oidc_metadata_url=issuer.metadata_url
+    )
+    server = start_api(environ)
+    try:
+        private.stop()
+        with httpx.Client(base_url=server.base_url, timeout=60) as client:
+            began = time.monotonic()
+            response = deliver(
+                client, [state_changed_event(new_recording_id(), "active")], issuer.token()
+            )
+            elapsed = time.monotonic() - began
+        assert response.status_code == 503, response.text
+        assert response.json()["type"].endswith("registry-unavailable")
+        assert response.headers["retry-after"] == "5"
+        assert elapsed < CALLBACK_WRITE_TIMEOUT_SECONDS  # the first failed attempt answers
+    finally:
+        server.stop()
+        private.stop()

@@ -3,15 +3,18 @@ batched, retried through an outage, bounded, and loud when it gives up."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
+import time
 from collections.abc import Iterator
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from azure.core.exceptions import ServiceRequestError
 from azure.data.tables import TableClient
 
 from recording_pipeline.ids import encode_id
@@ -26,6 +29,7 @@ from recording_pipeline.registry import (
 from recording_pipeline.registry_writer import (
     REGISTRY_WRITE_FAILED_MARKER,
     DeferredRegistryWrites,
+    written_within,
 )
 from scripts.processes import Azurite
 from tests.functions.stack import unique_table_name
@@ -249,3 +253,107 @@ def test_close_writes_what_is_queued(registry: Registry, stored: TableClient) ->
     assert stored_entity(stored, "rec-10") is not None
     with pytest.raises(RegistryUnavailableError, match="closed"):
         writes.ensure_capacity()
+
+
+class RecordingGate:
+    """Holds the table writes of chosen recordings (found by partition key) until released."""
+
+    def __init__(self, *recording_ids: str) -> None:
+        self.released = {encode_id(r): threading.Event() for r in recording_ids}
+
+    def __call__(self, request: Any) -> None:
+        http = request.http_request
+        if http.method not in WRITE_METHODS:
+            return
+        text = f"{http.url} {http.body!r}"
+        for key, released in self.released.items():
+            if key in text:
+                assert released.wait(30), "the test never released the gate"
+
+    def release(self, recording_id: str) -> None:
+        self.released[encode_id(recording_id)].set()
+
+
+def test_a_reader_waits_for_what_was_queued_before_it_not_after(
+    azurite: Azurite, table_name: str
+) -> None:
+    gate = RecordingGate("rec-11", "rec-12")
+    registry = Registry(
+        TableClient.from_connection_string(
+            azurite.connection_string, table_name, raw_request_hook=gate
+        )
+    )
+    writes = writer(registry)
+    writes.submit("rec-11", api_change("rec-11", "active", 0))
+    with ThreadPoolExecutor(1) as pool:
+        queued = writes.queued()
+        waited = pool.submit(asyncio.run, written_within(queued, 20))
+        later = writes.submit("rec-12", api_change("rec-12", "active", 0))  # after the reader
+        gate.release("rec-11")
+        assert waited.result(timeout=25) is None
+    assert not later.done()  # rec-12 is still held, and did not hold the reader
+    gate.release("rec-12")
+    assert writes.flush(10)
+    writes.close()
+
+
+class FailingRecording:
+    """Fails every table request of one recording as a network outage would."""
+
+    def __init__(self, recording_id: str) -> None:
+        self.key = encode_id(recording_id)
+        self.failing = True
+
+    def __call__(self, request: Any) -> None:
+        http = request.http_request
+        if self.failing and self.key in f"{http.url} {http.body!r}":
+            raise ServiceRequestError("simulated outage")
+
+
+def test_a_recording_whose_writes_fail_does_not_hold_up_the_others(
+    azurite: Azurite, table_name: str, stored: TableClient
+) -> None:
+    outage = FailingRecording("rec-13")
+    registry = Registry(
+        TableClient.from_connection_string(
+            azurite.connection_string, table_name, raw_request_hook=outage, retry_total=0
+        )
+    )
+    writes = writer(registry, retry_delays=(3.0,) * 20)
+    stuck = writes.submit("rec-13", api_change("rec-13", "active", 0))
+    with pytest.raises(RegistryUnavailableError):
+        stuck.result(timeout=10)  # its first attempt failed: a callback would get 503 now
+    began = time.monotonic()
+    others = [
+        writes.submit(f"rec-14-{n}", api_change(f"rec-14-{n}", "active", 0)) for n in range(3)
+    ]
+    for other in others:
+        assert other.result(timeout=10) is None
+    assert time.monotonic() - began < 2.0  # not behind rec-13's 3 s backoff
+    assert writes.peek("rec-13") is not None  # still queued, still shown
+    outage.failing = False
+    assert writes.flush(10)
+    assert stored_entity(stored, "rec-13") is not None
+    writes.close()
+
+
+def test_a_change_the_table_refuses_is_dropped_at_once(
+    registry: Registry, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A 4xx (here: a property too large for a Table entity) would fail the same way again."""
+    too_large = "x" * 70_000
+
+    def oversized(current: dict[str, Any] | None) -> dict[str, Any]:
+        return {"RecordingId": "rec-15", "FailureReason": too_large}
+
+    writes = writer(registry, retry_delays=(5.0,) * 10)
+    with caplog.at_level(logging.ERROR, logger="recording_pipeline.registry_writer"):
+        failed = writes.submit("rec-15", oversized, creates=True)
+        with pytest.raises(RegistryUnavailableError):
+            failed.result(timeout=10)
+        assert writes.flush(3)  # no 5 s backoff: dropped after one attempt
+    assert any(
+        REGISTRY_WRITE_FAILED_MARKER in r.getMessage() and "1 attempt" in r.getMessage()
+        for r in caplog.records
+    )
+    writes.close()

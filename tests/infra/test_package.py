@@ -77,6 +77,38 @@ def test_package_has_no_bytecode_caches_or_local_settings(two_builds: tuple[Path
     assert names == sorted(names)
 
 
+#: Settings the app validates at import; nothing is contacted while it loads.
+_IMPORT_SETTINGS = {
+    "ACS_ENDPOINT": "https://acs-example.communication.azure.com",
+    "ACS_RESOURCE_ID": "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg"
+    "/providers/Microsoft.Communication/communicationServices/acs-example",
+    "ACS_IMMUTABLE_RESOURCE_ID": "6a1d0c3e-5f4b-4c8e-9a2d-0e6f7b8c9d10",
+    "ARCHIVE_ACCOUNT_NAME": "acsrecarch1234",
+    "EVENTS_QUEUE": "recording-events",
+}
+
+
+def test_the_packaged_app_loads_with_only_the_packaged_dependencies(
+    two_builds: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """What the Functions worker does: import function_app from the package, with no site
+    directory of this machine on the path (a runtime dependency missing from
+    functions/requirements.txt, such as aiohttp for the aio clients, fails here)."""
+    unpacked = tmp_path / "wwwroot"
+    zipfile.ZipFile(two_builds[0]).extractall(unpacked)
+    loader = (
+        "import sys; sys.path[:0] = [sys.argv[1], sys.argv[2]]; import function_app; "
+        "import aiohttp; print(aiohttp.__file__)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", loader, str(unpacked), str(unpacked / SITE_PACKAGES)],
+        env={"PATH": os.environ.get("PATH", ""), **_IMPORT_SETTINGS},
+        capture_output=True, text=True, check=False, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip().startswith(str(unpacked / SITE_PACKAGES))
+
+
 def test_build_excludes_local_files_and_fixes_metadata(tmp_path: Path) -> None:
     app = tmp_path / "functions"
     (app / "pkg" / "__pycache__").mkdir(parents=True)
