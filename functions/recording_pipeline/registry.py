@@ -384,14 +384,15 @@ class Registry:
         return RecordingPage(items[:limit], position or None)
 
     def _read(self, recording_id: str) -> dict[str, Any] | None:
+        version = self._cache.version(recording_id)
         with _unavailable_on_error():
             try:
                 entity = self._table.get_entity(encode_id(recording_id), RECORDING_ROW_KEY)
             except ResourceNotFoundError:
-                self._cache.discard(recording_id)
+                self._cache.discard_read(recording_id, version)
                 return None
         read = {**entity, "__etag": entity.metadata.get("etag")}
-        self._cache.put(recording_id, read)
+        self._cache.put_read(recording_id, read, version)
         return read
 
     def _modify(
@@ -519,11 +520,16 @@ def _fold(
 
 
 class _EntityCache:
-    """A small thread-safe LRU of entities by recording id (this process's last copy)."""
+    """A small thread-safe LRU of entities by recording id (this process's last copy).
+
+    Each recording's copy has a version that every write bumps: a read stores its entity only
+    if no write was stored since the read began, so an older entity never replaces a newer one.
+    """
 
     def __init__(self, capacity: int) -> None:
         self._capacity = capacity
         self._entities: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self._versions: dict[str, int] = {}
         self._lock = threading.Lock()
 
     def get(self, recording_id: str) -> dict[str, Any] | None:
@@ -533,23 +539,35 @@ class _EntityCache:
                 self._entities.move_to_end(recording_id)
             return entity
 
-    def put(self, recording_id: str, entity: dict[str, Any]) -> None:
-        """Keep ``entity`` unless the copy held is newer (a read that began before a write
-        finished must not put the older entity back)."""
+    def version(self, recording_id: str) -> int:
         with self._lock:
-            held = self._entities.get(recording_id)
-            if held is not None and str(held.get("UpdatedAt") or "") > str(
-                entity.get("UpdatedAt") or ""
-            ):
-                return
-            self._entities[recording_id] = entity
-            self._entities.move_to_end(recording_id)
-            while len(self._entities) > self._capacity:
-                self._entities.popitem(last=False)
+            return self._versions.get(recording_id, 0)
 
-    def discard(self, recording_id: str) -> None:
+    def put(self, recording_id: str, entity: dict[str, Any]) -> None:
+        """Store what this process just wrote."""
         with self._lock:
-            self._entities.pop(recording_id, None)
+            self._store(recording_id, entity)
+
+    def put_read(self, recording_id: str, entity: dict[str, Any], version: int) -> None:
+        """Store what a read that began at ``version`` found, unless a write was stored since."""
+        with self._lock:
+            if self._versions.get(recording_id, 0) == version:
+                self._store(recording_id, entity)
+
+    def discard_read(self, recording_id: str, version: int) -> None:
+        """Forget the copy: a read that began at ``version`` found no entity (unless a write
+        was stored since)."""
+        with self._lock:
+            if self._versions.get(recording_id, 0) == version:
+                self._entities.pop(recording_id, None)
+
+    def _store(self, recording_id: str, entity: dict[str, Any]) -> None:
+        self._entities[recording_id] = entity
+        self._entities.move_to_end(recording_id)
+        self._versions[recording_id] = self._versions.get(recording_id, 0) + 1
+        while len(self._entities) > self._capacity:
+            evicted, _ = self._entities.popitem(last=False)
+            self._versions.pop(evicted, None)
 
 
 @contextmanager

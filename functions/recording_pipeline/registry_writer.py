@@ -63,12 +63,16 @@ MAX_PENDING = 5000
 GROUP_COMMIT_SECONDS = 0.01
 #: Table answers that retrying cannot change (a throttle, a timeout or a race can).
 _RETRYABLE_CLIENT_ERRORS = frozenset({408, 409, 412, 429})
+#: Queue key prefix of follow-ups (recording ids never contain control characters).
+_FOLLOW_UP = "\x00follow-up:"
 
 
 @dataclass(frozen=True)
 class _Pending:
-    change: EntityChange
-    #: Runs once after the change is written (e.g. completing an idempotency claim).
+    #: A change of the recording entity; None for a follow-up, which runs ``then`` instead.
+    change: EntityChange | None
+    #: Runs after the change is written (e.g. completing an idempotency claim), queued and
+    #: retried like a change of its own.
     then: Callable[[], None] | None = None
     #: The change may create the entity (a start): try a create before reading.
     creates: bool = False
@@ -102,8 +106,9 @@ class DeferredRegistryWrites:
         #: (when its batch is due, tie-breaker, recording id): one entry per queued recording.
         self._due: list[tuple[float, int, str]] = []
         self._order = itertools.count()
-        #: Failed attempts of each recording's current batch.
-        self._failures: dict[str, int] = {}
+        #: Recordings whose batch met a failure: (failed attempts, size of that batch). A retry
+        #: writes that batch only; changes queued since wait with a fresh budget of their own.
+        self._retrying: dict[str, tuple[int, int]] = {}
         self._count = 0
         self._closed = False
         #: Callers of :meth:`flush` waiting: batches are due at once while there are any.
@@ -133,7 +138,8 @@ class DeferredRegistryWrites:
 
         Accepted even after :meth:`close` (an operation ACS already made is still recorded).
 
-        :param then: runs once after the change is written (a failure is only logged).
+        :param then: runs after the change is written, retried like a change (and logged with
+            the marker if it never succeeds).
         :param creates: the change is likely the entity's first (a start).
         :returns: a future that completes once the change is written and fails (with
             :class:`RegistryUnavailableError` or the write's error) at the first attempt that
@@ -141,11 +147,7 @@ class DeferredRegistryWrites:
         """
         item = _Pending(change, then, creates)
         with self._condition:
-            queue = self._pending.setdefault(recording_id, [])
-            queue.append(item)
-            self._count += 1
-            if len(queue) == 1:
-                self._schedule(recording_id, time.monotonic() + self._group_commit_seconds)
+            self._enqueue(recording_id, item, time.monotonic() + self._group_commit_seconds)
             if self._thread is None:
                 self._thread = threading.Thread(
                     target=self._run, name="registry-writer", daemon=True
@@ -172,7 +174,11 @@ class DeferredRegistryWrites:
 
     def pending(self, recording_id: str) -> list[EntityChange]:
         with self._condition:
-            return [item.change for item in self._pending.get(recording_id, ())]
+            return [
+                item.change
+                for item in self._pending.get(recording_id, ())
+                if item.change is not None
+            ]
 
     def pending_count(self) -> int:
         with self._condition:
@@ -217,6 +223,14 @@ class DeferredRegistryWrites:
             )
         return flushed
 
+    def _enqueue(self, key: str, item: _Pending, due: float) -> None:
+        """(Holding the lock.) Append ``item``; a queue that was empty is due at ``due``."""
+        queue = self._pending.setdefault(key, [])
+        queue.append(item)
+        self._count += 1
+        if len(queue) == 1:
+            self._schedule(key, due)
+
     def _schedule(self, recording_id: str, due: float) -> None:
         """(Holding the lock.) Queue the recording's batch to be written at ``due``."""
         heapq.heappush(self._due, (due, next(self._order), recording_id))
@@ -228,7 +242,9 @@ class DeferredRegistryWrites:
                 if recording_id is None:
                     self._thread = None  # a later submit starts a new thread
                     return
-                batch = list(self._pending[recording_id])
+                queued = self._pending[recording_id]
+                _, size = self._retrying.get(recording_id, (0, len(queued)))
+                batch = queued[:size]
             outcome = self._write_batch(recording_id, batch)
             with self._condition:
                 self._finish(recording_id, batch, outcome)
@@ -246,7 +262,7 @@ class DeferredRegistryWrites:
             due, _, recording_id = self._due[0]
             wait_seconds = due - time.monotonic()
             # A flush or a close skips the group-commit wait, never a retry's backoff.
-            hurry = (self._flushing or self._closed) and recording_id not in self._failures
+            hurry = (self._flushing or self._closed) and recording_id not in self._retrying
             if wait_seconds > 0 and not hurry:
                 self._condition.wait(wait_seconds)
                 continue
@@ -254,13 +270,14 @@ class DeferredRegistryWrites:
             return recording_id
 
     def _finish(self, recording_id: str, batch: list[_Pending], outcome: str) -> None:
-        """(Holding the lock.) Drop the batch (written or given up) or schedule its retry."""
+        """(Holding the lock.) Drop the batch (written or given up) or schedule its retry; queue
+        the follow-ups of a written batch."""
         if outcome == "retry":
-            failures = self._failures.get(recording_id, 0)
-            self._failures[recording_id] = failures + 1
+            failures, _ = self._retrying.get(recording_id, (0, len(batch)))
+            self._retrying[recording_id] = (failures + 1, len(batch))
             self._schedule(recording_id, time.monotonic() + self._retry_delays[failures])
             return
-        self._failures.pop(recording_id, None)
+        self._retrying.pop(recording_id, None)
         remaining = self._pending[recording_id][len(batch) :]
         self._count -= len(batch)
         if remaining:
@@ -268,30 +285,34 @@ class DeferredRegistryWrites:
             self._schedule(recording_id, time.monotonic())
         else:
             del self._pending[recording_id]
+        if outcome == "written":
+            for item in batch:
+                if item.change is not None and item.then is not None:
+                    follow_up = _Pending(None, item.then)
+                    self._enqueue(_FOLLOW_UP + recording_id, follow_up, time.monotonic())
 
     def _write_batch(self, recording_id: str, batch: list[_Pending]) -> str:
         """One attempt at ``batch``: ``written``, ``retry`` or ``dropped``; never raises."""
         try:
-            self._registry.apply_changes(
-                recording_id,
-                [item.change for item in batch],
-                creates=any(item.creates for item in batch),
-            )
+            if recording_id.startswith(_FOLLOW_UP):
+                for item in batch:
+                    assert item.then is not None
+                    item.then()
+            else:
+                self._registry.apply_changes(
+                    recording_id,
+                    [item.change for item in batch if item.change is not None],
+                    creates=any(item.creates for item in batch),
+                )
         except Exception as error:  # the writer thread must outlive any failure
             _settle(batch, error)
             return self._after_failure(recording_id, batch, error)
         _settle(batch, None)
-        for item in batch:
-            if item.then is not None:
-                try:
-                    item.then()
-                except Exception:
-                    LOGGER.warning("follow-up of a registry write failed", exc_info=True)
         return "written"
 
     def _after_failure(self, recording_id: str, batch: list[_Pending], error: Exception) -> str:
         with self._condition:
-            failures = self._failures.get(recording_id, 0)
+            failures, _ = self._retrying.get(recording_id, (0, len(batch)))
         if _is_retryable(error) and failures < len(self._retry_delays):
             LOGGER.warning(
                 "registry write failed (%s); retry %d in %.2f s",
@@ -303,7 +324,7 @@ class DeferredRegistryWrites:
         LOGGER.error(
             "%s recording %s: %d change(s) dropped after %d attempt(s): %s",
             REGISTRY_WRITE_FAILED_MARKER,
-            recording_id,
+            recording_id.removeprefix(_FOLLOW_UP),
             len(batch),
             failures + 1,
             error,
@@ -321,13 +342,15 @@ async def written_within(futures: Sequence[Future[None]], seconds: float) -> Non
     if not futures:
         return
     waiters = [asyncio.wrap_future(future) for future in futures]
-    done, not_done = await asyncio.wait(waiters, timeout=seconds)
-    if not_done:
-        raise RegistryUnavailableError(f"{len(not_done)} change(s) not written in {seconds} s")
+    done, not_done = await asyncio.wait(
+        waiters, timeout=seconds, return_when=asyncio.FIRST_EXCEPTION
+    )
     for waiter in done:
         error = waiter.exception()
         if error is not None:
             raise error
+    if not_done:
+        raise RegistryUnavailableError(f"{len(not_done)} change(s) not written in {seconds} s")
 
 
 def _is_retryable(error: Exception) -> bool:

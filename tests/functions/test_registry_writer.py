@@ -357,3 +357,49 @@ def test_a_change_the_table_refuses_is_dropped_at_once(
         for r in caplog.records
     )
     writes.close()
+
+
+def test_changes_queued_during_a_retry_keep_their_own_attempts(
+    azurite: Azurite, table_name: str, stored: TableClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    outage = FailingRecording("rec-16")
+    registry = Registry(
+        TableClient.from_connection_string(
+            azurite.connection_string, table_name, raw_request_hook=outage, retry_total=0
+        )
+    )
+    writes = writer(registry, retry_delays=(0.2, 0.2))
+    with caplog.at_level(logging.ERROR, logger="recording_pipeline.registry_writer"):
+        first = writes.submit("rec-16", api_change("rec-16", "active", 0))
+        with pytest.raises(RegistryUnavailableError):
+            first.result(timeout=10)
+        late = writes.submit("rec-16", api_change("rec-16", "inactive", 1))  # during backoff
+        deadline = time.monotonic() + 10
+        while writes.pending_count() > 1:  # the first batch runs out of attempts
+            assert time.monotonic() < deadline, "the first batch was never dropped"
+            time.sleep(0.02)
+        outage.failing = False
+        assert writes.flush(10)
+    assert late.done()
+    entity = stored_entity(stored, "rec-16")
+    assert entity is not None and entity["State"] == "inactive"
+    dropped = [
+        r.getMessage() for r in caplog.records if REGISTRY_WRITE_FAILED_MARKER in r.getMessage()
+    ]
+    assert len(dropped) == 1 and "1 change(s) dropped after 3 attempt(s)" in dropped[0]
+    writes.close()
+
+
+def test_a_follow_up_is_retried_until_it_succeeds(registry: Registry) -> None:
+    calls: list[float] = []
+
+    def complete_claim() -> None:
+        calls.append(time.monotonic())
+        if len(calls) == 1:
+            raise RegistryUnavailableError("simulated outage")
+
+    writes = writer(registry, retry_delays=(0.1,) * 3)
+    writes.submit("rec-17", api_change("rec-17", "active", 0), then=complete_claim)
+    assert writes.flush(10)
+    assert len(calls) == 2
+    writes.close()
