@@ -208,64 +208,6 @@ class Registry:
         entity = preview(self._cache.get(recording_id), pending)
         return None if entity is None else _entry(entity)
 
-    def record_started(
-        self,
-        recording_id: str,
-        options: RecordingOptions,
-        *,
-        state: str,
-        at: datetime,
-    ) -> RegistryEntry:
-        """Write the options and the first state; merges into an entity a fast callback made.
-
-        :raises RegistryUnavailableError: when the table cannot be written.
-        """
-        entry = self._modify(
-            recording_id,
-            start_change(recording_id, options, state=state, at=at),
-            assume_missing=True,
-        )
-        assert entry is not None  # a start always has something to write on a missing entity
-        return entry
-
-    def record_state(
-        self,
-        recording_id: str,
-        change: StateChange,
-        *,
-        known: RegistryEntry | None = None,
-        failure: str | None = None,
-        create_if_missing: bool = False,
-        call_ids: dict[str, str] | None = None,
-        prefer_cached: bool = False,
-    ) -> RegistryEntry:
-        """Append ``change`` to the history and set the state.
-
-        A callback (``create_if_missing=True``) may arrive before the start is recorded; it then
-        creates the entity. Callbacks never move a recording out of a terminal state, and a
-        callback whose event id is already in the history changes nothing.
-
-        :param known: the entity as the caller just read it (saves one read).
-        :param prefer_cached: start from this process's cached copy when there is one (a
-            stale copy costs one failed conditional write, then a fresh read).
-        :raises RecordingMissingError: when there is no entity and ``create_if_missing`` is off.
-        :raises RegistryUnavailableError: when the table cannot be written.
-        """
-
-        apply = state_change(
-            recording_id,
-            change,
-            failure=failure,
-            create_if_missing=create_if_missing,
-            call_ids=call_ids,
-        )
-        if known is None and prefer_cached:
-            cached = self._cache.get(recording_id)
-            known = None if cached is None else _entry(cached)
-        entry = self._modify(recording_id, apply, known=known)
-        assert entry is not None  # a state change writes or finds its entry in an existing entity
-        return entry
-
     def apply_changes(
         self, recording_id: str, changes: Sequence[EntityChange], *, creates: bool = False
     ) -> None:

@@ -6,6 +6,7 @@ import json
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from azure.data.tables import TableClient, UpdateMode
@@ -17,6 +18,8 @@ from recording_pipeline.registry import (
     Registry,
     RegistryUnavailableError,
     StateChange,
+    start_change,
+    state_change,
 )
 from scripts.processes import Azurite, free_port
 from tests.functions.stack import unique_table_name
@@ -35,6 +38,19 @@ OPTIONS = RecordingOptions(
 NOW = datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=UTC)
 
 
+def record_started(registry: Registry, recording_id: str) -> None:
+    """What the API's writer does for a start (one change, written now)."""
+    change = start_change(recording_id, OPTIONS, state="active", at=NOW)
+    registry.apply_changes(recording_id, [change], creates=True)
+
+
+def record_state(
+    registry: Registry, recording_id: str, change: StateChange, **options: Any
+) -> None:
+    """What the API's writer does for a state change or a callback (written now)."""
+    registry.apply_changes(recording_id, [state_change(recording_id, change, **options)])
+
+
 @pytest.fixture
 def table(azurite: Azurite) -> Iterator[TableClient]:
     client = TableClient.from_connection_string(azurite.connection_string, unique_table_name())
@@ -51,7 +67,7 @@ def registry(table: TableClient) -> Registry:
 
 
 def test_start_writes_the_documented_entity(registry: Registry, table: TableClient) -> None:
-    registry.record_started("rec+1/=", OPTIONS, state="active", at=NOW)
+    record_started(registry, "rec+1/=")
 
     entity = table.get_entity(encode_id("rec+1/="), "recording")
     assert entity["RecordingId"] == "rec+1/="
@@ -74,21 +90,22 @@ def test_start_writes_the_documented_entity(registry: Registry, table: TableClie
 
 
 def test_repeated_start_write_is_idempotent(registry: Registry) -> None:
-    registry.record_started("rec-2", OPTIONS, state="active", at=NOW)
-    registry.record_started("rec-2", OPTIONS, state="active", at=NOW)
+    record_started(registry, "rec-2")
+    record_started(registry, "rec-2")
     entry = registry.get("rec-2")
     assert entry is not None
     assert len(entry.history) == 1
 
 
 def test_callback_before_start_is_merged_with_the_start(registry: Registry) -> None:
-    registry.record_state(
+    record_state(
+        registry,
         "rec-3",
         StateChange("active", "2026-01-02T03:04:05.000Z", "callback", "event-1"),
         create_if_missing=True,
         call_ids={"ServerCallId": "server+call/1="},
     )
-    registry.record_started("rec-3", OPTIONS, state="active", at=NOW)
+    record_started(registry, "rec-3")
     entry = registry.get("rec-3")
     assert entry is not None
     assert [(e["source"], e.get("eventId")) for e in entry.history] == [
@@ -100,11 +117,11 @@ def test_callback_before_start_is_merged_with_the_start(registry: Registry) -> N
 
 
 def test_concurrent_state_changes_all_land_in_the_history(registry: Registry) -> None:
-    registry.record_started("rec-4", OPTIONS, state="active", at=NOW)
+    record_started(registry, "rec-4")
 
     def change(index: int) -> None:
-        registry.record_state(
-            "rec-4", StateChange("inactive", f"t{index}", "callback", f"event-{index}")
+        record_state(
+            registry, "rec-4", StateChange("inactive", f"t{index}", "callback", f"event-{index}")
         )
 
     with ThreadPoolExecutor(max_workers=8) as pool:
@@ -119,7 +136,7 @@ def test_concurrent_state_changes_all_land_in_the_history(registry: Registry) ->
 def test_api_writes_never_erase_the_archivers_fields(
     registry: Registry, table: TableClient
 ) -> None:
-    registry.record_started("rec-5", OPTIONS, state="active", at=NOW)
+    record_started(registry, "rec-5")
     table.update_entity(
         {
             "PartitionKey": encode_id("rec-5"),
@@ -132,7 +149,7 @@ def test_api_writes_never_erase_the_archivers_fields(
         },
         mode=UpdateMode.MERGE,
     )
-    registry.record_state("rec-5", StateChange("stopped", "t", "api"))
+    record_state(registry, "rec-5", StateChange("stopped", "t", "api"))
     entry = registry.get("rec-5")
     assert entry is not None
     assert entry.state == "stopped"
@@ -150,9 +167,9 @@ def test_api_writes_never_erase_the_archivers_fields(
 
 
 def test_late_callback_does_not_revive_a_stopped_recording(registry: Registry) -> None:
-    registry.record_started("rec-6", OPTIONS, state="active", at=NOW)
-    registry.record_state("rec-6", StateChange("stopped", "t1", "api"))
-    registry.record_state("rec-6", StateChange("inactive", "t0", "callback", "late"))
+    record_started(registry, "rec-6")
+    record_state(registry, "rec-6", StateChange("stopped", "t1", "api"))
+    record_state(registry, "rec-6", StateChange("inactive", "t0", "callback", "late"))
     entry = registry.get("rec-6")
     assert entry is not None
     assert entry.state == "stopped"
@@ -164,9 +181,9 @@ def test_late_callback_does_not_revive_a_stopped_recording(registry: Registry) -
 
 
 def test_late_callback_does_not_override_the_state_the_api_set(registry: Registry) -> None:
-    registry.record_started("rec-9", OPTIONS, state="active", at=NOW)
-    registry.record_state("rec-9", StateChange("inactive", "t1", "api"))
-    registry.record_state("rec-9", StateChange("active", "t0", "callback", "start-callback"))
+    record_started(registry, "rec-9")
+    record_state(registry, "rec-9", StateChange("inactive", "t1", "api"))
+    record_state(registry, "rec-9", StateChange("active", "t0", "callback", "start-callback"))
     entry = registry.get("rec-9")
     assert entry is not None
     assert entry.state == "inactive"
@@ -175,13 +192,14 @@ def test_late_callback_does_not_override_the_state_the_api_set(registry: Registr
 
 
 def test_start_failed_callback_sets_failed_and_a_late_start_keeps_it(registry: Registry) -> None:
-    registry.record_state(
+    record_state(
+        registry,
         "rec-10",
         StateChange("failed", "t0", "callback", "failed-1"),
         failure="500/1: no media",
         create_if_missing=True,
     )
-    registry.record_started("rec-10", OPTIONS, state="active", at=NOW)
+    record_started(registry, "rec-10")
     entry = registry.get("rec-10")
     assert entry is not None
     assert (entry.state, entry.failure) == ("failed", "500/1: no media")
@@ -191,7 +209,7 @@ def test_start_failed_callback_sets_failed_and_a_late_start_keeps_it(registry: R
 def test_peek_answers_this_process_copy_and_get_reads_the_table(
     registry: Registry, table: TableClient
 ) -> None:
-    registry.record_started("rec-11", OPTIONS, state="active", at=NOW)
+    record_started(registry, "rec-11")
     table.update_entity(
         {"PartitionKey": encode_id("rec-11"), "RowKey": "recording", "State": "inactive"},
         mode=UpdateMode.MERGE,
@@ -205,18 +223,20 @@ def test_peek_answers_this_process_copy_and_get_reads_the_table(
 def test_write_from_a_stale_copy_rereads_instead_of_losing_an_update(
     registry: Registry, table: TableClient
 ) -> None:
-    stale = registry.record_started("rec-12", OPTIONS, state="active", at=NOW)
-    registry.record_state("rec-12", StateChange("inactive", "t1", "callback", "other-writer"))
-    registry.record_state("rec-12", StateChange("stopped", "t2", "api"), known=stale)
+    """Another instance writes between this one's copy and its next write (a 412, a re-read)."""
+    record_started(registry, "rec-12")
+    other_instance = Registry(table)
+    record_state(other_instance, "rec-12", StateChange("inactive", "t1", "callback", "other"))
+    record_state(registry, "rec-12", StateChange("stopped", "t2", "api"))  # from its old copy
     entry = registry.get("rec-12")
     assert entry is not None
     assert entry.state == "stopped"
-    assert [e.get("eventId") for e in entry.history] == [None, "other-writer", None]
+    assert [e.get("eventId") for e in entry.history] == [None, "other", None]
 
 
 def test_api_state_change_of_an_unknown_recording_is_refused(registry: Registry) -> None:
     with pytest.raises(RecordingMissingError):
-        registry.record_state("never-started", StateChange("inactive", "t", "api"))
+        record_state(registry, "never-started", StateChange("inactive", "t", "api"))
     assert registry.get("never-started") is None
 
 
@@ -253,10 +273,10 @@ def test_a_recording_ended_by_hang_up_reads_as_stopped_once_archived(
     registry: Registry, table: TableClient
 ) -> None:
     """A hang-up never reaches the API; the archive proves the recording is over."""
-    registry.record_started("ended-by-hangup", OPTIONS, state="active", at=NOW)
-    registry.record_started("still-running", OPTIONS, state="active", at=NOW)
-    registry.record_started("failed-start", OPTIONS, state="active", at=NOW)
-    registry.record_state("failed-start", StateChange("failed", "t", "callback"))
+    record_started(registry, "ended-by-hangup")
+    record_started(registry, "still-running")
+    record_started(registry, "failed-start")
+    record_state(registry, "failed-start", StateChange("failed", "t", "callback"))
     _archive(table, "ended-by-hangup", "archived")
     _archive(table, "failed-start", "lost")
 
