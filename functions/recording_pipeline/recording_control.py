@@ -255,10 +255,7 @@ class RecordingControl:
         try:
             self._writes.ensure_capacity()
         except RegistryUnavailableError as error:
-            LOGGER.warning("registry writes backed up: %s", error)
-            raise problems.registry_unavailable(
-                retry_after_seconds=REGISTRY_RETRY_AFTER_SECONDS
-            ) from error
+            raise _registry_problem(error) from error
 
     async def _check_with_acs(
         self, recording_id: str, transition: Transition, entry: RegistryEntry | None
@@ -355,10 +352,12 @@ def registry_call(function: Any, *args: Any, **kwargs: Any) -> Any:
         with measure("registry"):
             return function(*args, **kwargs)
     except RegistryUnavailableError as error:
-        LOGGER.warning("registry unavailable: %s", error)
-        raise problems.registry_unavailable(
-            retry_after_seconds=REGISTRY_RETRY_AFTER_SECONDS
-        ) from error
+        raise _registry_problem(error) from error
+
+
+def _registry_problem(error: RegistryUnavailableError) -> ProblemError:
+    LOGGER.warning("registry unavailable: %s", error)
+    return problems.registry_unavailable(retry_after_seconds=REGISTRY_RETRY_AFTER_SECONDS)
 
 
 async def registry_call_in_thread(function: Any, *args: Any, **kwargs: Any) -> Any:

@@ -27,7 +27,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -139,8 +139,6 @@ class RegistryEntry:
     updated_at: str | None
     failure: str | None
     archive: dict[str, Any] | None
-    etag: str | None = field(default=None, repr=False)
-    entity: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -225,10 +223,7 @@ class Registry:
             return _fold(current, changes)[1] or None
 
         self._modify(
-            recording_id,
-            combined,
-            known=None if cached is None else _entry(cached),
-            assume_missing=cached is None and creates,
+            recording_id, combined, known=cached, assume_missing=cached is None and creates
         )
 
     def claim_idempotency(self, key: str, request_hash: str, *, at: datetime) -> IdempotencyClaim:
@@ -342,15 +337,15 @@ class Registry:
         recording_id: str,
         change: Callable[[dict[str, Any] | None], dict[str, Any] | None],
         *,
-        known: RegistryEntry | None = None,
+        known: dict[str, Any] | None = None,
         assume_missing: bool = False,
-    ) -> RegistryEntry | None:
+    ) -> None:
         """Read-modify-write under the ETag; on a lost race, read again and redo the change.
 
         ``known`` (an entity read earlier) or ``assume_missing`` (try a create first) skip the
         first read; a wrong guess costs one failed conditional write, never a lost update.
         """
-        current: dict[str, Any] | None = known.entity if known is not None else None
+        current = known
         read_needed = known is None and not assume_missing
         for attempt in range(_MAX_ETAG_ATTEMPTS):
             if attempt:
@@ -361,12 +356,11 @@ class Registry:
             read_needed = True
             update = change(current)
             if update is None:
-                return None if current is None else _entry(current)
+                return
             etag = self._write(recording_id, update, current)
             if etag is not None:
-                written = {**(current or {}), **update, "__etag": etag}
-                self._cache.put(recording_id, written)
-                return _entry(written)
+                self._cache.put(recording_id, {**(current or {}), **update, "__etag": etag})
+                return
         raise RegistryUnavailableError(f"too many concurrent updates of recording {recording_id!r}")
 
     def _write(
@@ -621,7 +615,6 @@ def _has_change(entity: dict[str, Any] | None, change: StateChange) -> bool:
 
 
 def _entry(entity: dict[str, Any]) -> RegistryEntry:
-    etag = entity.get("__etag")
     options_json = entity.get("OptionsJson")
     return RegistryEntry(
         recording_id=str(entity.get("RecordingId", "")),
@@ -634,8 +627,6 @@ def _entry(entity: dict[str, Any]) -> RegistryEntry:
         updated_at=entity.get("UpdatedAt") or None,
         failure=entity.get("FailureReason") or None,
         archive=_archive(entity),
-        etag=etag,
-        entity=entity,
     )
 
 
