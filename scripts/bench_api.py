@@ -3,9 +3,9 @@
 Both paths run in the same process against the same emulator, interleaved call by call, so the
 difference between them is what the API adds: HTTP to the API, validation, the function-key
 check and the registry reads in Azurite (its writes land just after each answer, see
-``registry_writer``). The API runs as its own process (``python -m scripts.serve_api``), as it
-does in ``make local``, so the benchmark client does not share its interpreter. Prints a
-Markdown table; the target is an overhead of at most 5 ms at p50.
+``registry_writer``). The stack is ``make local``'s (``scripts.local_stack``) without the archive
+worker, so the API runs as its own process and the benchmark client does not share its
+interpreter. Prints a Markdown table; the target is an overhead of at most 5 ms at p50.
 
 Operations are spaced by ``--think-ms`` (default 20 ms) on both paths, as a client's are: no
 application pauses a recording a millisecond after starting it. With ``--think-ms 0`` they run
@@ -23,9 +23,7 @@ Azure the Functions host serves HTTP.
 from __future__ import annotations
 
 import argparse
-import base64
 import os
-import secrets
 import statistics
 import sys
 import tempfile
@@ -38,21 +36,9 @@ from urllib.parse import quote
 import httpx
 
 from emulator.client import emulator_call_automation_client
-from emulator.constants import (
-    DEFAULT_IMMUTABLE_RESOURCE_ID,
-    DEFAULT_RESOURCE_ID,
-    OIDC_METADATA_PATH,
-)
 from emulator.simulation import EmulatorSimulation
-from scripts.processes import (
-    REPO_ROOT,
-    Azurite,
-    ManagedProcess,
-    free_port,
-    http_answers,
-    python_module_argv,
-    start_emulator_process,
-)
+from scripts.local_stack import LocalStack
+from scripts.processes import REPO_ROOT
 from scripts.serve_api import server_description
 
 if str(REPO_ROOT / "functions") not in sys.path:
@@ -104,63 +90,6 @@ class Samples:
         assert isinstance(response, httpx.Response)
         self.spans[operation].append(server_timing.parse(response.headers["server-timing"]))
         return response
-
-
-@dataclass
-class LocalStack:
-    """Azurite, the emulator and the API as child processes in one temp dir."""
-
-    root: Path
-    function_key: str = field(default_factory=lambda: secrets.token_urlsafe(24))
-    access_key: str = field(
-        default_factory=lambda: base64.b64encode(secrets.token_bytes(32)).decode()
-    )
-    processes: list[ManagedProcess | Azurite] = field(default_factory=list)
-    emulator_url: str = ""
-    api_url: str = ""
-    http: str = "auto"
-    loop: str = "auto"
-
-    def start(self) -> LocalStack:
-        azurite = Azurite(location=self.root / "azurite").start()
-        self.processes.append(azurite)
-        api_port = free_port()
-        emulator, self.emulator_url = start_emulator_process(
-            self.root / "emulator",
-            self.access_key,
-            args=("--clock", "manual", "--log-level", "WARNING"),
-            log_path=self.root / "emulator.log",
-        )
-        self.processes.append(emulator)
-        self.api_url = f"http://127.0.0.1:{api_port}"
-        environment = {
-            "ACS_ENDPOINT": self.emulator_url,
-            "ACS_RESOURCE_ID": DEFAULT_RESOURCE_ID,
-            "ACS_IMMUTABLE_RESOURCE_ID": DEFAULT_IMMUTABLE_RESOURCE_ID,
-            "ACS_ACCESS_KEY": self.access_key,
-            "ACS_MEDIA_ENDPOINT_OVERRIDE": self.emulator_url,
-            "CALLBACK_OIDC_METADATA_URL": self.emulator_url + OIDC_METADATA_PATH,
-            "ARCHIVE_STORAGE_CONNECTION_STRING": azurite.connection_string,
-            "LOCAL_FUNCTION_KEY": self.function_key,
-        }
-        self.processes.append(
-            ManagedProcess(
-                name="api",
-                argv=python_module_argv(
-                    "scripts.serve_api",
-                    *("--port", str(api_port), "--log-level", "warning"),
-                    *("--http", self.http, "--loop", self.loop),
-                ),
-                ready=lambda: http_answers(f"{self.api_url}/api/health"),
-                env=environment,
-                log_path=self.root / "api.log",
-            ).start()
-        )
-        return self
-
-    def stop(self) -> None:
-        for process in reversed(self.processes):
-            process.stop()
 
 
 def run(
@@ -291,7 +220,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.iterations < 1 or args.warmup < 0 or args.think_ms < 0:
         parser.error("--iterations must be >= 1, --warmup and --think-ms >= 0")
     with tempfile.TemporaryDirectory(prefix="bench-api-") as root:
-        stack = LocalStack(Path(root), http=args.http, loop=args.loop).start()
+        stack = LocalStack(
+            state_dir=Path(root),
+            emulator_args=("--clock", "manual", "--log-level", "WARNING"),
+            api_args=("--log-level", "warning", "--http", args.http, "--loop", args.loop),
+            with_archive_worker=False,
+        ).start()
         try:
             api, sdk = run(
                 stack, iterations=args.iterations, warmup=args.warmup, think_ms=args.think_ms

@@ -60,6 +60,9 @@ class LocalStack:
     state_dir: Path
     delete_from_acs_after_archive: bool = True
     emulator_args: tuple[str, ...] = ()
+    api_args: tuple[str, ...] = ()
+    #: Off for a benchmark of the API alone.
+    with_archive_worker: bool = True
     access_key: str = field(default_factory=_random_access_key)
     function_key: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     azurite: Azurite | None = None
@@ -107,7 +110,8 @@ class LocalStack:
             self._provision_storage()
             self._start_emulator()
             self._start_api()
-            self._start_worker()
+            if self.with_archive_worker:
+                self._start_worker()
         except BaseException:
             self.stop()
             raise
@@ -158,7 +162,8 @@ class LocalStack:
         self.api = ManagedProcess(
             name="api",
             argv=python_module_argv(
-                "scripts.serve_api", "--host", "127.0.0.1", "--port", str(self.api_port)
+                "scripts.serve_api",
+                *("--host", "127.0.0.1", "--port", str(self.api_port), *self.api_args),
             ),
             env=self.function_env(),
             ready=lambda: http_answers(f"{self.api_url}/api/health"),
@@ -185,7 +190,7 @@ class LocalStack:
             self.azurite.stop()
 
     def all_running(self) -> bool:
-        services = (self.emulator, self.api, self.worker)
+        services = (self.emulator, self.api, *((self.worker,) if self.with_archive_worker else ()))
         return all(s is not None and s.running for s in services)
 
     def describe(self) -> dict[str, str]:
