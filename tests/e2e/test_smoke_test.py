@@ -12,11 +12,10 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import httpx
@@ -35,6 +34,7 @@ from scripts.processes import (
     http_answers,
     python_module_argv,
 )
+from tests.support.http_server import LocalHttpServer
 
 
 @dataclass
@@ -74,16 +74,9 @@ def stub_api() -> Iterator[StubApi]:
         def log_message(self, format: str, *args: object) -> None:
             return
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    stub.port = server.server_address[1]
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
+    with LocalHttpServer(Handler) as server:
+        stub.port = server.port
         yield stub
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import jwt
@@ -26,6 +26,7 @@ from recording_pipeline.api import create_app
 from recording_pipeline.settings import Settings
 from scripts.processes import Azurite, free_port
 from tests.support.emulator import RunningEmulator
+from tests.support.http_server import LocalHttpServer
 
 FUNCTION_KEY = "local-test-function-key-" + "x" * 8
 
@@ -103,7 +104,7 @@ class OidcIssuer:
     """
 
     audience: str
-    server: ThreadingHTTPServer | None = None
+    server: LocalHttpServer | None = None
     keys: list[tuple[str, Any]] = field(default_factory=list)
     metadata_requests: int = 0
     jwks_requests: int = 0
@@ -111,8 +112,7 @@ class OidcIssuer:
     @property
     def base_url(self) -> str:
         assert self.server is not None
-        host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}"
+        return self.server.base_url
 
     @property
     def issuer(self) -> str:
@@ -147,14 +147,12 @@ class OidcIssuer:
             def log_message(self, *args: Any) -> None:
                 return
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.server = LocalHttpServer(Handler)
         return self
 
     def stop(self) -> None:
         if self.server is not None:
-            self.server.shutdown()
-            self.server.server_close()
+            self.server.stop()
 
     def rotate(self) -> str:
         kid = secrets.token_hex(8)

@@ -7,11 +7,12 @@ client made, so the OneDeploy client is exercised over real HTTP without Azure.
 from __future__ import annotations
 
 import json
-import threading
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from tests.support.http_server import LocalHttpServer
 
 
 @dataclass
@@ -41,7 +42,7 @@ class FakeScm:
 
     routes: dict[tuple[str, str], deque[Answer]] = field(default_factory=lambda: defaultdict(deque))
     requests: list[RecordedRequest] = field(default_factory=list)
-    server: ThreadingHTTPServer | None = None
+    server: LocalHttpServer | None = None
 
     def script(self, method: str, path_prefix: str, *answers: Answer) -> None:
         self.routes[(method, path_prefix)].extend(answers)
@@ -49,8 +50,7 @@ class FakeScm:
     @property
     def url(self) -> str:
         assert self.server is not None
-        host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}"
+        return self.server.base_url
 
     def answer(self, method: str, path: str) -> Answer:
         for (route_method, prefix), queue in self.routes.items():
@@ -81,11 +81,9 @@ class FakeScm:
             def log_message(self, *_args: Any) -> None:
                 """Keep test output clean."""
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.server = LocalHttpServer(Handler)
         return self
 
     def stop(self) -> None:
         if self.server is not None:
-            self.server.shutdown()
-            self.server.server_close()
+            self.server.stop()

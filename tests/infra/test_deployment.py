@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import threading
 import zipfile
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,7 @@ from infra.deployment import (
 )
 from infra.immutability_lock import ImmutabilityLockError, ImmutabilityLockProvider
 from tests.infra.fake_scm import Answer, FakeScm
+from tests.support.http_server import LocalHttpServer
 
 TOKEN = "test-token-not-a-secret"
 
@@ -239,13 +239,8 @@ def test_the_bearer_token_never_follows_a_redirect(tmp_path: Path) -> None:
         def log_message(self, *args: object) -> None:
             return
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Redirecting)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        url = f"http://127.0.0.1:{server.server_port}/start"
+    with LocalHttpServer(Redirecting) as server:
+        url = f"{server.base_url}/start"
         status, _ = deployment.http_request("GET", url, "secret-token", timeout=5)
-    finally:
-        server.shutdown()
-        server.server_close()
     assert status == 302
     assert seen == ["Bearer secret-token"]

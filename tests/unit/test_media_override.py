@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import ClassVar
 
 import pytest
 
 from recording_pipeline.clients import MediaHostOverridePolicy, call_automation_client
 from recording_pipeline.settings import Settings
+from tests.support.http_server import LocalHttpServer
 
 RESOURCE_ID = (
     "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg/providers/"
@@ -37,14 +37,8 @@ class _RecordingHandler(BaseHTTPRequestHandler):
 def media_server() -> Iterator[tuple[str, list[tuple[str, str, dict[str, str]]]]]:
     seen: ClassVar[list[tuple[str, str, dict[str, str]]]] = []
     handler = type("Handler", (_RecordingHandler,), {"seen": seen})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", seen
-    finally:
-        server.shutdown()
-        server.server_close()
+    with LocalHttpServer(handler) as server:
+        yield server.base_url, seen
 
 
 def _settings(endpoint: str, override: str | None) -> Settings:

@@ -6,15 +6,15 @@ and delete the recording from ACS; these cases are refused instead (the host the
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 
 from recording_pipeline.clients import call_automation_client
 from recording_pipeline.media_source import MediaSource, RetrySchedule, SourceUnavailableError
 from recording_pipeline.settings import Settings
+from tests.support.http_server import LocalHttpServer
 
 URL = "https://emulator.asm.skype.com/v1/objects/doc/content/audio"
 BODY = b"RIFF-whole-object-without-range"
@@ -39,13 +39,12 @@ def _handler(content_length: str | None) -> type[BaseHTTPRequestHandler]:
 
 @pytest.fixture
 def serve() -> Iterator[object]:
-    servers: list[ThreadingHTTPServer] = []
+    servers: list[LocalHttpServer] = []
 
     def start(content_length: str | None) -> MediaSource:
-        server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(content_length))
+        server = LocalHttpServer(_handler(content_length))
         servers.append(server)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        base = f"http://127.0.0.1:{server.server_address[1]}"
+        base = server.base_url
         settings = Settings.from_env(
             {
                 "ACS_ENDPOINT": base,
@@ -64,8 +63,7 @@ def serve() -> Iterator[object]:
 
     yield start
     for server in servers:
-        server.shutdown()
-        server.server_close()
+        server.stop()
 
 
 def test_a_stated_size_is_used(serve) -> None:
