@@ -4,10 +4,16 @@ OneDeploy, from a Pulumi dynamic provider.
 pulumi-azure-native has no OneDeploy resource, and Flex Consumption rejects zipdeploy and
 WEBSITE_RUN_FROM_PACKAGE. The provider POSTs the zip to ``<scm>/api/publish`` with an Entra
 bearer token, then polls ``<scm>/api/deployments/<id>`` until the deployment ends, because the
-publish call can answer 200/202 for a deployment that fails later. A 401/403 right after the
-app and its role assignments were created is expected while RBAC propagates, so those are
-retried with backoff. The resource's only change trigger is the package's SHA-256: same hash,
-no redeploy.
+publish call can answer 200/202 for a deployment that fails later. Right after the app and
+its role assignments were created, RBAC is still propagating, which shows in two ways: the SCM
+site answers 401/403 (retried with backoff), or the deployment is accepted and then fails
+because the deployment service, acting as the app's identity, gets a storage 403 when it uploads
+the package to the deployment container (seen in public reports of first azd and Core Tools
+deployments; a retry a minute later succeeds): such a deployment is published again, with a
+bounded backoff, and each retry is reported on stderr and in the resource's ``notes`` output.
+A 404 from the status endpoint after the deployment was seen is treated as Microsoft's azd
+client treats it: the deployment worker recycles once it is done, so it is complete. The
+resource's only change trigger is the package's SHA-256: same hash, no redeploy.
 
 The dynamic provider process does not share this program's ``sys.path``, so the registered
 provider is a small trampoline pickled by value; it puts the repository root back on the path
@@ -17,6 +23,8 @@ and delegates to :class:`OneDeployProvider` here.
 from __future__ import annotations
 
 import json
+import re
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -46,11 +54,24 @@ STATUS_TEXT = {
 STATUS_SUCCESS = 4
 IN_PROGRESS = frozenset({0, 1, 2})
 DEFAULT_FORBIDDEN_RETRY_DELAYS = (5.0, 10.0, 20.0, 30.0, 30.0, 30.0, 60.0, 60.0, 60.0)
+#: Waits before publishing again after a deployment failed on a storage 403 (about 5 minutes).
+DEFAULT_STORAGE_RETRY_DELAYS = (30.0, 60.0, 90.0, 120.0)
+#: 404s the status endpoint may answer before it has seen the deployment at all (azd allows 4).
+NOT_FOUND_BEFORE_SEEN = 4
 INPUT_KEYS = ("app_name", "scm_url", "package_path", "package_sha256")
+#: Both words must appear in a failed deployment's reason or log for it to count as a storage
+#: authorization failure ("Failed to upload because Azure Storage responded with Forbidden ...
+#: 403 (This request is not authorized to perform this operation ...)").
+_STORAGE_WORDS = re.compile(r"storage|blob", re.IGNORECASE)
+_FORBIDDEN_WORDS = re.compile(r"\b403\b|forbidden|not authorized", re.IGNORECASE)
 
 
 class DeploymentError(RuntimeError):
     """OneDeploy refused or failed the package; the message carries the service's reason."""
+
+
+class StorageNotYetAuthorizedError(DeploymentError):
+    """The deployment failed because storage refused the app's identity (RBAC propagating)."""
 
 
 def default_token_source() -> str:
@@ -100,17 +121,39 @@ class OneDeployClient:
     scm_url: str
     token_source: Callable[[], str]
     forbidden_retry_delays: Sequence[float] = DEFAULT_FORBIDDEN_RETRY_DELAYS
+    storage_retry_delays: Sequence[float] = DEFAULT_STORAGE_RETRY_DELAYS
     poll_interval: float = 3.0
     poll_timeout: float = 900.0
     request_timeout: float = 300.0
     sleep: Callable[[float], None] = field(default=time.sleep, repr=False)
+    notes: list[str] = field(default_factory=list)
+    """What happened besides a plain success (retries, an unconfirmed end), for the output."""
 
     def deploy(self, package: Path) -> str:
         """Publish the zip and wait for the deployment to succeed; returns its id."""
         body = package.read_bytes()
-        deployment_id = self._publish(body)
-        self._wait(deployment_id)
-        return deployment_id
+        delays = list(self.storage_retry_delays)
+        while True:
+            deployment_id = self._publish(body)
+            try:
+                self._wait(deployment_id)
+            except StorageNotYetAuthorizedError as error:
+                if not delays:
+                    raise
+                delay = delays.pop(0)
+                self._note(
+                    f"deployment {deployment_id or 'latest'} failed on a storage authorization "
+                    f"error while the app's role assignments propagate; publishing again in "
+                    f"{delay:.0f} s ({error})"
+                )
+                self.sleep(delay)
+                continue
+            return deployment_id
+
+    def _note(self, text: str) -> None:
+        self.notes.append(text)
+        # The engine shows a provider's stderr; the notes output keeps it in the stack state.
+        print(f"OneDeploy: {text}", file=sys.stderr, flush=True)
 
     def _request(self, method: str, path: str, body: bytes | None = None) -> tuple[int, bytes]:
         return http_request(
@@ -140,21 +183,35 @@ class OneDeployClient:
     def _wait(self, deployment_id: str) -> None:
         path = f"/api/deployments/{deployment_id or 'latest'}"
         deadline = time.monotonic() + self.poll_timeout
+        seen = False
+        not_found = 0
         while True:
             status, payload = self._request("GET", path)
-            if status >= 400 and status not in (401, 403, 404):
+            if status == 404:
+                if seen:
+                    self._note(
+                        f"deployment {deployment_id or 'latest'}: the status endpoint answered "
+                        "404 after the deployment was seen; the deployment worker recycles when "
+                        "it is done, so the deployment is taken as complete (as azd does)"
+                    )
+                    return
+                not_found += 1
+                if not_found > NOT_FOUND_BEFORE_SEEN:
+                    raise DeploymentError(
+                        f"deployment {deployment_id or 'latest'} was accepted by {self.scm_url} "
+                        f"but its status answered 404 {not_found} times: {_reason(payload)}"
+                    )
+            elif status >= 400 and status not in (401, 403):
                 raise DeploymentError(
                     f"deployment status {path} answered HTTP {status}: {_reason(payload)}"
                 )
             record = _json_object(payload) if status < 400 else {}
+            seen = seen or bool(record)
             code = record.get("status")
             if code == STATUS_SUCCESS and record.get("complete", True):
                 return
             if isinstance(code, int) and code not in IN_PROGRESS:
-                raise DeploymentError(
-                    f"deployment {deployment_id or 'latest'} to {self.scm_url} ended "
-                    f"{STATUS_TEXT.get(code, code)}: {_reason(payload)}"
-                )
+                self._raise_failed(deployment_id, code, payload)
             if time.monotonic() >= deadline:
                 raise DeploymentError(
                     f"deployment {deployment_id or 'latest'} to {self.scm_url} did not finish "
@@ -162,6 +219,37 @@ class OneDeployClient:
                     f"{STATUS_TEXT.get(code, code) if code is not None else status})"
                 )
             self.sleep(self.poll_interval)
+
+    def _raise_failed(self, deployment_id: str, code: int, payload: bytes) -> None:
+        reason = _reason(payload)
+        message = (
+            f"deployment {deployment_id or 'latest'} to {self.scm_url} ended "
+            f"{STATUS_TEXT.get(code, code)}: {reason}"
+        )
+        if code == 3 and _is_storage_forbidden(f"{reason}\n{self._log_text(deployment_id)}"):
+            raise StorageNotYetAuthorizedError(message)
+        raise DeploymentError(message)
+
+    def _log_text(self, deployment_id: str) -> str:
+        """The deployment's log messages (where Flex puts the storage error), or nothing."""
+        if not deployment_id:
+            return ""
+        status, payload = self._request("GET", f"/api/deployments/{deployment_id}/log")
+        if status >= 400:
+            return ""
+        try:
+            entries = json.loads(payload.decode("utf-8") or "[]")
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            return ""
+        if not isinstance(entries, list):
+            return ""
+        return "\n".join(
+            str(entry.get("message", "")) for entry in entries if isinstance(entry, dict)
+        )
+
+
+def _is_storage_forbidden(text: str) -> bool:
+    return bool(_STORAGE_WORDS.search(text) and _FORBIDDEN_WORDS.search(text))
 
 
 def _json_object(payload: bytes) -> dict[str, Any]:
@@ -209,7 +297,11 @@ class OneDeployProvider(ResourceProvider):
     def _deploy(self, props: Mapping[str, Any]) -> dict[str, Any]:
         client = OneDeployClient(props["scm_url"], self.token_source, **self.client_options)
         deployment_id = client.deploy(Path(props["package_path"]))
-        return {**{key: props[key] for key in INPUT_KEYS}, "deployment_id": deployment_id}
+        return {
+            **{key: props[key] for key in INPUT_KEYS},
+            "deployment_id": deployment_id,
+            "notes": list(client.notes),
+        }
 
     def create(self, props: dict[str, Any]) -> CreateResult:
         outs = self._deploy(props)
@@ -262,6 +354,8 @@ class FunctionCodeDeployment(pulumi.dynamic.Resource):
 
     deployment_id: pulumi.Output[str]
     package_sha256: pulumi.Output[str]
+    notes: pulumi.Output[list[str]]
+    """Retries and unconfirmed ends of the last deployment (empty when it simply succeeded)."""
 
     def __init__(
         self,
@@ -282,6 +376,7 @@ class FunctionCodeDeployment(pulumi.dynamic.Resource):
                 "package_path": package_path,
                 "package_sha256": package_sha256,
                 "deployment_id": None,
+                "notes": None,
             },
             opts,
         )

@@ -173,6 +173,129 @@ def test_a_deployment_that_never_finishes_times_out(fake_scm: FakeScm, tmp_path:
         _provider([], poll_timeout=0.0).create(_props(fake_scm, package, sha))
 
 
+STORAGE_403 = (
+    "Failed to upload because Azure Storage responded with Forbidden : Response status code "
+    "does not indicate success: 403 (This request is not authorized to perform this operation.)"
+)
+
+
+def _storage_provider(sleeps: list[float], **options: Any) -> OneDeployProvider:
+    return _provider(sleeps, storage_retry_delays=(30.0, 60.0), **options)
+
+
+def test_a_deployment_failed_on_a_storage_403_is_published_again_and_reported(
+    fake_scm: FakeScm, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """First deployments race the app identity's new role on the deployment container."""
+    package, sha = _zip(tmp_path, "a.zip", "{}")
+    fake_scm.script("POST", "/api/publish", Answer(202, '"dep-6"'), Answer(202, '"dep-7"'))
+    fake_scm.script(
+        "GET", "/api/deployments/dep-6",
+        Answer(200, {"status": 3, "complete": True, "status_text": STORAGE_403}),
+    )  # fmt: skip
+    fake_scm.script("GET", "/api/deployments/dep-7", Answer(200, {"status": 4, "complete": True}))
+    sleeps: list[float] = []
+    result = _storage_provider(sleeps).create(_props(fake_scm, package, sha))
+
+    assert result.outs["deployment_id"] == "dep-7"
+    assert [r.body for r in _posts(fake_scm)] == [package.read_bytes()] * 2
+    assert sleeps == [30.0]
+    (note,) = result.outs["notes"]
+    assert note.startswith("deployment dep-6 failed on a storage authorization error")
+    assert "publishing again in 30 s" in note
+    assert f"OneDeploy: {note}" in capsys.readouterr().err
+
+
+def test_a_storage_403_found_only_in_the_deployment_log_is_retried(
+    fake_scm: FakeScm, tmp_path: Path
+) -> None:
+    package, sha = _zip(tmp_path, "a.zip", "{}")
+    fake_scm.script("POST", "/api/publish", Answer(202, '"dep-8"'), Answer(202, '"dep-9"'))
+    fake_scm.script(
+        "GET", "/api/deployments/dep-8/log",
+        Answer(200, [{"message": "Starting deployment"}, {"message": STORAGE_403}]),
+    )  # fmt: skip
+    fake_scm.script(
+        "GET", "/api/deployments/dep-8",
+        Answer(200, {"status": 3, "complete": True, "status_text": "Deployment failed"}),
+    )  # fmt: skip
+    fake_scm.script("GET", "/api/deployments/dep-9", Answer(200, {"status": 4, "complete": True}))
+    result = _storage_provider([]).create(_props(fake_scm, package, sha))
+    assert result.outs["deployment_id"] == "dep-9"
+    assert len(_posts(fake_scm)) == 2
+
+
+def test_storage_403s_that_never_clear_end_with_the_reason_after_the_last_retry(
+    fake_scm: FakeScm, tmp_path: Path
+) -> None:
+    package, sha = _zip(tmp_path, "a.zip", "{}")
+    fake_scm.script("POST", "/api/publish", Answer(202, '"dep-10"'))
+    fake_scm.script(
+        "GET", "/api/deployments/dep-10",
+        Answer(200, {"status": 3, "complete": True, "status_text": STORAGE_403}),
+    )  # fmt: skip
+    sleeps: list[float] = []
+    with pytest.raises(DeploymentError, match=r"ended Failed: Failed to upload because Azure"):
+        _storage_provider(sleeps).create(_props(fake_scm, package, sha))
+    assert sleeps == [30.0, 60.0]
+    assert len(_posts(fake_scm)) == 3
+
+
+def test_a_failure_that_is_not_about_storage_is_not_published_again(
+    fake_scm: FakeScm, tmp_path: Path
+) -> None:
+    package, sha = _zip(tmp_path, "a.zip", "{}")
+    fake_scm.script("POST", "/api/publish", Answer(202, '"dep-11"'))
+    fake_scm.script(
+        "GET", "/api/deployments/dep-11/log",
+        Answer(200, [{"message": "ModuleNotFoundError: No module named 'fastapi'"}]),
+    )  # fmt: skip
+    fake_scm.script(
+        "GET", "/api/deployments/dep-11",
+        Answer(200, {"status": 3, "complete": True, "status_text": "Forbidden word, no store"}),
+    )  # fmt: skip
+    sleeps: list[float] = []
+    with pytest.raises(DeploymentError, match="ended Failed: Forbidden word"):
+        _storage_provider(sleeps).create(_props(fake_scm, package, sha))
+    assert sleeps == []
+    assert len(_posts(fake_scm)) == 1
+
+
+def test_a_404_after_the_deployment_was_seen_means_it_completed(
+    fake_scm: FakeScm, tmp_path: Path
+) -> None:
+    """azd's rule: the deployment worker recycles when done, and its status goes with it."""
+    package, sha = _zip(tmp_path, "a.zip", "{}")
+    fake_scm.script("POST", "/api/publish", Answer(202, '"dep-12"'))
+    fake_scm.script(
+        "GET", "/api/deployments/dep-12",
+        Answer(200, {"status": 2, "complete": False}), Answer(404, "Deployment dep-12 not found"),
+    )  # fmt: skip
+    sleeps: list[float] = []
+    result = _provider(sleeps).create(_props(fake_scm, package, sha))
+    assert result.outs["deployment_id"] == "dep-12"
+    assert [r.path for r in fake_scm.requests if r.method == "GET"] == [
+        "/api/deployments/dep-12"
+    ] * 2
+    assert sleeps == [0.25]
+    assert "taken as complete" in result.outs["notes"][0]
+
+
+def test_404s_before_the_deployment_is_seen_are_waited_out_then_refused(
+    fake_scm: FakeScm, tmp_path: Path
+) -> None:
+    package, sha = _zip(tmp_path, "a.zip", "{}")
+    fake_scm.script("POST", "/api/publish", Answer(202, '"dep-13"'), Answer(202, '"dep-14"'))
+    fake_scm.script(
+        "GET", "/api/deployments/dep-13",
+        *[Answer(404, "not yet")] * 4, Answer(200, {"status": 4, "complete": True}),
+    )  # fmt: skip
+    fake_scm.script("GET", "/api/deployments/dep-14", Answer(404, "Deployment not found"))
+    assert _provider([]).create(_props(fake_scm, package, sha)).outs["notes"] == []
+    with pytest.raises(DeploymentError, match=r"status answered 404 5 times: Deployment not found"):
+        _provider([]).create(_props(fake_scm, package, sha))
+
+
 def test_the_registered_provider_runs_where_the_program_is_not_importable(tmp_path: Path) -> None:
     """The engine runs dynamic providers in their own process; the pickle must carry itself."""
     serialized = serialize_provider(
