@@ -122,6 +122,7 @@ class CallRecording(pulumi.ComponentResource):
                 app_insights_id=observability.app_insights.id,
                 instance_memory_mb=cfg.function_instance_memory_mb,
                 maximum_instances=cfg.function_maximum_instances,
+                custom_roles=cfg.custom_roles,
             ),
             child,
         )
@@ -137,6 +138,8 @@ class CallRecording(pulumi.ComponentResource):
                 tags=tags,
                 max_delivery_attempts=cfg.event_max_delivery_attempts,
                 event_ttl_minutes=cfg.event_ttl_minutes,
+                custom_roles=cfg.custom_roles,
+                role_propagation_wait_seconds=cfg.role_propagation_wait_seconds,
             ),
             child,
         )
@@ -149,7 +152,6 @@ class CallRecording(pulumi.ComponentResource):
                 action_group_id=observability.action_group.id,
                 system_topic_id=events.topic_id,
                 app_insights_id=observability.app_insights.id,
-                function_app_id=function_app.id,
                 poison_queue=POISON_QUEUE,
             ),
             child,

@@ -19,6 +19,11 @@ ARCHIVER_FUNCTION_FRAGMENT = "archive"
 ALERT_MARKERS = ("RECORDING_LOST", "EVENT_REJECTED", "REGISTRY_WRITE_FAILED")
 
 
+#: HTTP requests the Function App answered with a server error (the host records every HTTP
+#: invocation in Application Insights ``requests`` with its result code).
+SERVER_ERRORS_QUERY = "requests | where toint(resultCode) >= 500 | summarize failures = count()"
+
+
 def archive_failure_query(poison_queue: str) -> str:
     """KQL over Application Insights: poison-queue moves, lost recordings, failed archiver runs.
 
@@ -123,8 +128,6 @@ class AlertsArgs:
     """Required. Event Grid system topic whose delivery failures are alerted on."""
     app_insights_id: pulumi.Input[str]
     """Required. Application Insights component the log alert queries."""
-    function_app_id: pulumi.Input[str]
-    """Required. Function App whose server errors are alerted on."""
     poison_queue: str
     """Required. Name of the poison queue."""
 
@@ -147,6 +150,49 @@ def _metric_criteria(
                 time_aggregation=monitor.AggregationTypeEnum.TOTAL,
             )
         ],
+    )
+
+
+def _log_alert(
+    name: str,
+    args: AlertsArgs,
+    description: str,
+    query: str,
+    *,
+    severity: int,
+    opts: pulumi.ResourceOptions,
+) -> monitor.ScheduledQueryRule:
+    """ "query's ``failures`` > 0 in the last 15 minutes", over Application Insights."""
+    return monitor.ScheduledQueryRule(
+        name,
+        resource_group_name=args.resource_group_name,
+        location=args.location,
+        kind=monitor.Kind.LOG_ALERT,
+        description=description,
+        severity=severity,
+        enabled=True,
+        scopes=[args.app_insights_id],
+        evaluation_frequency="PT5M",
+        window_size="PT15M",
+        criteria={
+            "all_of": [
+                {
+                    "query": query,
+                    "time_aggregation": monitor.TimeAggregation.TOTAL,
+                    "metric_measure_column": "failures",
+                    # SDK enum has filter operators ("gt"); the rule API wants the word.
+                    "operator": "GreaterThan",
+                    "threshold": 0,
+                    "failing_periods": {
+                        "number_of_evaluation_periods": 1,
+                        "min_failing_periods_to_alert": 1,
+                    },
+                }
+            ]
+        },
+        actions={"action_groups": [args.action_group_id]},
+        tags=args.tags,
+        opts=opts,
     )
 
 
@@ -177,50 +223,24 @@ class RecordingAlerts(pulumi.ComponentResource):
             )
             for metric in EVENT_DELIVERY_FAILURE_METRICS
         ]
-        self.archive_failures = monitor.ScheduledQueryRule(
+        self.archive_failures = _log_alert(
             f"{name}-archive-failures",
-            resource_group_name=args.resource_group_name,
-            location=args.location,
-            kind=monitor.Kind.LOG_ALERT,
-            description="A recording event reached the poison queue or an archiver run failed",
+            args,
+            "A recording event reached the poison queue or an archiver run failed",
+            archive_failure_query(args.poison_queue),
             severity=1,
-            enabled=True,
-            scopes=[args.app_insights_id],
-            evaluation_frequency="PT5M",
-            window_size="PT15M",
-            criteria={
-                "all_of": [
-                    {
-                        "query": archive_failure_query(args.poison_queue),
-                        "time_aggregation": monitor.TimeAggregation.TOTAL,
-                        "metric_measure_column": "failures",
-                        # SDK enum has filter operators ("gt"); the rule API wants the word.
-                        "operator": "GreaterThan",
-                        "threshold": 0,
-                        "failing_periods": {
-                            "number_of_evaluation_periods": 1,
-                            "min_failing_periods_to_alert": 1,
-                        },
-                    }
-                ]
-            },
-            actions={"action_groups": [args.action_group_id]},
-            tags=args.tags,
             opts=child,
         )
-        self.function_errors = monitor.MetricAlert(
+        # A log alert, not the Http5xx metric: Flex Consumption apps do not emit the App Service
+        # HTTP metrics (the Flex tab of "Monitor Azure Functions data reference" lists none, and
+        # Azure Monitor Baseline Alerts excludes FlexConsumption from them), and a metric alert
+        # on a metric the resource lacks fails `pulumi up`.
+        self.function_errors = _log_alert(
             f"{name}-function-errors",
-            resource_group_name=args.resource_group_name,
-            location="global",
-            description="The Function App answered with server errors (HTTP 5xx)",
+            args,
+            "The recording API answered with server errors (HTTP 5xx)",
+            SERVER_ERRORS_QUERY,
             severity=2,
-            enabled=True,
-            scopes=[args.function_app_id],
-            evaluation_frequency="PT5M",
-            window_size="PT15M",
-            criteria=_metric_criteria("Http5xx", "Microsoft.Web/sites"),
-            actions=actions,
-            tags=args.tags,
             opts=child,
         )
         self.register_outputs({})

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from infra.monitoring import archive_failure_query
+from infra.monitoring import SERVER_ERRORS_QUERY, archive_failure_query
 from tests.infra.harness import ProgramRun, run_program
 from tests.infra.queries import of_type, one
 
 ACTION_GROUP = "azure-native:monitor:ActionGroup"
 METRIC_ALERT = "azure-native:monitor:MetricAlert"
+LOG_ALERT = "azure-native:monitor:ScheduledQueryRule"
 
 
 def test_workspace_and_workspace_based_app_insights_without_local_auth(
@@ -67,21 +68,29 @@ def test_event_grid_dead_lettered_and_dropped_events_alert(default_run: ProgramR
         assert alert["actions"] == [{"actionGroupId": _action_group_id(default_run)}]
 
 
-def test_function_errors_alert(default_run: ProgramRun) -> None:
+def test_function_errors_alert_is_a_log_alert_flex_consumption_can_feed(
+    default_run: ProgramRun,
+) -> None:
+    """Flex Consumption apps emit no App Service HTTP metrics (Http5xx among them): no metric
+    alert may target the Function App, and server errors are counted in Application Insights."""
     regs = default_run.registrations
     app_id = one(regs, "azure-native:web:WebApp").outputs["id"]
-    alert = next(a.inputs for a in of_type(regs, METRIC_ALERT) if a.inputs["scopes"] == [app_id])
-    criterion = alert["criteria"]["allOf"][0]
-    assert criterion["metricName"] == "Http5xx"
-    assert criterion["metricNamespace"] == "Microsoft.Web/sites"
-    assert (criterion["operator"], criterion["threshold"]) == ("GreaterThan", 0)
-    assert alert["actions"] == [{"actionGroupId": _action_group_id(default_run)}]
+    assert [a.name for a in of_type(regs, METRIC_ALERT) if app_id in a.inputs["scopes"]] == []
+    rule = one(regs, LOG_ALERT, "acsrec-alerts-function-errors").inputs
+    insights_id = one(regs, "azure-native:applicationinsights:Component").outputs["id"]
+    assert rule["scopes"] == [insights_id]
+    condition = rule["criteria"]["allOf"][0]
+    assert condition["query"] == SERVER_ERRORS_QUERY
+    assert condition["query"].startswith("requests | where toint(resultCode) >= 500")
+    assert (condition["operator"], condition["threshold"]) == ("GreaterThan", 0)
+    assert condition["metricMeasureColumn"] == "failures"
+    assert rule["actions"] == {"actionGroups": [_action_group_id(default_run)]}
 
 
 def test_poison_queue_and_archiver_failures_log_alert(default_run: ProgramRun) -> None:
     regs = default_run.registrations
     insights_id = one(regs, "azure-native:applicationinsights:Component").outputs["id"]
-    rule = one(regs, "azure-native:monitor:ScheduledQueryRule").inputs
+    rule = one(regs, LOG_ALERT, "acsrec-alerts-archive-failures").inputs
     assert rule["kind"] == "LogAlert"
     assert rule["scopes"] == [insights_id]
     assert rule["enabled"] is True
