@@ -93,6 +93,8 @@ class RecordingConfig:
     event_ttl_minutes: int
     function_instance_memory_mb: int
     function_maximum_instances: int
+    custom_roles: bool
+    role_propagation_wait_seconds: int
     alert_email: str
     log_retention_days: int
     tags: Mapping[str, str]
@@ -343,8 +345,28 @@ CONFIG_FIELDS: tuple[ConfigField, ...] = (
         "int",
         40,
         "1-1000",
-        "Scale-out limit of the Function App.",
+        "Scale-out limit of the Function App (Flex Consumption accepts 1-1000; the region's "
+        "core quota, 250 by default, caps real scale-out).",
         _parse_int(1, 1000),
+    ),
+    ConfigField(
+        "customRoles",
+        "bool",
+        True,
+        "true or false",
+        "Grant custom roles with exactly the storage permissions the code uses (the deployer "
+        "needs Microsoft.Authorization/roleDefinitions/write); false grants the least built-in "
+        "roles that cover them (Storage Blob Data Owner on the recordings container).",
+        _parse_bool,
+    ),
+    ConfigField(
+        "rolePropagationWaitSeconds",
+        "int",
+        120,
+        "0-900",
+        "Wait this long after Event Grid's role assignments are created before creating the "
+        "subscription that Azure validates with them (first deployment only).",
+        _parse_int(0, 900),
     ),
     ConfigField(
         "alertEmail",

@@ -9,7 +9,9 @@ from dataclasses import dataclass
 import pulumi
 from pulumi_azure_native import eventgrid, monitor
 
-from infra import roles
+from infra import data_access
+from infra.data_access import Caller, Scope
+from infra.propagation import RolePropagationWait
 from infra.storage import DEAD_LETTER_CONTAINER, EVENTS_QUEUE
 
 RECORDING_EVENT_TYPE = "Microsoft.Communication.RecordingFileStatusUpdated"
@@ -40,6 +42,10 @@ class EventsArgs:
     """Optional. Delivery attempts before dead-lettering (1-30)."""
     event_ttl_minutes: int = 1440
     """Optional. Retry window in minutes (1-1440)."""
+    custom_roles: bool = True
+    """Optional. Custom roles where no built-in role grants exactly what is needed."""
+    role_propagation_wait_seconds: int = 120
+    """Optional. Wait after the grants before creating the subscription (0 = no wait)."""
 
 
 class RecordingEvents(pulumi.ComponentResource):
@@ -64,22 +70,18 @@ class RecordingEvents(pulumi.ComponentResource):
             opts=child,
         )
         principal_id = self.topic.identity.apply(lambda i: i.principal_id if i else None)
-        grants = [
-            roles.assign_role(
-                f"{name}-queue-sender",
-                roles.STORAGE_QUEUE_DATA_MESSAGE_SENDER,
-                principal_id,
-                args.events_queue_id,
-                self,
-            ),
-            roles.assign_role(
-                f"{name}-deadletter-writer",
-                roles.STORAGE_BLOB_DATA_CONTRIBUTOR,
-                principal_id,
-                args.dead_letter_container_id,
-                self,
-            ),
-        ]
+        grants = data_access.grant(
+            name,
+            Caller.EVENT_GRID,
+            {
+                Scope.EVENTS_QUEUE: args.events_queue_id,
+                Scope.DEAD_LETTER_CONTAINER: args.dead_letter_container_id,
+            },
+            principal_id,
+            self,
+            custom_roles=args.custom_roles,
+            owner_name=self.topic.name,
+        )
         identity = eventgrid.EventSubscriptionIdentityArgs(
             type=eventgrid.EventSubscriptionIdentityType.SYSTEM_ASSIGNED
         )
@@ -113,7 +115,7 @@ class RecordingEvents(pulumi.ComponentResource):
                 ),
             ),
             # Event Grid checks the identity can write when the subscription is created.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=grants),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=self._settled(name, args, grants)),
         )
         monitor.DiagnosticSetting(
             f"{name}-diagnostics",
@@ -126,3 +128,19 @@ class RecordingEvents(pulumi.ComponentResource):
         self.role_assignments = grants
         self.topic_id = self.topic.id
         self.register_outputs({"topic_id": self.topic_id})
+
+    def _settled(
+        self, name: str, args: EventsArgs, grants: list[pulumi.Resource]
+    ) -> list[pulumi.Resource]:
+        """What the subscription waits for: the grants, and their propagation when configured."""
+        if args.role_propagation_wait_seconds <= 0:
+            return grants
+        return [
+            *grants,
+            RolePropagationWait(
+                f"{name}-grants-settled",
+                grants=grants,
+                seconds=args.role_propagation_wait_seconds,
+                opts=pulumi.ResourceOptions(parent=self),
+            ),
+        ]

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 import pulumi
 from pulumi_azure_native import web
 
-from infra import roles
+from infra import data_access, roles
+from infra.data_access import Caller, Scope
 from infra.storage import EVENTS_QUEUE, RECORDINGS_CONTAINER, REGISTRY_TABLE
 
 PYTHON_VERSION = "3.11"
@@ -115,6 +116,9 @@ class FunctionAppArgs:
     """Optional. Flex instance memory (512, 2048 or 4096)."""
     maximum_instances: int = 40
     """Optional. Flex scale-out limit."""
+    custom_roles: bool = True
+    """Optional. Custom roles with exactly the permissions the code uses (False: the least
+    built-in roles that cover them)."""
 
 
 class RecordingFunctionApp(pulumi.ComponentResource):
@@ -150,9 +154,11 @@ class RecordingFunctionApp(pulumi.ComponentResource):
                 "app_settings": [
                     {"name": key, "value": value} for key, value in args.app_settings.items()
                 ],
+                # Only properties Flex Consumption accepts: ARM refuses e.g. ftpsState on FC1
+                # (error 51021; policy/baseline.py FLEX_REFUSED_SITE_CONFIG). FTP is off through the
+                # basic-publishing-credentials policies below, and Flex has no FTP endpoint.
                 "min_tls_version": web.SupportedTlsVersions.SUPPORTED_TLS_VERSIONS_1_2,
                 "scm_min_tls_version": web.SupportedTlsVersions.SUPPORTED_TLS_VERSIONS_1_2,
-                "ftps_state": web.FtpsState.DISABLED,
                 "http20_enabled": True,
                 "remote_debugging_enabled": False,
             },
@@ -200,22 +206,34 @@ class RecordingFunctionApp(pulumi.ComponentResource):
         self.register_outputs({"name": self.name, "principal_id": self.principal_id})
 
     def _grant(self, name: str, args: FunctionAppArgs) -> list[pulumi.Resource]:
-        """Each grant on the smallest scope that works for what the code does there."""
-        grants = (
-            ("runtime-blob", roles.STORAGE_BLOB_DATA_OWNER, args.runtime_account_id),
-            ("recordings-blob", roles.STORAGE_BLOB_DATA_CONTRIBUTOR, args.recordings_container_id),
+        """Storage grants derived from what the code calls (infra/data_access.py), each on the
+        smallest scope; ACS and telemetry are not Storage and are granted here by name."""
+        scope_ids = {
+            Scope.RUNTIME_ACCOUNT: args.runtime_account_id,
+            Scope.RECORDINGS_CONTAINER: args.recordings_container_id,
             # A user delegation key can only be requested at account scope; it signs the API's
-            # read-only download links, which the container-scoped role above still caps.
-            ("archive-delegator", roles.STORAGE_BLOB_DELEGATOR, args.archive_account_id),
-            ("events-queue", roles.STORAGE_QUEUE_DATA_CONTRIBUTOR, args.events_queue_id),
-            ("poison-queue", roles.STORAGE_QUEUE_DATA_CONTRIBUTOR, args.poison_queue_id),
-            ("registry-table", roles.STORAGE_TABLE_DATA_CONTRIBUTOR, args.registry_table_id),
+            # read-only download links, which the container-scoped role still caps.
+            Scope.ARCHIVE_ACCOUNT: args.archive_account_id,
+            Scope.EVENTS_QUEUE: args.events_queue_id,
+            Scope.POISON_QUEUE: args.poison_queue_id,
+            Scope.REGISTRY_TABLE: args.registry_table_id,
+        }
+        storage = data_access.grant(
+            name,
+            Caller.FUNCTION_APP,
+            scope_ids,
+            self.principal_id,
+            self,
+            custom_roles=args.custom_roles,
+            owner_name=self.app.name,
+        )
+        others = (
             ("acs", roles.COMMUNICATION_AND_EMAIL_SERVICE_OWNER, args.acs_id),
             ("telemetry", roles.MONITORING_METRICS_PUBLISHER, args.app_insights_id),
         )
-        return [
+        return storage + [
             roles.assign_role(f"{name}-{suffix}", role, self.principal_id, scope, self)
-            for suffix, role, scope in grants
+            for suffix, role, scope in others
         ]
 
 

@@ -31,6 +31,7 @@ WEB_APP_SCM_ALLOWED_SLOT = "azure-native:web:WebAppScmAllowedSlot"
 SYSTEM_TOPIC_EVENT_SUBSCRIPTION = "azure-native:eventgrid:SystemTopicEventSubscription"
 EVENT_SUBSCRIPTION = "azure-native:eventgrid:EventSubscription"
 ROLE_ASSIGNMENT = "azure-native:authorization:RoleAssignment"
+ROLE_DEFINITION = "azure-native:authorization:RoleDefinition"
 
 REQUIRED_TAGS = ("app", "environment", "managed-by")
 
@@ -58,6 +59,23 @@ TAGGABLE_TYPES = frozenset(
 )
 
 STORAGE_TLS_VERSIONS = ("TLS1_2", "TLS1_3")
+#: siteConfig properties ARM refuses on a Flex Consumption site with error 51021 ("The following
+#: site configuration property ... for Flex Consumption sites is invalid. Please remove or rename
+#: it"): seen refused in West Europe, and listed as "Flex Consumption plan deprecations" in
+#: learn.microsoft.com/azure/azure-functions/functions-app-settings.
+FLEX_REFUSED_SITE_CONFIG = (
+    "ftpsState",
+    "linuxFxVersion",
+    "windowsFxVersion",
+    "netFrameworkVersion",
+    "javaVersion",
+    "powerShellVersion",
+    "use32BitWorkerProcess",
+    "functionsRuntimeScaleMonitoringEnabled",
+    "preWarmedInstanceCount",
+    "functionAppScaleLimit",
+    "vnetRouteAllEnabled",
+)
 APP_SERVICE_TLS_VERSIONS = ("1.2", "1.3")
 MAX_DELIVERY_ATTEMPTS_RANGE = (2, 30)
 EVENT_TTL_MINUTES_RANGE = (1, 1440)
@@ -176,17 +194,30 @@ def _identity_is_managed(props: Mapping[str, Any]) -> list[str]:
 
 
 def check_web_app(props: Mapping[str, Any]) -> list[str]:
-    """The Function App is the pipeline's only public endpoint: HTTPS, TLS 1.2+, no FTP."""
+    """The Function App is the pipeline's only public endpoint: HTTPS, TLS 1.2+, no FTP.
+
+    A Flex Consumption site (``functionAppConfig`` set) has no FTP endpoint and ARM refuses
+    ``ftpsState`` for it, so there FTP is judged by the basic-publishing-credentials rules and
+    a refused property is itself a violation; other sites must say ``ftpsState: Disabled``.
+    """
     violations = [
         *_require_value(props, "httpsOnly", (True,), "it must be true (redirect HTTP to HTTPS)"),
         *_require_value(
             props, "siteConfig.minTlsVersion", APP_SERVICE_TLS_VERSIONS, "it must be '1.2' or newer"
         ),
-        *_require_value(
-            props, "siteConfig.ftpsState", ("Disabled",), "it must be 'Disabled' (no FTP/FTPS)"
-        ),
         *_identity_is_managed(props),
     ]
+    flex, _ = get_path(props, "functionAppConfig")
+    if flex:
+        violations += [
+            f"siteConfig.{key} is set; ARM refuses it for Flex Consumption sites (error 51021)"
+            for key in FLEX_REFUSED_SITE_CONFIG
+            if not is_unknown(get_path(props, f"siteConfig.{key}")[1])
+        ]
+    else:
+        violations += _require_value(
+            props, "siteConfig.ftpsState", ("Disabled",), "it must be 'Disabled' (no FTP/FTPS)"
+        )
     present, _ = get_path(props, "siteConfig.scmMinTlsVersion")
     if present:
         violations += _require_value(
@@ -294,6 +325,31 @@ def check_role_assignment(props: Mapping[str, Any]) -> list[str]:
     return violations
 
 
+def check_role_definition(props: Mapping[str, Any]) -> list[str]:
+    """A custom role names each permission it grants and is assignable in one resource group."""
+    violations = []
+    present, scopes = get_path(props, "assignableScopes")
+    if not present or (not is_unknown(scopes) and not scopes):
+        violations.append("assignableScopes is not set; a custom role must name where it applies")
+    elif not is_unknown(scopes):
+        for scope in scopes:
+            if not is_unknown(scope) and (not isinstance(scope, str) or _BROAD_SCOPE.match(scope)):
+                violations.append(
+                    f"assignableScopes has {scope!r}; a custom role must not be assignable at "
+                    "subscription scope or broader"
+                )
+    _, grants = get_path(props, "permissions")
+    for index, grant in enumerate(grants if isinstance(grants, list) else []):
+        for key in ("actions", "dataActions"):
+            for action in (grant or {}).get(key) or []:
+                if isinstance(action, str) and "*" in action:
+                    violations.append(
+                        f"permissions[{index}].{key} has {action!r}; a custom role must list "
+                        "each permission, without wildcards"
+                    )
+    return violations
+
+
 def is_taggable(resource_type: str, props: Mapping[str, Any]) -> bool:
     return resource_type in TAGGABLE_TYPES or (
         resource_type.startswith("azure-native:") and "tags" in props
@@ -349,7 +405,7 @@ RESOURCE_RULES: tuple[ResourceRule, ...] = (
     ),
     ResourceRule(
         "function-app-hardening",
-        "Web/Function Apps: HTTPS only, TLS 1.2+, FTP(S) disabled, managed identity.",
+        "Web/Function Apps: HTTPS only, TLS 1.2+, no FTP(S), managed identity, Flex-valid config.",
         _of_types(WEB_APP),
         check_web_app,
     ),
@@ -381,6 +437,12 @@ RESOURCE_RULES: tuple[ResourceRule, ...] = (
         "Role assignments go to ServicePrincipal principals and never at subscription scope.",
         _of_types(ROLE_ASSIGNMENT),
         check_role_assignment,
+    ),
+    ResourceRule(
+        "role-definition-least-privilege",
+        "Custom roles list each permission (no wildcard) and are assignable below subscription.",
+        _of_types(ROLE_DEFINITION),
+        check_role_definition,
     ),
     ResourceRule(
         "required-tags",

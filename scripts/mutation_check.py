@@ -27,14 +27,14 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 COPIED = (
-    "infra", "functions", "scripts", "tests/__init__.py", "tests/conftest.py", "tests/support",
-    "tests/infra", "pyproject.toml", "Pulumi.yaml", "Pulumi.dev.yaml",
+    "infra", "functions", "scripts", "policy", "tests/__init__.py", "tests/conftest.py",
+    "tests/support", "tests/infra", "pyproject.toml", "Pulumi.yaml", "Pulumi.dev.yaml",
 )  # fmt: skip
 IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache")
 PROGRAM_TESTS = (
     "tests/infra/test_storage.py", "tests/infra/test_function_app.py",
     "tests/infra/test_events.py", "tests/infra/test_monitoring.py",
-    "tests/infra/test_roles.py", "tests/infra/test_program.py",
+    "tests/infra/test_roles.py", "tests/infra/test_data_access.py", "tests/infra/test_program.py",
 )  # fmt: skip
 
 
@@ -92,7 +92,10 @@ MUTATIONS: tuple[Mutation, ...] = (
     _m("app-scm-tls", "function_app.py",
        '"scm_min_tls_version": web.SupportedTlsVersions.SUPPORTED_TLS_VERSIONS_1_2',
        '"scm_min_tls_version": web.SupportedTlsVersions.SUPPORTED_TLS_VERSIONS_1_0'),
-    _m("app-ftps", "function_app.py", "web.FtpsState.DISABLED", "web.FtpsState.ALL_ALLOWED"),
+    _m("app-flex-refused-property", "function_app.py",
+       '"http20_enabled": True,', '"http20_enabled": True, "ftps_state": web.FtpsState.DISABLED,'),
+    _m("app-remote-debugging", "function_app.py",
+       '"remote_debugging_enabled": False', '"remote_debugging_enabled": True'),
     _m("app-ftp-basic-auth", "function_app.py",
        'f"{name}-ftp-basic-auth",\n            name=self.app.name,\n'
        "            resource_group_name=args.resource_group_name,\n            allow=False",
@@ -125,13 +128,20 @@ MUTATIONS: tuple[Mutation, ...] = (
        "included_event_types=[RECORDING_EVENT_TYPE]", "included_event_types=[]"),
     _m("event-retry", "events.py",
        "max_delivery_attempts=args.max_delivery_attempts", "max_delivery_attempts=30"),
-    _m("topic-sender-role", "events.py",
-       "roles.STORAGE_QUEUE_DATA_MESSAGE_SENDER", "roles.STORAGE_QUEUE_DATA_CONTRIBUTOR"),
+    _m("topic-sender-role", "data_access.py",
+       '(_EG, Scope.EVENTS_QUEUE, "Put Message", data_actions=[f"{_QUEUES}/messages/add/action"]',
+       '(_EG, Scope.EVENTS_QUEUE, "Put Message", data_actions=[f"{_QUEUES}/messages/write"]'),
+    _m("recordings-tags-permission", "data_access.py",
+       'data_actions=[f"{_BLOBS}/write", f"{_BLOBS}/tags/write"],\n'
+       '        why="archiver: commit a copied',
+       'data_actions=[f"{_BLOBS}/write"],\n        why="archiver: commit a copied'),
+    _m("custom-role-scope", "roles.py",
+       "assignable_scopes=[group],", "assignable_scopes=[group.apply(subscription_of)],"),
     _m("role-principal-type", "roles.py",
        "authorization.PrincipalType.SERVICE_PRINCIPAL", "authorization.PrincipalType.USER"),
     _m("role-scope", "function_app.py",
-       '("recordings-blob", roles.STORAGE_BLOB_DATA_CONTRIBUTOR, args.recordings_container_id)',
-       '("recordings-blob", roles.STORAGE_BLOB_DATA_CONTRIBUTOR, args.runtime_account_id)'),
+       "Scope.RECORDINGS_CONTAINER: args.recordings_container_id,",
+       "Scope.RECORDINGS_CONTAINER: args.runtime_account_id,"),
     _m("required-tag", "config.py", '"managed-by": "pulumi"', '"managed-by": "hand"'),
 )  # fmt: skip
 

@@ -42,6 +42,7 @@ NAME_INPUT = {
     "azure-native:monitor:ScheduledQueryRule": "ruleName",
     "azure-native:monitor:DiagnosticSetting": "name",
     "azure-native:authorization:RoleAssignment": "roleAssignmentName",
+    "azure-native:authorization:RoleDefinition": "roleDefinitionId",
 }
 #: ARM provider path of top-level resources in a resource group.
 ARM_TYPE = {
@@ -105,6 +106,10 @@ def arm_id(type_: str, name: str, inputs: dict[str, Any]) -> str:
         )
     if type_ == "azure-native:authorization:RoleAssignment":
         return f"{inputs['scope']}/providers/Microsoft.Authorization/roleAssignments/{name}"
+    if type_ == "azure-native:authorization:RoleDefinition":
+        # ARM keeps custom role definitions under the subscription, whatever scope created them.
+        subscription = "/".join(str(inputs["scope"]).split("/")[:3])
+        return f"{subscription}/providers/Microsoft.Authorization/roleDefinitions/{name}"
     if type_ == "azure-native:monitor:DiagnosticSetting":
         return f"{inputs['resourceUri']}/providers/Microsoft.Insights/diagnosticSettings/{name}"
     if type_ == "azure-native:eventgrid:SystemTopicEventSubscription":
@@ -189,6 +194,8 @@ class AzureMocks(pulumi.runtime.Mocks):
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict]:
         inputs = dict(args.inputs)
         if not args.custom or args.typ.startswith(NON_ARM_PREFIXES):
+            if args.typ.startswith("pulumi-python:dynamic:") and "grant_ids" in inputs:
+                return f"wait-{len(inputs['grant_ids'])}-grants", inputs
             if args.typ.startswith("pulumi-python:dynamic:"):
                 return f"{inputs.get('app_name')}:{str(inputs.get('package_sha256'))[:16]}", inputs
             return None, inputs

@@ -9,6 +9,7 @@ from tests.infra.mocks import Registration
 
 STORAGE_ACCOUNT = "azure-native:storage:StorageAccount"
 ROLE_ASSIGNMENT = "azure-native:authorization:RoleAssignment"
+ROLE_DEFINITION = "azure-native:authorization:RoleDefinition"
 
 
 def of_type(registrations: Iterable[Registration], type_: str) -> list[Registration]:

@@ -102,3 +102,18 @@ def test_subscription_waits_for_the_topic_grants(default_run: ProgramRun) -> Non
     ]
     assert len(grants) == 2
     assert set(grants) <= set(sub.depends_on)
+    wait = one(regs, "pulumi-python:dynamic:Resource", "acsrec-events-grants-settled")
+    assert wait.urn in sub.depends_on
+    assert set(grants) <= set(wait.depends_on)
+    assert wait.inputs["seconds"] == 120
+    assert sorted(wait.inputs["grant_ids"]) == sorted(
+        r.outputs["id"] for r in regs if r.urn in grants
+    )
+
+
+def test_no_wait_is_registered_when_propagation_wait_is_off() -> None:
+    regs = run_program({"rolePropagationWaitSeconds": 0})
+    assert not [r for r in regs if r.name.endswith("grants-settled")]
+    sub = one(regs, SUBSCRIPTION)
+    grants = [r.urn for r in regs if r.name.startswith("acsrec-events-") and "Role" in r.type_]
+    assert set(grants) <= set(sub.depends_on)

@@ -39,12 +39,13 @@ EXPECTED_COUNTS = {
     "azure-native:web:WebAppFtpAllowed": 1,
     "azure-native:web:WebAppScmAllowed": 1,
     "azure-native:authorization:RoleAssignment": 10,
+    "azure-native:authorization:RoleDefinition": 3,
     "azure-native:eventgrid:SystemTopic": 1,
     "azure-native:eventgrid:SystemTopicEventSubscription": 1,
     "azure-native:monitor:ActionGroup": 1,
-    "azure-native:monitor:MetricAlert": 3,
-    "azure-native:monitor:ScheduledQueryRule": 1,
-    "pulumi-python:dynamic:Resource": 1,
+    "azure-native:monitor:MetricAlert": 2,
+    "azure-native:monitor:ScheduledQueryRule": 2,
+    "pulumi-python:dynamic:Resource": 2,
 }
 REQUIRED_TAGS = {"app": "acs-call-recording", "environment": "dev", "managed-by": "pulumi"}
 
@@ -88,7 +89,7 @@ def test_preview_and_up_register_the_same_inputs(
 
 def test_every_input_reaches_the_engine_in_camel_case(default_run: ProgramRun) -> None:
     """A dict given where the SDK expects a union type is passed through untranslated."""
-    own_keys = {"app_name", "scm_url", "package_path", "package_sha256", "policy_id"}
+    own_keys = {"app_name", "scm_url", "package_path", "package_sha256", "policy_id", "grant_ids"}
 
     def snake(value: Any, path: str) -> list[str]:
         if isinstance(value, dict):
@@ -184,7 +185,8 @@ def test_code_deployment_targets_the_app_with_the_package_hash(default_run: Prog
 
 def test_deploy_code_false_registers_no_code_deployment() -> None:
     regs = run_program({"deployCode": False})
-    assert of_type(regs, "pulumi-python:dynamic:Resource") == []
+    dynamic = of_type(regs, "pulumi-python:dynamic:Resource")
+    assert [r.name for r in dynamic] == ["acsrec-events-grants-settled"]
 
 
 def test_missing_package_path_is_a_config_error(tmp_path) -> None:

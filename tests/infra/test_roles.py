@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from infra import roles
-from tests.infra.harness import ProgramRun
-from tests.infra.queries import ROLE_ASSIGNMENT, STORAGE_ACCOUNT, of_type, one
+from tests.infra.harness import ProgramRun, run_program_with_outputs
+from tests.infra.queries import ROLE_ASSIGNMENT, ROLE_DEFINITION, STORAGE_ACCOUNT, of_type, one
 
 
 def _identity(run: ProgramRun, type_: str) -> str:
     return one(run.registrations, type_).outputs["identity"]["principalId"]
+
+
+def _custom_role_id(run: ProgramRun, name: str) -> str:
+    return one(run.registrations, ROLE_DEFINITION, name).outputs["id"].rsplit("/", 1)[-1]
 
 
 def _expected(run: ProgramRun) -> dict[str, tuple[str, str, str]]:
@@ -25,20 +29,23 @@ def _expected(run: ProgramRun) -> dict[str, tuple[str, str, str]]:
     return {
         "acsrec-func-runtime-blob": (function, roles.STORAGE_BLOB_DATA_OWNER.guid, runtime_id),
         "acsrec-func-recordings-blob": (
-            function, roles.STORAGE_BLOB_DATA_CONTRIBUTOR.guid, f"{containers}/recordings"
+            function, _custom_role_id(run, "acsrec-func-recordings-blob-role"),
+            f"{containers}/recordings",
         ),
         "acsrec-func-archive-delegator": (
             function, roles.STORAGE_BLOB_DELEGATOR.guid, archive_id
         ),
         "acsrec-func-events-queue": (
-            function, roles.STORAGE_QUEUE_DATA_CONTRIBUTOR.guid, f"{queues}/recording-events"
+            function, _custom_role_id(run, "acsrec-func-events-queue-role"),
+            f"{queues}/recording-events",
         ),
         "acsrec-func-poison-queue": (
-            function, roles.STORAGE_QUEUE_DATA_CONTRIBUTOR.guid, f"{queues}/recording-events-poison"
+            function, roles.STORAGE_QUEUE_DATA_MESSAGE_SENDER.guid,
+            f"{queues}/recording-events-poison",
         ),
         "acsrec-func-registry-table": (
             function,
-            roles.STORAGE_TABLE_DATA_CONTRIBUTOR.guid,
+            _custom_role_id(run, "acsrec-func-registry-table-role"),
             f"{archive_id}/tableServices/default/tables/recordings",
         ),
         "acsrec-func-acs": (function, roles.COMMUNICATION_AND_EMAIL_SERVICE_OWNER.guid, acs_id),
@@ -83,3 +90,21 @@ def test_role_table_has_unique_guids_and_names() -> None:
     assert len({r.guid for r in roles.ALL_ROLES}) == len(roles.ALL_ROLES)
     assert len({r.name for r in roles.ALL_ROLES}) == len(roles.ALL_ROLES)
     assert roles.subscription_of("/subscriptions/abc/resourceGroups/x") == "/subscriptions/abc"
+    assert (
+        roles.resource_group_of("/subscriptions/abc/resourceGroups/x/providers/P/t/n")
+        == "/subscriptions/abc/resourceGroups/x"
+    )
+    assert roles.BY_GUID[roles.STORAGE_BLOB_DATA_OWNER.guid] is roles.STORAGE_BLOB_DATA_OWNER
+
+
+def test_without_custom_roles_the_least_built_in_roles_are_assigned() -> None:
+    run = run_program_with_outputs({"customRoles": False})
+    assert not of_type(run.registrations, ROLE_DEFINITION)
+    by_name = {
+        r.name: r.inputs["roleDefinitionId"].rsplit("/", 1)[-1]
+        for r in of_type(run.registrations, ROLE_ASSIGNMENT)
+    }
+    assert by_name["acsrec-func-recordings-blob"] == roles.STORAGE_BLOB_DATA_OWNER.guid
+    assert by_name["acsrec-func-events-queue"] == roles.STORAGE_QUEUE_DATA_CONTRIBUTOR.guid
+    assert by_name["acsrec-func-registry-table"] == roles.STORAGE_TABLE_DATA_CONTRIBUTOR.guid
+    assert by_name["acsrec-func-poison-queue"] == roles.STORAGE_QUEUE_DATA_MESSAGE_SENDER.guid

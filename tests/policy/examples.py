@@ -113,6 +113,24 @@ def role_assignment() -> dict[str, Any]:
     }
 
 
+def role_definition() -> dict[str, Any]:
+    group = ARCHIVE_ID.split("/providers/")[0]
+    return {
+        "roleName": "Recordings archive writer (func-x)",
+        "scope": group,
+        "assignableScopes": [group],
+        "permissions": [
+            {
+                "actions": [],
+                "dataActions": [
+                    "Microsoft.Storage/storageAccounts/blobServices/containers/blobs/read",
+                    "Microsoft.Storage/storageAccounts/blobServices/containers/blobs/tags/write",
+                ],
+            }
+        ],
+    }
+
+
 def communication_service() -> dict[str, Any]:
     return {"location": "global", "dataLocation": "Europe", "tags": dict(TAGS)}
 
@@ -126,6 +144,7 @@ COMPLIANT: dict[str, Any] = {
     baseline.SYSTEM_TOPIC_EVENT_SUBSCRIPTION: event_subscription,
     baseline.MANAGEMENT_POLICY: management_policy,
     baseline.ROLE_ASSIGNMENT: role_assignment,
+    baseline.ROLE_DEFINITION: role_definition,
     "azure-native:communication:CommunicationService": communication_service,
 }
 

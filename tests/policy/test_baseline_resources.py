@@ -260,3 +260,72 @@ def test_unlisted_type_with_tags_is_checked_and_untaggable_type_is_not() -> None
 def test_tags_that_are_not_a_map_are_a_violation() -> None:
     messages = violations_of(SA, {**examples.storage_account(), "tags": ["app"]})["required-tags"]
     assert "must be a map" in messages[0]
+
+
+def _flex_app() -> dict[str, Any]:
+    app = examples.web_app()
+    del app["siteConfig"]["ftpsState"]
+    app["functionAppConfig"] = {"runtime": {"name": "python", "version": "3.11"}}
+    return app
+
+
+def test_flex_consumption_app_without_ftps_state_is_compliant() -> None:
+    assert violations_of(APP, _flex_app()) == {}
+
+
+@pytest.mark.parametrize("key", baseline.FLEX_REFUSED_SITE_CONFIG)
+def test_flex_consumption_app_may_not_send_a_property_arm_refuses(key: str) -> None:
+    app = _flex_app()
+    app["siteConfig"][key] = "Disabled"
+    found = violations_of(APP, app)
+    assert list(found) == ["function-app-hardening"]
+    assert found["function-app-hardening"] == [
+        f"siteConfig.{key} is set; ARM refuses it for Flex Consumption sites (error 51021)"
+    ]
+
+
+def test_flex_consumption_app_with_unknown_site_config_is_not_judged() -> None:
+    app = _flex_app()
+    app["siteConfig"] = None
+    assert violations_of(APP, app) == {}
+
+
+RD = baseline.ROLE_DEFINITION
+
+
+@pytest.mark.parametrize(
+    ("path", "bad", "expected"),
+    [
+        ("assignableScopes", [], "assignableScopes is not set"),
+        (
+            "assignableScopes",
+            ["/subscriptions/00000000-0000-0000-0000-00000000c0de"],
+            "subscription scope or broader",
+        ),
+        ("assignableScopes", ["/"], "subscription scope or broader"),
+        (
+            "permissions",
+            [
+                {
+                    "dataActions": [
+                        "Microsoft.Storage/storageAccounts/blobServices/containers/blobs/*"
+                    ]
+                }
+            ],
+            "permissions[0].dataActions has",
+        ),
+        ("permissions", [{"actions": ["*"]}], "permissions[0].actions has '*'"),
+    ],
+)
+def test_custom_role_must_be_narrow(path: str, bad: Any, expected: str) -> None:
+    props = examples.role_definition()
+    props[path] = bad
+    found = violations_of(RD, props)
+    assert list(found) == ["role-definition-least-privilege"]
+    assert any(expected in message for message in found["role-definition-least-privilege"])
+
+
+def test_custom_role_with_unknown_scope_is_not_judged() -> None:
+    props = examples.role_definition()
+    props["assignableScopes"] = [None]
+    assert violations_of(RD, props) == {}

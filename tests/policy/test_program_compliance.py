@@ -151,7 +151,6 @@ FLIPS = [
     (BSP, "containerDeleteRetentionPolicy.enabled", False, "blob-soft-delete"),
     (APP, "httpsOnly", False, "function-app-hardening"),
     (APP, "siteConfig.minTlsVersion", "1.0", "function-app-hardening"),
-    (APP, "siteConfig.ftpsState", "AllAllowed", "function-app-hardening"),
     (APP, "identity.type", "None", "function-app-hardening"),
     (baseline.WEB_APP_FTP_ALLOWED, "allow", True, "basic-publishing-credentials-off"),
     (baseline.WEB_APP_SCM_ALLOWED, "allow", True, "basic-publishing-credentials-off"),
@@ -175,7 +174,6 @@ REMOVALS = [
     (SA, "allowSharedKeyAccess", "storage-account-hardening"),
     (BSP, "deleteRetentionPolicy", "blob-soft-delete"),
     (APP, "identity", "function-app-hardening"),
-    (APP, "siteConfig.ftpsState", "function-app-hardening"),
     (SUB, "deadLetterWithResourceIdentity", "event-subscription-dead-letter-and-retry"),
     (SUB, "retryPolicy", "event-subscription-dead-letter-and-retry"),
     (RA, "principalType", "role-assignment-least-privilege"),
@@ -210,6 +208,22 @@ def test_flipped_property_in_program_inputs_is_caught(
         found = baseline.resource_violations(type_, props)
         assert set(found) == {rule}, (registration.urn, found)
         assert any(path in message for message in found[rule]), found[rule]
+
+
+@pytest.mark.parametrize(
+    ("key", "value"), [("ftpsState", "Disabled"), ("linuxFxVersion", "Python|3.11")]
+)
+def test_a_site_config_property_flex_refuses_added_to_the_program_app_is_caught(
+    program: list[Registration], key: str, value: str
+) -> None:
+    """The program's app is a Flex Consumption site: ARM refuses these properties there."""
+    for registration in of_type(program, APP):
+        props = copy.deepcopy(registration.inputs)
+        assert key not in props["siteConfig"], registration.urn
+        props["siteConfig"][key] = value
+        found = baseline.resource_violations(APP, props)
+        assert set(found) == {"function-app-hardening"}, (registration.urn, found)
+        assert any(f"siteConfig.{key}" in message for message in found["function-app-hardening"])
 
 
 @pytest.mark.parametrize(("type_", "path", "rule"), REMOVALS)
