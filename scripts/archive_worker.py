@@ -26,7 +26,6 @@ import json
 import logging
 import os
 import signal
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -37,10 +36,6 @@ from typing import Any
 
 from azure.core.exceptions import HttpResponseError, ResourceExistsError
 from azure.storage.queue import QueueClient, QueueMessage
-
-# The Function App's package lives in functions/ (its deployed root); make it importable when
-# this runs as `python -m scripts.archive_worker` from the repository root.
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "functions"))
 
 from recording_pipeline.archiver import handle_event_message
 from recording_pipeline.clients import (

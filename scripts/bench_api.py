@@ -37,14 +37,9 @@ import httpx
 
 from emulator.client import emulator_call_automation_client
 from emulator.simulation import EmulatorSimulation
-from scripts.local_stack import LocalStack
-from scripts.processes import REPO_ROOT
-from scripts.serve_api import server_description
-
-if str(REPO_ROOT / "functions") not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT / "functions"))
-
 from recording_pipeline import server_timing
+from scripts.local_stack import LocalStack
+from scripts.serve_api import server_description
 
 OPERATIONS = ("start", "pause", "resume", "stop")
 #: Requests that touch neither ACS nor the registry: the cost of HTTP and the framework alone.

@@ -28,7 +28,6 @@ import base64
 import json
 import os
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -43,6 +42,11 @@ import psutil
 from azure.storage.blob import BlobBlock, ContainerClient
 from azure.storage.queue import QueueClient
 
+from recording_pipeline.clients import (
+    call_automation_client,
+    recordings_container_client,
+)
+from recording_pipeline.settings import Settings
 from scripts.processes import (
     Azurite,
     ManagedProcess,
@@ -51,14 +55,6 @@ from scripts.processes import (
     python_module_argv,
 )
 from scripts.synthetic_media_server import MediaObject
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "functions"))
-
-from recording_pipeline.clients import (
-    call_automation_client,
-    recordings_container_client,
-)
-from recording_pipeline.settings import Settings
 
 MIB = 1024 * 1024
 MEDIA_HOST = "bench.asm.skype.com"

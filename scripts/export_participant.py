@@ -28,15 +28,12 @@ import argparse
 import base64
 import hashlib
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from azure.data.tables import TableClient, UpdateMode
 from azure.storage.blob import ContainerClient
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "functions"))
 
 from recording_pipeline import manifest as manifest_module
 from recording_pipeline.archive_registry import (

@@ -23,13 +23,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from dataclasses import dataclass
-from pathlib import Path
 
 from azure.storage.queue import QueueClient, QueueMessage
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "functions"))
 
 from recording_pipeline.clients import queue_client
 from recording_pipeline.settings import Settings

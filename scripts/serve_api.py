@@ -19,10 +19,7 @@ import importlib.util
 import logging
 import re
 import sys
-from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-FUNCTIONS_DIR = REPO_ROOT / "functions"
 DEFAULT_PORT = 7071  # the Functions host's local port, so clients need no change
 
 
@@ -90,8 +87,6 @@ class RedactFunctionKey(logging.Filter):
 def main(argv: list[str] | None = None) -> int:
     """Run until interrupted; 2 when the settings are invalid."""
     args = build_parser().parse_args(argv)
-    if str(FUNCTIONS_DIR) not in sys.path:
-        sys.path.insert(0, str(FUNCTIONS_DIR))
     import uvicorn
 
     from recording_pipeline.api import create_app
