@@ -18,11 +18,9 @@ import re
 from datetime import UTC, datetime
 
 from recording_pipeline.ids import encode_id
+from recording_pipeline.manifest_file import MANIFEST_NAME
 from recording_pipeline.resumable_md5 import NO_STATE
 
-MANIFEST_NAME = "manifest.json"
-#: Neither the archiver nor the API reads a manifest larger than this back into memory.
-MAX_MANIFEST_BYTES = 16 * 1024 * 1024
 # Fixed-width so every block id of a blob has the same length (Put Block List requires it; 63
 # characters, under the 64-byte limit) and deterministic (offset, length, and the MD5 state after
 # the block, all functions of the source bytes) so a redelivered event finds and trusts the blocks

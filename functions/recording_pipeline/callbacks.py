@@ -21,8 +21,9 @@ from typing import Any
 
 import jwt
 
+from recording_pipeline.clock import iso, utc_now
 from recording_pipeline.problems import FieldError, invalid_request
-from recording_pipeline.registry import StateChange, iso, state_change, utc_now
+from recording_pipeline.registry import StateChange, state_change
 from recording_pipeline.registry_writer import DeferredRegistryWrites
 
 LOGGER = logging.getLogger(__name__)

@@ -24,8 +24,9 @@ from typing import Any
 from urllib.parse import quote
 
 from recording_pipeline import problems
+from recording_pipeline.clock import iso, utc_now
 from recording_pipeline.problems import ProblemError
-from recording_pipeline.recording_rules import RecordingOptions
+from recording_pipeline.recording_options import RecordingOptions
 from recording_pipeline.recording_service import (
     AcsAuthError,
     AcsConflictError,
@@ -42,10 +43,8 @@ from recording_pipeline.registry import (
     RegistryEntry,
     RegistryUnavailableError,
     StateChange,
-    iso,
     start_change,
     state_change,
-    utc_now,
 )
 from recording_pipeline.registry_writer import DeferredRegistryWrites, written_within
 from recording_pipeline.server_timing import measure

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from recording_pipeline.recording_hosts import is_acs_media_url
+from recording_pipeline.hosts import is_acs_media_url
 
 RECORDING_FILE_STATUS_UPDATED = "Microsoft.Communication.RecordingFileStatusUpdated"
 MAX_CHUNKS = 1000

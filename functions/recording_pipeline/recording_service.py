@@ -34,7 +34,7 @@ from azure.core.exceptions import (
 )
 
 from recording_pipeline.clients import acs_async_credential, call_automation_client_async
-from recording_pipeline.recording_rules import RecordingOptions
+from recording_pipeline.recording_options import RecordingOptions
 from recording_pipeline.settings import Settings
 
 DEFAULT_RETRY_AFTER_SECONDS = 5

@@ -28,7 +28,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from azure.core import MatchConditions
@@ -40,8 +40,9 @@ from azure.core.exceptions import (
 )
 from azure.data.tables import EntityProperty, TableClient, UpdateMode
 
+from recording_pipeline.clock import iso, utc_now
 from recording_pipeline.ids import decode_id, encode_id
-from recording_pipeline.recording_rules import RecordingOptions
+from recording_pipeline.recording_options import RecordingOptions
 
 LOGGER = logging.getLogger(__name__)
 
@@ -98,15 +99,6 @@ class RegistryUnavailableError(Exception):
 
 class RecordingMissingError(Exception):
     """The registry has no entity for the recording this write expected to exist."""
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-def iso(moment: datetime) -> str:
-    """UTC ISO-8601 with microseconds and ``Z``: sortable as text, unambiguous as a time."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 @dataclass(frozen=True)

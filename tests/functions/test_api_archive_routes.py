@@ -24,8 +24,8 @@ from azure.core.exceptions import ResourceExistsError
 from azure.data.tables import TableClient, UpdateMode
 from azure.storage.blob import BlobServiceClient, ContainerClient, UserDelegationKey
 
-from recording_pipeline.blob_links import UserDelegationSigner
 from recording_pipeline.ids import encode_id
+from recording_pipeline.links import UserDelegationSigner
 from scripts.processes import Azurite
 from tests.functions.stack import FUNCTION_KEY
 from tests.support.emulator import RunningEmulator

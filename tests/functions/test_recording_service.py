@@ -22,7 +22,7 @@ from azure.core.pipeline.transport import AsyncHttpTransport
 from azure.core.rest import AsyncHttpResponse, HttpRequest
 from azure.core.rest._requests_asyncio import RestAsyncioRequestsTransportResponse
 
-from recording_pipeline.recording_rules import RecordingOptions
+from recording_pipeline.recording_options import RecordingOptions
 from recording_pipeline.recording_service import (
     AcsAuthError,
     AcsConflictError,

@@ -12,7 +12,7 @@ import pytest
 from azure.data.tables import TableClient, UpdateMode
 
 from recording_pipeline.ids import encode_id
-from recording_pipeline.recording_rules import RecordingOptions
+from recording_pipeline.recording_options import RecordingOptions
 from recording_pipeline.registry import (
     RecordingMissingError,
     Registry,

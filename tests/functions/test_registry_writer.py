@@ -17,12 +17,12 @@ import pytest
 from azure.core.exceptions import ServiceRequestError
 from azure.data.tables import TableClient
 
+from recording_pipeline.clock import iso
 from recording_pipeline.ids import encode_id
 from recording_pipeline.registry import (
     Registry,
     RegistryUnavailableError,
     StateChange,
-    iso,
     start_change,
     state_change,
 )

@@ -20,7 +20,7 @@ from azure.storage.blob import (
     generate_blob_sas,
 )
 
-from recording_pipeline.registry import utc_now
+from recording_pipeline.clock import utc_now
 
 #: A user delegation key is reused for this long, then renewed (it may live up to 7 days).
 DELEGATION_KEY_LIFETIME = timedelta(hours=1)
