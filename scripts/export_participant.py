@@ -36,16 +36,16 @@ from azure.data.tables import TableClient, UpdateMode
 from azure.storage.blob import ContainerClient
 
 from recording_pipeline import manifest as manifest_module
-from recording_pipeline.archive_registry import (
-    RECORDING_ROW_KEY,
-    STATUS_ERASED,
-    participant_partition_key,
-)
 from recording_pipeline.clients import (
     recordings_container_client,
     registry_table_client,
 )
 from recording_pipeline.ids import encode_id
+from recording_pipeline.registry.archive_writes import (
+    RECORDING_ROW_KEY,
+    STATUS_ERASED,
+    participant_partition_key,
+)
 from recording_pipeline.settings import Settings
 
 

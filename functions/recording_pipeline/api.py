@@ -59,8 +59,8 @@ from recording_pipeline.recording_rules import (
     validate_start_request,
 )
 from recording_pipeline.recording_service import RecordingService
-from recording_pipeline.registry import Registry, RegistryUnavailableError
-from recording_pipeline.registry_writer import DeferredRegistryWrites, written_within
+from recording_pipeline.registry.table import Registry, RegistryUnavailableError
+from recording_pipeline.registry.writer import DeferredRegistryWrites, written_within
 from recording_pipeline.schemas import (
     ArchivedFileLink,
     ArchiveManifest,

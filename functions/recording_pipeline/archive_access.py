@@ -28,13 +28,13 @@ from azure.core.exceptions import AzureError, HttpResponseError, ResourceNotFoun
 from azure.storage.blob import ContainerClient
 
 from recording_pipeline import problems
-from recording_pipeline.archive_registry import STATUS_ARCHIVED
 from recording_pipeline.clock import iso, utc_now
 from recording_pipeline.links import BlobSigner
 from recording_pipeline.manifest_file import MANIFEST_NAME, MAX_MANIFEST_BYTES
 from recording_pipeline.problems import ProblemError
 from recording_pipeline.recording_control import registry_call
-from recording_pipeline.registry import Registry, RegistryEntry
+from recording_pipeline.registry.archive_writes import STATUS_ARCHIVED
+from recording_pipeline.registry.table import Registry, RegistryEntry
 from recording_pipeline.server_timing import measure
 
 LOGGER = logging.getLogger(__name__)

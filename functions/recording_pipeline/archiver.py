@@ -41,7 +41,6 @@ from recording_pipeline.archive_layout import (
     metadata_blob_name,
     recording_prefix,
 )
-from recording_pipeline.archive_registry import ArchiveRegistry
 from recording_pipeline.chunk_copy import (
     BlobAttributes,
     BlockBuffers,
@@ -65,6 +64,7 @@ from recording_pipeline.recording_events import (
     UnsupportedEventTypeError,
     parse_event_message,
 )
+from recording_pipeline.registry.archive_writes import ArchiveRegistry
 from recording_pipeline.settings import Settings
 
 LOGGER = logging.getLogger(__name__)

@@ -23,8 +23,8 @@ import jwt
 
 from recording_pipeline.clock import iso, utc_now
 from recording_pipeline.problems import FieldError, invalid_request
-from recording_pipeline.registry import StateChange, state_change
-from recording_pipeline.registry_writer import DeferredRegistryWrites
+from recording_pipeline.registry.table import StateChange, state_change
+from recording_pipeline.registry.writer import DeferredRegistryWrites
 
 LOGGER = logging.getLogger(__name__)
 

@@ -38,7 +38,7 @@ from recording_pipeline.recording_service import (
     RecordingService,
     repeatability_id,
 )
-from recording_pipeline.registry import (
+from recording_pipeline.registry.table import (
     Registry,
     RegistryEntry,
     RegistryUnavailableError,
@@ -46,7 +46,7 @@ from recording_pipeline.registry import (
     start_change,
     state_change,
 )
-from recording_pipeline.registry_writer import DeferredRegistryWrites, written_within
+from recording_pipeline.registry.writer import DeferredRegistryWrites, written_within
 from recording_pipeline.server_timing import measure
 
 LOGGER = logging.getLogger(__name__)

@@ -13,7 +13,7 @@ from azure.data.tables import TableClient, UpdateMode
 
 from recording_pipeline.ids import encode_id
 from recording_pipeline.recording_options import RecordingOptions
-from recording_pipeline.registry import (
+from recording_pipeline.registry.table import (
     RecordingMissingError,
     Registry,
     RegistryUnavailableError,

@@ -19,14 +19,14 @@ from azure.data.tables import TableClient
 
 from recording_pipeline.clock import iso
 from recording_pipeline.ids import encode_id
-from recording_pipeline.registry import (
+from recording_pipeline.registry.table import (
     Registry,
     RegistryUnavailableError,
     StateChange,
     start_change,
     state_change,
 )
-from recording_pipeline.registry_writer import (
+from recording_pipeline.registry.writer import (
     REGISTRY_WRITE_FAILED_MARKER,
     DeferredRegistryWrites,
     written_within,
@@ -234,7 +234,7 @@ def test_a_change_that_never_lands_is_logged_and_dropped(
     )
     private.stop()
     writes = writer(registry, retry_delays=(0.01, 0.01))
-    with caplog.at_level(logging.ERROR, logger="recording_pipeline.registry_writer"):
+    with caplog.at_level(logging.ERROR, logger="recording_pipeline.registry.writer"):
         writes.submit("rec-9", api_change("rec-9", "active", 0))
         assert writes.flush(30)
     assert writes.pending_count() == 0
@@ -347,7 +347,7 @@ def test_a_change_the_table_refuses_is_dropped_at_once(
         return {"RecordingId": "rec-15", "FailureReason": too_large}
 
     writes = writer(registry, retry_delays=(5.0,) * 10)
-    with caplog.at_level(logging.ERROR, logger="recording_pipeline.registry_writer"):
+    with caplog.at_level(logging.ERROR, logger="recording_pipeline.registry.writer"):
         failed = writes.submit("rec-15", oversized, creates=True)
         with pytest.raises(RegistryUnavailableError):
             failed.result(timeout=10)
@@ -369,7 +369,7 @@ def test_changes_queued_during_a_retry_keep_their_own_attempts(
         )
     )
     writes = writer(registry, retry_delays=(0.2, 0.2))
-    with caplog.at_level(logging.ERROR, logger="recording_pipeline.registry_writer"):
+    with caplog.at_level(logging.ERROR, logger="recording_pipeline.registry.writer"):
         first = writes.submit("rec-16", api_change("rec-16", "active", 0))
         with pytest.raises(RegistryUnavailableError):
             first.result(timeout=10)

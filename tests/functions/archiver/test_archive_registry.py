@@ -7,8 +7,8 @@ import threading
 
 from azure.data.tables import UpdateMode
 
-from recording_pipeline.archive_registry import ArchiveRegistry
 from recording_pipeline.ids import encode_id
+from recording_pipeline.registry.archive_writes import ArchiveRegistry
 from tests.functions.archiver.conftest import ArchiveStack
 
 RECORDING_ID = "eyJQbGF0+/recording=="

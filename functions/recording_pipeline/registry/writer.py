@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 
 from azure.core.exceptions import HttpResponseError
 
-from recording_pipeline.registry import (
+from recording_pipeline.registry.table import (
     EntityChange,
     Registry,
     RegistryEntry,
