@@ -3,7 +3,7 @@
 Both paths run in the same process against the same emulator, interleaved call by call, so the
 difference between them is what the API adds: HTTP to the API, validation, the function-key
 check and the registry reads in Azurite (its writes land just after each answer, see
-``registry_writer``). The stack is ``make local``'s (``scripts.local_stack``) without the archive
+``registry.writer``). The stack is ``make local``'s (``scripts.local_stack``) without the archive
 worker, so the API runs as its own process and the benchmark client does not share its
 interpreter. Prints a Markdown table; the target is an overhead of at most 5 ms at p50.
 

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
-from azure.data.tables import TableClient, UpdateMode
+from azure.data.tables import TableClient
 from azure.storage.blob import ContainerClient
 
 from recording_pipeline import manifest as manifest_module
@@ -41,11 +41,8 @@ from recording_pipeline.clients import (
     registry_table_client,
 )
 from recording_pipeline.ids import encode_id
-from recording_pipeline.registry.archive_writes import (
-    RECORDING_ROW_KEY,
-    STATUS_ERASED,
-    participant_partition_key,
-)
+from recording_pipeline.registry.archive_writes import ArchiveRegistry
+from recording_pipeline.registry.schema import participant_partition_key
 from recording_pipeline.settings import Settings
 
 
@@ -117,26 +114,15 @@ def erase_recordings(
     container: ContainerClient, table: TableClient, rows: list[dict[str, Any]]
 ) -> list[str]:
     """Delete the recordings in ``rows`` (manifest first) and their index entities."""
+    registry = ArchiveRegistry(table)
     erased = []
     for row in rows:
         manifest = read_manifest(container, row["ManifestBlob"])
         _delete_blob(container, row["ManifestBlob"])
         for name, _ in recording_blobs(manifest):
             _delete_blob(container, name)
-        for participant in manifest["participants"]:
-            table.delete_entity(
-                participant_partition_key(participant["participantId"]),
-                encode_id(manifest["recordingId"]),
-            )
-        table.upsert_entity(
-            {
-                "PartitionKey": encode_id(manifest["recordingId"]),
-                "RowKey": RECORDING_ROW_KEY,
-                "ArchiveStatus": STATUS_ERASED,
-                "ArchiveManifestBlob": "",
-            },
-            mode=UpdateMode.MERGE,
-        )
+        registry.unindex_participants(manifest)
+        registry.mark_erased(manifest["recordingId"])
         erased.append(manifest["recordingId"])
     return erased
 

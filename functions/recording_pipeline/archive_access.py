@@ -33,8 +33,9 @@ from recording_pipeline.links import BlobSigner
 from recording_pipeline.manifest_file import MANIFEST_NAME, MAX_MANIFEST_BYTES
 from recording_pipeline.problems import ProblemError
 from recording_pipeline.recording_control import registry_call
-from recording_pipeline.registry.archive_writes import STATUS_ARCHIVED
-from recording_pipeline.registry.table import Registry, RegistryEntry
+from recording_pipeline.registry.schema import STATUS_ARCHIVED
+from recording_pipeline.registry.table import Registry
+from recording_pipeline.registry.views import RegistryEntry
 from recording_pipeline.server_timing import measure
 
 LOGGER = logging.getLogger(__name__)

@@ -64,6 +64,7 @@ from recording_pipeline.recording_events import (
     UnsupportedEventTypeError,
     parse_event_message,
 )
+from recording_pipeline.registry import schema
 from recording_pipeline.registry.archive_writes import ArchiveRegistry
 from recording_pipeline.settings import Settings
 
@@ -304,9 +305,9 @@ def _handle_missing_source(
     error = "source expired or deleted in ACS before archival: " + "; ".join(missing)
     properties = {
         **_started_properties(event, prefix),
-        "ArchiveChunkCount": len(archived),
-        "ArchiveTotalBytes": sum(chunk.content.size for chunk in archived),
-        "ArchiveChunksJson": json.dumps(
+        schema.ARCHIVE_CHUNK_COUNT: len(archived),
+        schema.ARCHIVE_TOTAL_BYTES: sum(chunk.content.size for chunk in archived),
+        schema.ARCHIVE_CHUNKS_JSON: json.dumps(
             [{"index": c.ref.index, "contentBlob": c.content.name} for c in archived]
         ),
     }
@@ -323,7 +324,11 @@ def _handle_missing_source(
 
 
 def _started_properties(event: RecordingEvent, prefix: str) -> dict[str, Any]:
-    return {"ArchiveEventId": event.event_id, "CallId": event.call_id, "ArchiveBlobPrefix": prefix}
+    return {
+        schema.ARCHIVE_EVENT_ID: event.event_id,
+        schema.CALL_ID: event.call_id,
+        schema.ARCHIVE_BLOB_PREFIX: prefix,
+    }
 
 
 def _blob_metadata(event: RecordingEvent, chunk: ChunkRef, kind: str) -> dict[str, str]:

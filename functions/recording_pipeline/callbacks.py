@@ -23,7 +23,8 @@ import jwt
 
 from recording_pipeline.clock import iso, utc_now
 from recording_pipeline.problems import FieldError, invalid_request
-from recording_pipeline.registry.table import StateChange, state_change
+from recording_pipeline.registry import schema
+from recording_pipeline.registry.states import StateChange, state_change
 from recording_pipeline.registry.writer import DeferredRegistryWrites
 
 LOGGER = logging.getLogger(__name__)
@@ -268,8 +269,8 @@ def record_events(
     for event in events:
         change = StateChange(event.state, event.at, "callback", event.event_id)
         call_ids = {
-            "ServerCallId": event.server_call_id or "",
-            "CallConnectionId": event.call_connection_id or "",
+            schema.SERVER_CALL_ID: event.server_call_id or "",
+            schema.CALL_CONNECTION_ID: event.call_connection_id or "",
         }
         written.append(
             writes.submit(

@@ -4,9 +4,9 @@ The Functions host moves a message to ``<queue>-poison`` only after ``maxDequeue
 attempts; a malformed or foreign event would waste those attempts and arrive there without a
 reason. The archiver therefore writes it there itself, in an envelope that says why, and
 acknowledges it. To write it once even when the acknowledgement is lost and the message comes
-back, a marker entity (PartitionKey ``poison``, RowKey ``encode_id(messageId)``) is kept in the
-registry table and checked first. The marker is written after the envelope, so a crash between
-the two gives a second envelope, never a missing one.
+back, a marker entity (PartitionKey ``poison``, RowKey ``encode_id(messageId)``, see
+``registry.schema``) is kept in the registry table and checked first. The marker is written
+after the envelope, so a crash between the two gives a second envelope, never a missing one.
 
 Envelope (JSON text, no base64)::
 
@@ -27,10 +27,10 @@ from azure.data.tables import TableClient
 from azure.storage.queue import QueueClient
 
 from recording_pipeline.ids import encode_id
+from recording_pipeline.registry import schema
 
 LOGGER = logging.getLogger(__name__)
 
-POISON_MARKER_PARTITION = "poison"
 # Queue messages hold 64 KiB; keep the envelope under it even when the body needs escaping.
 MAX_ENVELOPE_CHARS = 60 * 1024
 
@@ -72,10 +72,10 @@ def send_to_poison_once(
         try:
             markers.create_entity(
                 {
-                    "PartitionKey": POISON_MARKER_PARTITION,
-                    "RowKey": encode_id(message_id),
-                    "Reason": reason[:4000],
-                    "PoisonedAt": now.isoformat(),
+                    schema.PARTITION_KEY: schema.POISON_MARKER_PARTITION,
+                    schema.ROW_KEY: encode_id(message_id),
+                    schema.POISON_REASON: reason[:4000],
+                    schema.POISONED_AT: now.isoformat(),
                 }
             )
         except ResourceExistsError:
@@ -85,7 +85,7 @@ def send_to_poison_once(
 
 def _marker_exists(markers: TableClient, message_id: str) -> bool:
     try:
-        markers.get_entity(POISON_MARKER_PARTITION, encode_id(message_id))
+        markers.get_entity(schema.POISON_MARKER_PARTITION, encode_id(message_id))
     except ResourceNotFoundError:
         return False
     return True

@@ -8,7 +8,7 @@ renders them).
 The registry decides which transitions are allowed (pause from ``active``, resume from
 ``inactive``, stop from either) without a round trip to ACS; ACS is the source of truth for the
 live state, so before refusing, the API asks ACS (the registry may lag: its writes land just
-after the answer, see ``registry_writer``, and another instance may have written since).
+after the answer, see ``registry.writer``, and another instance may have written since).
 """
 
 from __future__ import annotations
@@ -38,14 +38,9 @@ from recording_pipeline.recording_service import (
     RecordingService,
     repeatability_id,
 )
-from recording_pipeline.registry.table import (
-    Registry,
-    RegistryEntry,
-    RegistryUnavailableError,
-    StateChange,
-    start_change,
-    state_change,
-)
+from recording_pipeline.registry.states import StateChange, start_change, state_change
+from recording_pipeline.registry.table import Registry, RegistryUnavailableError
+from recording_pipeline.registry.views import RegistryEntry
 from recording_pipeline.registry.writer import DeferredRegistryWrites, written_within
 from recording_pipeline.server_timing import measure
 

@@ -13,14 +13,13 @@ from azure.data.tables import TableClient, UpdateMode
 
 from recording_pipeline.ids import encode_id
 from recording_pipeline.recording_options import RecordingOptions
-from recording_pipeline.registry.table import (
+from recording_pipeline.registry.states import (
     RecordingMissingError,
-    Registry,
-    RegistryUnavailableError,
     StateChange,
     start_change,
     state_change,
 )
+from recording_pipeline.registry.table import Registry, RegistryUnavailableError
 from scripts.processes import Azurite, free_port
 from tests.functions.stack import unique_table_name
 

@@ -19,13 +19,8 @@ from azure.data.tables import TableClient
 
 from recording_pipeline.clock import iso
 from recording_pipeline.ids import encode_id
-from recording_pipeline.registry.table import (
-    Registry,
-    RegistryUnavailableError,
-    StateChange,
-    start_change,
-    state_change,
-)
+from recording_pipeline.registry.states import StateChange, start_change, state_change
+from recording_pipeline.registry.table import Registry, RegistryUnavailableError
 from recording_pipeline.registry.writer import (
     REGISTRY_WRITE_FAILED_MARKER,
     DeferredRegistryWrites,

@@ -1,10 +1,11 @@
-"""The archiver's writes to the registry table: ``Archive*`` properties and the participant index.
+"""The archive's writes to the registry table: ``Archive*`` properties and the participant index.
 
 The recording entity is shared with the API (docs/architecture.md): the API owns the lifecycle
 properties, the archiver owns ``ArchiveStatus``, ``ArchiveEventId``, ``CallId``,
 ``ArchiveBlobPrefix``, ``ArchiveManifestBlob``, ``ArchiveChunkCount``, ``ArchiveTotalBytes``,
 ``ArchivedAt``, ``ArchiveError`` and ``ArchiveChunksJson``. Every write is a MERGE of those
-properties only, so neither side can erase the other's.
+properties only, so neither side can erase the other's. The participant erase (an operator's
+data-subject request) undoes the archiver's writes here too, so one module writes them all.
 
 ``archived`` is terminal. Writes of the transient states (``archiving``, ``lost``, ``failed``)
 are conditional on the entity's ETag and skipped when the entity already says ``archived``, so a
@@ -24,26 +25,15 @@ from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, Re
 from azure.data.tables import TableClient, UpdateMode
 
 from recording_pipeline.ids import encode_id
+from recording_pipeline.registry import schema
+from recording_pipeline.registry.schema import participant_partition_key
 
 LOGGER = logging.getLogger(__name__)
 
-RECORDING_ROW_KEY = "recording"
-PARTICIPANT_PARTITION_PREFIX = "participant-"
-STATUS_ARCHIVING = "archiving"
-STATUS_ARCHIVED = "archived"
-STATUS_LOST = "lost"
-STATUS_FAILED = "failed"
-STATUS_ERASED = "erased"
-#: Final: nothing the archiver does may change a row in one of these states.
-FINAL_STATUSES = frozenset({STATUS_ARCHIVED, STATUS_ERASED})
 # A string property holds 64 KiB (32 K UTF-16 characters); longer chunk lists stay in the
 # manifest.
 _MAX_CHUNKS_JSON_CHARS = 30_000
 _CONDITIONAL_ATTEMPTS = 8
-
-
-def participant_partition_key(participant_id: str) -> str:
-    return PARTICIPANT_PARTITION_PREFIX + encode_id(participant_id)
 
 
 class ArchiveRegistry:
@@ -55,35 +45,36 @@ class ArchiveRegistry:
     def mark_archiving(self, recording_id: str, properties: dict[str, Any]) -> bool:
         """Record that a copy started; ``False`` if the recording is already archived."""
         return self._merge_unless_archived(
-            recording_id, {**properties, "ArchiveStatus": STATUS_ARCHIVING}
+            recording_id, {**properties, schema.ARCHIVE_STATUS: schema.STATUS_ARCHIVING}
         )
 
     def mark_lost(self, recording_id: str, properties: dict[str, Any], error: str) -> bool:
         return self._merge_unless_archived(
-            recording_id, {**properties, "ArchiveStatus": STATUS_LOST, "ArchiveError": error}
+            recording_id,
+            {**properties, schema.ARCHIVE_STATUS: schema.STATUS_LOST, schema.ARCHIVE_ERROR: error},
         )
 
     def mark_failed(self, recording_id: str, error: str) -> bool:
         return self._merge_unless_archived(
-            recording_id, {"ArchiveStatus": STATUS_FAILED, "ArchiveError": error[:4000]}
+            recording_id,
+            {schema.ARCHIVE_STATUS: schema.STATUS_FAILED, schema.ARCHIVE_ERROR: error[:4000]},
         )
 
     def mark_archived(self, manifest: dict[str, Any], manifest_blob: str) -> None:
         chunks_json = _chunks_json(manifest["chunks"])
         self._table.upsert_entity(
             {
-                "PartitionKey": encode_id(manifest["recordingId"]),
-                "RowKey": RECORDING_ROW_KEY,
-                "ArchiveStatus": STATUS_ARCHIVED,
-                "ArchiveEventId": manifest["eventId"],
-                "CallId": manifest["callId"],
-                "ArchiveBlobPrefix": manifest["blobPrefix"],
-                "ArchiveManifestBlob": manifest_blob,
-                "ArchiveChunkCount": len(manifest["chunks"]),
-                "ArchiveTotalBytes": manifest["totalBytes"],
-                "ArchivedAt": manifest["archivedAt"],
-                "ArchiveError": "",
-                "ArchiveChunksJson": chunks_json,
+                **schema.recording_keys(manifest["recordingId"]),
+                schema.ARCHIVE_STATUS: schema.STATUS_ARCHIVED,
+                schema.ARCHIVE_EVENT_ID: manifest["eventId"],
+                schema.CALL_ID: manifest["callId"],
+                schema.ARCHIVE_BLOB_PREFIX: manifest["blobPrefix"],
+                schema.ARCHIVE_MANIFEST_BLOB: manifest_blob,
+                schema.ARCHIVE_CHUNK_COUNT: len(manifest["chunks"]),
+                schema.ARCHIVE_TOTAL_BYTES: manifest["totalBytes"],
+                schema.ARCHIVED_AT: manifest["archivedAt"],
+                schema.ARCHIVE_ERROR: "",
+                schema.ARCHIVE_CHUNKS_JSON: chunks_json,
             },
             mode=UpdateMode.MERGE,
         )
@@ -94,22 +85,41 @@ class ArchiveRegistry:
             channels = participant["channels"]
             self._table.upsert_entity(
                 {
-                    "PartitionKey": participant_partition_key(participant["participantId"]),
-                    "RowKey": encode_id(manifest["recordingId"]),
-                    "ParticipantId": participant["participantId"],
-                    "RecordingId": manifest["recordingId"],
-                    "CallId": manifest["callId"],
-                    "Channel": channels[0] if channels else -1,
-                    "ChannelsJson": json.dumps(channels),
-                    "ManifestBlob": manifest_blob,
-                    "RecordingStartTime": manifest["recordingStartTime"],
+                    schema.PARTITION_KEY: participant_partition_key(participant["participantId"]),
+                    schema.ROW_KEY: encode_id(manifest["recordingId"]),
+                    schema.PARTICIPANT_ID: participant["participantId"],
+                    schema.RECORDING_ID: manifest["recordingId"],
+                    schema.CALL_ID: manifest["callId"],
+                    schema.CHANNEL: channels[0] if channels else -1,
+                    schema.CHANNELS_JSON: json.dumps(channels),
+                    schema.MANIFEST_BLOB: manifest_blob,
+                    schema.RECORDING_START_TIME: manifest["recordingStartTime"],
                 },
                 mode=UpdateMode.MERGE,
             )
         return len(manifest["participants"])
 
+    def unindex_participants(self, manifest: dict[str, Any]) -> None:
+        """Delete every participant's index entity of the recording (an erase)."""
+        for participant in manifest["participants"]:
+            self._table.delete_entity(
+                participant_partition_key(participant["participantId"]),
+                encode_id(manifest["recordingId"]),
+            )
+
+    def mark_erased(self, recording_id: str) -> None:
+        """Record that the recording's files were deleted on request; final, like ``archived``."""
+        self._table.upsert_entity(
+            {
+                **schema.recording_keys(recording_id),
+                schema.ARCHIVE_STATUS: schema.STATUS_ERASED,
+                schema.ARCHIVE_MANIFEST_BLOB: "",
+            },
+            mode=UpdateMode.MERGE,
+        )
+
     def _merge_unless_archived(self, recording_id: str, properties: dict[str, Any]) -> bool:
-        keys = {"PartitionKey": encode_id(recording_id), "RowKey": RECORDING_ROW_KEY}
+        keys = schema.recording_keys(recording_id)
         for _ in range(_CONDITIONAL_ATTEMPTS):
             try:
                 current = self._table.get_entity(**_key_args(keys))
@@ -119,7 +129,7 @@ class ArchiveRegistry:
                 except ResourceExistsError:
                     continue
                 return True
-            if current.get("ArchiveStatus") in FINAL_STATUSES:
+            if current.get(schema.ARCHIVE_STATUS) in schema.FINAL_STATUSES:
                 return False
             try:
                 self._table.update_entity(
@@ -144,4 +154,4 @@ def _chunks_json(chunks: list[dict[str, Any]]) -> str:
 
 
 def _key_args(keys: dict[str, str]) -> dict[str, str]:
-    return {"partition_key": keys["PartitionKey"], "row_key": keys["RowKey"]}
+    return {"partition_key": keys[schema.PARTITION_KEY], "row_key": keys[schema.ROW_KEY]}

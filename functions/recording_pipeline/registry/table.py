@@ -1,25 +1,20 @@
-"""The recording registry: one Table entity per recording, written by the API and the archiver.
+"""The registry table: one entity per recording, written by the API and the archiver.
 
-Schema and ownership are fixed in ``docs/architecture.md``. Two rules make concurrent writers
-safe without locks:
+Schema and ownership are fixed in ``docs/architecture.md`` (names in ``registry.schema``). Two rules
+make concurrent writers safe without locks:
 
 - every write is ``UpdateMode.MERGE``, so the API never erases the archiver's ``Archive*``
   properties and the archiver never erases the API's;
 - the state history is read-modified-written under the entity's ETag and retried on 412, so a
   callback and an API call that land at the same moment both end up in the history.
 
-Writes are idempotent: a callback carries its CloudEvent id into the history and a redelivery
-of the same event changes nothing; an API change already in the history (a retried write that
-had landed) is not added twice.
-
-A write is an :data:`EntityChange`, a function of the current entity, so the same change can be
-written (:meth:`Registry.apply_changes`) or shown before it is written (``pending`` of
-:meth:`Registry.get`), as the API's deferred writer does (``registry_writer``).
+What a write changes is decided by the state machine (``registry.states``) and what a read shows
+by ``registry.views``; this module reads, writes and caches entities. The cache keeps this
+process's last copy of each recording (with its ETag), so most writes need no read first.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 import threading
@@ -38,107 +33,25 @@ from azure.core.exceptions import (
     ResourceModifiedError,
     ResourceNotFoundError,
 )
-from azure.data.tables import EntityProperty, TableClient, UpdateMode
+from azure.data.tables import TableClient, UpdateMode
 
-from recording_pipeline.clock import iso, utc_now
-from recording_pipeline.ids import decode_id, encode_id
-from recording_pipeline.recording_options import RecordingOptions
+from recording_pipeline.clock import iso
+from recording_pipeline.ids import encode_id
+from recording_pipeline.registry import schema, views
+from recording_pipeline.registry.states import EntityChange, fold, preview
+from recording_pipeline.registry.views import RecordingPage, RegistryEntry
 
 LOGGER = logging.getLogger(__name__)
 
-RECORDING_ROW_KEY = "recording"
-IDEMPOTENCY_PARTITION = "idempotency"
-#: States after which a recording never records again; late callbacks do not revive it.
-TERMINAL_STATES = frozenset({"stopped", "failed"})
-#: A Table string property holds 64 KiB; a recording that flips state more often keeps the tail.
-MAX_HISTORY_ENTRIES = 200
 _MAX_ETAG_ATTEMPTS = 12
 #: Recording entities this process remembers (with their ETags) to skip a read before a write.
 CACHED_ENTITIES = 1024
-
-_ARCHIVE_FIELDS = {
-    "status": "ArchiveStatus",
-    "callId": "CallId",
-    "blobPrefix": "ArchiveBlobPrefix",
-    "manifestBlob": "ArchiveManifestBlob",
-    "chunkCount": "ArchiveChunkCount",
-    "totalBytes": "ArchiveTotalBytes",
-    "archivedAt": "ArchivedAt",
-    "error": "ArchiveError",
-}
-
-
-#: Properties a list item needs; the history and chunk lists stay in the table.
-_SUMMARY_PROPERTIES = [
-    "PartitionKey",
-    "RecordingId",
-    "ServerCallId",
-    "CallConnectionId",
-    "ContentType",
-    "ChannelType",
-    "FormatType",
-    "State",
-    "CreatedAt",
-    "UpdatedAt",
-    "ArchiveStatus",
-    "ArchivedAt",
-    "ArchiveChunkCount",
-    "ArchiveTotalBytes",
-    "ParticipantId",
-]
 #: Table round trips one list page may take to fill ``limit`` items when a filter is sparse.
 _MAX_LIST_ROUND_TRIPS = 5
-
-#: The properties a change sets on the entity it is given, or None when it changes nothing.
-EntityChange = Callable[[dict[str, Any] | None], dict[str, Any] | None]
 
 
 class RegistryUnavailableError(Exception):
     """The table could not be read or written (network, throttling, outage)."""
-
-
-class RecordingMissingError(Exception):
-    """The registry has no entity for the recording this write expected to exist."""
-
-
-@dataclass(frozen=True)
-class StateChange:
-    """One entry of the state history."""
-
-    state: str
-    at: str
-    source: str
-    event_id: str | None = None
-
-    def to_json(self) -> dict[str, str]:
-        entry = {"state": self.state, "at": self.at, "source": self.source}
-        if self.event_id is not None:
-            entry["eventId"] = self.event_id
-        return entry
-
-
-@dataclass(frozen=True)
-class RegistryEntry:
-    """The registry's view of one recording (API fields and the archiver's fields)."""
-
-    recording_id: str
-    state: str
-    history: list[dict[str, Any]]
-    server_call_id: str | None
-    call_connection_id: str | None
-    options: dict[str, Any] | None
-    created_at: str | None
-    updated_at: str | None
-    failure: str | None
-    archive: dict[str, Any] | None
-
-
-@dataclass(frozen=True)
-class RecordingPage:
-    """One page of recording summaries and the table position where the next page starts."""
-
-    items: list[dict[str, Any]]
-    next_position: dict[str, str | None] | None
 
 
 @dataclass(frozen=True)
@@ -184,7 +97,7 @@ class Registry:
         :raises RegistryUnavailableError: when the table cannot be read.
         """
         entity = preview(self._read(recording_id), pending)
-        return None if entity is None else _entry(entity)
+        return None if entity is None else views.entry(entity)
 
     def peek(
         self, recording_id: str, *, pending: Sequence[EntityChange] = ()
@@ -196,7 +109,7 @@ class Registry:
         look, never a wrong answer.
         """
         entity = preview(self._cache.get(recording_id), pending)
-        return None if entity is None else _entry(entity)
+        return None if entity is None else views.entry(entity)
 
     def apply_changes(
         self, recording_id: str, changes: Sequence[EntityChange], *, creates: bool = False
@@ -212,7 +125,7 @@ class Registry:
         cached = self._cache.get(recording_id)
 
         def combined(current: dict[str, Any] | None) -> dict[str, Any] | None:
-            return _fold(current, changes)[1] or None
+            return fold(current, changes)[1] or None
 
         self._modify(
             recording_id, combined, known=cached, assume_missing=cached is None and creates
@@ -224,21 +137,21 @@ class Registry:
         :raises RegistryUnavailableError: when the table cannot be used.
         """
         entity = {
-            "PartitionKey": IDEMPOTENCY_PARTITION,
-            "RowKey": encode_id(key),
-            "RequestHash": request_hash,
-            "CreatedAt": iso(at),
+            schema.PARTITION_KEY: schema.IDEMPOTENCY_PARTITION,
+            schema.ROW_KEY: encode_id(key),
+            schema.REQUEST_HASH: request_hash,
+            schema.CREATED_AT: iso(at),
         }
         with _unavailable_on_error():
             try:
                 self._table.create_entity(entity)
                 return IdempotencyClaim(request_hash, at, None, is_new=True)
             except ResourceExistsError:
-                existing = self._table.get_entity(IDEMPOTENCY_PARTITION, encode_id(key))
+                existing = self._table.get_entity(schema.IDEMPOTENCY_PARTITION, encode_id(key))
         return IdempotencyClaim(
-            request_hash=str(existing.get("RequestHash", "")),
-            created_at=_parse_iso(str(existing.get("CreatedAt", ""))) or at,
-            recording_id=existing.get("RecordingId") or None,
+            request_hash=str(existing.get(schema.REQUEST_HASH, "")),
+            created_at=_parse_iso(str(existing.get(schema.CREATED_AT, ""))) or at,
+            recording_id=existing.get(schema.RECORDING_ID) or None,
             is_new=False,
         )
 
@@ -247,9 +160,9 @@ class Registry:
         with _unavailable_on_error():
             self._table.upsert_entity(
                 {
-                    "PartitionKey": IDEMPOTENCY_PARTITION,
-                    "RowKey": encode_id(key),
-                    "RecordingId": recording_id,
+                    schema.PARTITION_KEY: schema.IDEMPOTENCY_PARTITION,
+                    schema.ROW_KEY: encode_id(key),
+                    schema.RECORDING_ID: recording_id,
                 },
                 mode=UpdateMode.MERGE,
             )
@@ -275,20 +188,20 @@ class Registry:
         :param position: where to continue: ``{"PartitionKey", "RowKey"}`` from a previous page.
         :raises RegistryUnavailableError: when the table cannot be read.
         """
-        clauses = ["RowKey eq @row", "PartitionKey ne @idempotency"]
+        clauses = [f"{schema.ROW_KEY} eq @row", f"{schema.PARTITION_KEY} ne @idempotency"]
         parameters: dict[str, Any] = {
-            "row": RECORDING_ROW_KEY,
-            "idempotency": IDEMPOTENCY_PARTITION,
+            "row": schema.RECORDING_ROW_KEY,
+            "idempotency": schema.IDEMPOTENCY_PARTITION,
         }
         for name, prop, value in (
-            ("server", "ServerCallId", server_call_id),
-            ("archive", "ArchiveStatus", archive_status),
+            ("server", schema.SERVER_CALL_ID, server_call_id),
+            ("archive", schema.ARCHIVE_STATUS, archive_status),
         ):
             if value is not None:
                 clauses.append(f"{prop} eq @{name}")
                 parameters[name] = value
         if state is not None:
-            clauses.append(_state_clause(state, parameters))
+            clauses.append(views.state_filter(state, parameters))
         query = " and ".join(clauses)
         items: list[dict[str, Any]] = []
         for _ in range(_MAX_LIST_ROUND_TRIPS):
@@ -296,7 +209,7 @@ class Registry:
                 pages = self._table.query_entities(
                     query,
                     parameters=parameters,
-                    select=_SUMMARY_PROPERTIES,
+                    select=views.SUMMARY_PROPERTIES,
                     results_per_page=limit - len(items),
                 ).by_page(continuation_token=position)  # type: ignore[arg-type]  # a dict, in fact
                 entities = list(next(pages, []))
@@ -304,9 +217,9 @@ class Registry:
             # A participant-index row has RowKey = encode_id(recordingId); a recording whose id
             # is literally "recording" would put one under this filter.
             items.extend(
-                _summary(e)
+                views.summary(e)
                 for e in entities
-                if not e.get("ParticipantId") and state in (None, _effective_state(e))
+                if not e.get(schema.PARTICIPANT_ID) and state in (None, views.effective_state(e))
             )
             if position is None or len(items) >= limit:
                 break
@@ -316,7 +229,7 @@ class Registry:
         version = self._cache.version(recording_id)
         with _unavailable_on_error():
             try:
-                entity = self._table.get_entity(encode_id(recording_id), RECORDING_ROW_KEY)
+                entity = self._table.get_entity(encode_id(recording_id), schema.RECORDING_ROW_KEY)
             except ResourceNotFoundError:
                 self._cache.discard_read(recording_id, version)
                 return None
@@ -359,7 +272,7 @@ class Registry:
         self, recording_id: str, update: dict[str, Any], current: dict[str, Any] | None
     ) -> str | None:
         """The new ETag when written; None when another writer got there first (retry)."""
-        entity = {"PartitionKey": encode_id(recording_id), "RowKey": RECORDING_ROW_KEY, **update}
+        entity = {**schema.recording_keys(recording_id), **update}
         with _unavailable_on_error():
             try:
                 if current is None:
@@ -374,77 +287,6 @@ class Registry:
             except (ResourceExistsError, ResourceModifiedError, ResourceNotFoundError):
                 return None
         return str(metadata.get("etag") or "")
-
-
-def start_change(
-    recording_id: str, options: RecordingOptions, *, state: str, at: datetime
-) -> EntityChange:
-    """The options and first state of a started recording (nothing, once they are recorded)."""
-
-    def change(current: dict[str, Any] | None) -> dict[str, Any] | None:
-        if current is not None and current.get("OptionsJson"):
-            return None  # already recorded (a retried start): nothing to change
-        properties = {
-            "RecordingId": recording_id,
-            "ServerCallId": options.server_call_id or "",
-            "CallConnectionId": options.call_connection_id or "",
-            "ContentType": options.content,
-            "ChannelType": options.channel,
-            "FormatType": options.format,
-            "OptionsJson": json.dumps(options.to_wire(), sort_keys=True),
-        }
-        return _with_state(current, properties, StateChange(state, iso(at), "api"), is_start=True)
-
-    return change
-
-
-def state_change(
-    recording_id: str,
-    change: StateChange,
-    *,
-    failure: str | None = None,
-    create_if_missing: bool = False,
-    call_ids: dict[str, str] | None = None,
-) -> EntityChange:
-    """``change`` appended to the history (nothing, when the history has it already).
-
-    :raises RecordingMissingError: (when applied) on no entity and ``create_if_missing`` off.
-    """
-
-    def apply(current: dict[str, Any] | None) -> dict[str, Any] | None:
-        if current is None and not create_if_missing:
-            raise RecordingMissingError(recording_id)
-        if _has_change(current, change):
-            return None
-        properties: dict[str, Any] = {"RecordingId": recording_id}
-        for name, value in (call_ids or {}).items():
-            if value and not (current or {}).get(name):
-                properties[name] = value
-        if failure is not None:
-            properties["FailureReason"] = failure[:1000]
-        return _with_state(current, properties, change, is_start=False)
-
-    return apply
-
-
-def preview(
-    entity: dict[str, Any] | None, changes: Sequence[EntityChange]
-) -> dict[str, Any] | None:
-    """``entity`` as it will be once ``changes`` are written (the same object when none apply)."""
-    return _fold(entity, changes)[0]
-
-
-def _fold(
-    entity: dict[str, Any] | None, changes: Sequence[EntityChange]
-) -> tuple[dict[str, Any] | None, dict[str, Any]]:
-    """Apply ``changes`` in order: the resulting entity and every property they set."""
-    written: dict[str, Any] = {}
-    for change in changes:
-        update = change(entity)
-        if update:
-            written.update(update)
-            entity = {**(entity or {}), **update}
-    return entity, written
 
 
 class _EntityCache:
@@ -507,172 +349,6 @@ def _unavailable_on_error() -> Iterator[None]:
         raise
     except AzureError as error:
         raise RegistryUnavailableError(type(error).__name__) from error
-
-
-def _with_state(
-    current: dict[str, Any] | None,
-    properties: dict[str, Any],
-    change: StateChange,
-    *,
-    is_start: bool,
-) -> dict[str, Any]:
-    history = _history(current)
-    current_state = (current or {}).get("State") or None
-    next_state = _next_state(current_state, change, is_start=is_start)
-    if change.source != "callback" and _api_changed_later(history, change.at):
-        next_state = current_state or next_state  # a later API change already set the state
-    history.append(change.to_json())
-    history.sort(key=lambda entry: str(entry.get("at", "")))  # stable: ties keep arrival order
-    now = iso(utc_now())
-    update = {
-        **properties,
-        "State": next_state,
-        "StateHistoryJson": json.dumps(history[-MAX_HISTORY_ENTRIES:]),
-        "UpdatedAt": now,
-    }
-    if current is None or not current.get("CreatedAt"):
-        update["CreatedAt"] = now
-    return update
-
-
-def _next_state(current: str | None, change: StateChange, *, is_start: bool) -> str:
-    """``State`` is what the API last did; callbacks only fill a gap or report a failure.
-
-    Callbacks arrive late and out of order (a start's "active" can land after the API recorded
-    a pause), so a RecordingStateChanged callback never overrides a state the API wrote; it is
-    kept in the history. StartRecordingFailed is news the API cannot have, so it sets
-    ``failed``. Terminal states stay terminal against late starts and callbacks.
-    """
-    if current is None:
-        return change.state
-    if current in TERMINAL_STATES and (is_start or change.source == "callback"):
-        return current
-    if change.source == "callback":
-        return change.state if change.state == "failed" else current
-    return change.state
-
-
-def _api_changed_later(history: list[dict[str, Any]], at: str) -> bool:
-    """Whether an API change made after ``at`` is already recorded.
-
-    Two instances can write a recording's changes out of order (each writes after answering);
-    the state is the one of the latest change by time, not by arrival.
-    """
-    return any(
-        entry.get("source") != "callback" and str(entry.get("at", "")) > at for entry in history
-    )
-
-
-def _effective_state(entity: dict[str, Any]) -> str:
-    """The registry state, counting a recording with an archive as ``stopped``.
-
-    ACS publishes a recording's files only after the recording has ended, by a stop or because
-    the call ended. A hang-up reaches this app through no API call, so ``State`` can still say
-    ``active``; the archive fields (written by the archiver) prove it is over.
-    """
-    state = str(entity.get("State") or "unknown")
-    if state not in TERMINAL_STATES and entity.get("ArchiveStatus"):
-        return "stopped"
-    return state
-
-
-def _state_clause(state: str, parameters: dict[str, Any]) -> str:
-    """Server-side part of a state filter; :func:`_effective_state` finishes it client-side."""
-    parameters["state"] = state
-    if state != "stopped":
-        return "State eq @state"
-    parameters["failed"] = "failed"
-    parameters["anyArchiveStatus"] = "a"  # every archive status sorts after "a"
-    # Spaces before ")": the SDK's parameter substitution would read "@failed))" as one name.
-    return "(State eq @state or (ArchiveStatus ge @anyArchiveStatus and State ne @failed ) )"
-
-
-def _history(entity: dict[str, Any] | None) -> list[dict[str, Any]]:
-    raw = (entity or {}).get("StateHistoryJson") or "[]"
-    try:
-        history = json.loads(raw)
-    except ValueError:
-        LOGGER.warning("unreadable StateHistoryJson replaced")
-        return []
-    return history if isinstance(history, list) else []
-
-
-def _has_change(entity: dict[str, Any] | None, change: StateChange) -> bool:
-    """A callback is known by its event id; an API change by its whole entry (a retry of a
-    write that had landed carries the same state, time and source)."""
-    if change.event_id is not None:
-        return any(entry.get("eventId") == change.event_id for entry in _history(entity))
-    wanted = change.to_json()
-    return any(entry == wanted for entry in _history(entity))
-
-
-def _entry(entity: dict[str, Any]) -> RegistryEntry:
-    options_json = entity.get("OptionsJson")
-    return RegistryEntry(
-        recording_id=str(entity.get("RecordingId", "")),
-        state=_effective_state(entity),
-        history=_history(entity),
-        server_call_id=entity.get("ServerCallId") or None,
-        call_connection_id=entity.get("CallConnectionId") or None,
-        options=json.loads(options_json) if options_json else None,
-        created_at=entity.get("CreatedAt") or None,
-        updated_at=entity.get("UpdatedAt") or None,
-        failure=entity.get("FailureReason") or None,
-        archive=_archive(entity),
-    )
-
-
-def _summary(entity: dict[str, Any]) -> dict[str, Any]:
-    """The list item of one recording entity (wire names, as ``schemas.RecordingSummary``)."""
-
-    def text(name: str) -> str | None:
-        value = entity.get(name)
-        if isinstance(value, datetime):
-            return iso(value)
-        return str(value) if value not in (None, "") else None
-
-    def number(name: str) -> int | None:
-        value = entity.get(name)
-        if isinstance(value, EntityProperty):
-            value = value.value
-        return int(value) if isinstance(value, int) else None
-
-    recording_id = text("RecordingId") or decode_id(str(entity.get("PartitionKey", "")))
-    return {
-        "recordingId": recording_id,
-        "serverCallId": text("ServerCallId"),
-        "callConnectionId": text("CallConnectionId"),
-        "state": _effective_state(entity),
-        "content": text("ContentType"),
-        "channel": text("ChannelType"),
-        "format": text("FormatType"),
-        "createdAt": text("CreatedAt"),
-        "updatedAt": text("UpdatedAt"),
-        "archiveStatus": text("ArchiveStatus"),
-        "archivedAt": text("ArchivedAt"),
-        "chunkCount": number("ArchiveChunkCount"),
-        "totalBytes": number("ArchiveTotalBytes"),
-    }
-
-
-def _archive(entity: dict[str, Any]) -> dict[str, Any] | None:
-    if not any(entity.get(name) not in (None, "") for name in _ARCHIVE_FIELDS.values()):
-        return None
-    view: dict[str, Any] = {}
-    for wire, name in _ARCHIVE_FIELDS.items():
-        value = entity.get(name)
-        if isinstance(value, datetime):
-            value = iso(value)
-        elif isinstance(value, EntityProperty):
-            value = value.value  # e.g. an Int64 the Tables SDK does not unwrap
-        view[wire] = value if value != "" else None
-    chunks = entity.get("ArchiveChunksJson")
-    if chunks:
-        try:
-            view["chunks"] = json.loads(chunks)
-        except ValueError:
-            view["chunks"] = None
-    return view
 
 
 def _parse_iso(raw: str) -> datetime | None:

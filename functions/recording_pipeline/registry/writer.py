@@ -24,7 +24,7 @@ accepted an operation and hands the log entry to :class:`DeferredRegistryWrites`
   had landed meanwhile).
 
 A crash before a change is written loses it: its history line, and the ``State`` it set (a
-callback never overrides a state the API set, see ``registry._next_state``). ACS's own
+callback never overrides a state the API set, see ``registry.states``). ACS's own
 RecordingStateChanged callback still records the transition in the history, the ``GET`` of a
 recording shows ACS's live state next to the registry's, and the API asks ACS before it refuses
 an operation the registry's state would not allow (``recording_control``).
@@ -44,12 +44,9 @@ from dataclasses import dataclass, field
 
 from azure.core.exceptions import HttpResponseError
 
-from recording_pipeline.registry.table import (
-    EntityChange,
-    Registry,
-    RegistryEntry,
-    RegistryUnavailableError,
-)
+from recording_pipeline.registry.states import EntityChange
+from recording_pipeline.registry.table import Registry, RegistryUnavailableError
+from recording_pipeline.registry.views import RegistryEntry
 
 LOGGER = logging.getLogger(__name__)
 
