@@ -10,7 +10,7 @@ trigger, using the values of ``functions/host.json`` so both behave alike:
 - up to ``batchSize`` messages are processed at once; an empty queue is polled with a growing
   pause capped at ``maxPollingInterval``.
 
-It calls the same ``recording_pipeline.archiver.handle_event_message`` as the Function App.
+It calls the same ``recording_pipeline.archive.archiver.handle_event_message`` as the Function App.
 SIGTERM/SIGINT stop polling and let the messages in progress finish; a SIGKILL leaves them
 invisible until their lease ends, and they are then redelivered, like after a host crash.
 
@@ -37,7 +37,7 @@ from typing import Any
 from azure.core.exceptions import HttpResponseError, ResourceExistsError
 from azure.storage.queue import QueueClient, QueueMessage
 
-from recording_pipeline.archiver import handle_event_message
+from recording_pipeline.archive.archiver import handle_event_message
 from recording_pipeline.clients import (
     recordings_container_client,
     registry_table_client,

@@ -35,7 +35,7 @@ from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from azure.data.tables import TableClient
 from azure.storage.blob import ContainerClient
 
-from recording_pipeline import manifest as manifest_module
+from recording_pipeline.archive import manifest as manifest_module
 from recording_pipeline.clients import (
     recordings_container_client,
     registry_table_client,

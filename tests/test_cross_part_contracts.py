@@ -7,7 +7,8 @@ import re
 
 from infra import function_app as infra_function_app
 from infra import monitoring
-from recording_pipeline import archiver, settings
+from recording_pipeline import settings
+from recording_pipeline.archive import archiver
 from recording_pipeline.registry import writer as registry_writer
 from scripts.processes import REPO_ROOT
 

@@ -25,8 +25,8 @@ from azure.data.tables import TableClient
 from azure.storage.blob import ContainerClient
 from azure.storage.queue import QueueClient
 
+from recording_pipeline.archive.media_source import RetrySchedule
 from recording_pipeline.ids import encode_id
-from recording_pipeline.media_source import RetrySchedule
 from recording_pipeline.settings import Settings
 from scripts.processes import Azurite
 from scripts.synthetic_media_server import MediaObject, SyntheticMediaServer

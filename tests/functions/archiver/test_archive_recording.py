@@ -10,8 +10,8 @@ import threading
 import pytest
 
 from infra.storage import CONTENT_KIND_TAG
-from recording_pipeline.archive_layout import recording_prefix
-from recording_pipeline.archiver import ArchiveOutcome, handle_event_message
+from recording_pipeline.archive.archiver import ArchiveOutcome, handle_event_message
+from recording_pipeline.archive.layout import recording_prefix
 from recording_pipeline.ids import encode_id
 from scripts.synthetic_media_server import Fault, SyntheticMediaServer
 from tests.functions.archiver.conftest import (
@@ -242,7 +242,7 @@ def test_expired_source_marks_the_recording_lost_with_an_error_log(
     recording = publish_recording(media_server, [1000, 2000])
     del media_server.objects[recording.chunks[1].content_path]
 
-    with caplog.at_level(logging.ERROR, logger="recording_pipeline.archiver"):
+    with caplog.at_level(logging.ERROR, logger="recording_pipeline.archive.archiver"):
         assert archive(stack, recording.message()) is ArchiveOutcome.LOST
 
     entity = stack.recording_entity(recording.recording_id)

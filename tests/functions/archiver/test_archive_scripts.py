@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from recording_pipeline.archive_layout import recording_prefix
-from recording_pipeline.archiver import ArchiveOutcome, handle_event_message
+from recording_pipeline.archive.archiver import ArchiveOutcome, handle_event_message
+from recording_pipeline.archive.layout import recording_prefix
+from recording_pipeline.archive.poison import MAX_ENVELOPE_CHARS
 from recording_pipeline.ids import encode_id
-from recording_pipeline.poison import MAX_ENVELOPE_CHARS
 from scripts import export_participant, replay_poison
 from scripts.processes import REPO_ROOT
 from scripts.synthetic_media_server import SyntheticMediaServer

@@ -23,9 +23,9 @@ import pytest
 from azure.core.exceptions import ResourceNotFoundError
 from azure.storage.queue import QueueMessage
 
-from recording_pipeline.archive_layout import recording_prefix
-from recording_pipeline.archiver import ArchiveOutcome, handle_event_message
-from recording_pipeline.recording_events import parse_event_message
+from recording_pipeline.archive.archiver import ArchiveOutcome, handle_event_message
+from recording_pipeline.archive.events import parse_event_message
+from recording_pipeline.archive.layout import recording_prefix
 from scripts.processes import Azurite, ManagedProcess, python_module_argv
 from tests.functions.archiver.conftest import (
     FAST_RETRY,
@@ -315,7 +315,7 @@ def test_expired_recording_is_marked_lost_never_archived(
     assert set(object_statuses(pair.emulator, recording_id)) == {"expired"}
     (message,) = receive_events(pair.stack, 1)
 
-    with caplog.at_level(logging.ERROR, logger="recording_pipeline.archiver"):
+    with caplog.at_level(logging.ERROR, logger="recording_pipeline.archive.archiver"):
         assert archive_message(pair.stack, message) is ArchiveOutcome.LOST
 
     entity = pair.stack.recording_entity(recording_id)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from recording_pipeline.archive_layout import recording_prefix
+from recording_pipeline.archive.layout import recording_prefix
 from scripts.archive_worker import QueueHostOptions
 from scripts.processes import ManagedProcess, python_module_argv
 from scripts.synthetic_media_server import Fault, SyntheticMediaServer

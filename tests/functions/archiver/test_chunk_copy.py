@@ -11,8 +11,7 @@ import pytest
 from azure.communication.callautomation import CallAutomationClient
 from azure.storage.blob import BlobClient, ContentSettings
 
-from recording_pipeline.archive_layout import block_id, parse_block_id
-from recording_pipeline.chunk_copy import (
+from recording_pipeline.archive.chunk_copy import (
     ArchiveConflictError,
     BlobAttributes,
     BlockBuffers,
@@ -20,13 +19,14 @@ from recording_pipeline.chunk_copy import (
     copy_to_block_blob,
     resume_point,
 )
-from recording_pipeline.clients import call_automation_client
-from recording_pipeline.media_source import (
+from recording_pipeline.archive.layout import block_id, parse_block_id
+from recording_pipeline.archive.media_source import (
     MediaSource,
     RetrySchedule,
     SourceGoneError,
     SourceUnavailableError,
 )
+from recording_pipeline.clients import call_automation_client
 from scripts.synthetic_media_server import Fault, MediaObject, SyntheticMediaServer
 from tests.functions.archiver.conftest import (
     BLOCK_SIZE,
@@ -167,7 +167,7 @@ def test_redelivered_copy_resumes_after_the_staged_blocks_without_reading_them(
     media = interrupt_copy_at_block_3(stack, media_server, media_client, BLOCK_SIZE)
     staged = [b.id for b in blob(stack).get_block_list("uncommitted")[1]]
 
-    with caplog.at_level(logging.INFO, logger="recording_pipeline.chunk_copy"):
+    with caplog.at_level(logging.INFO, logger="recording_pipeline.archive.chunk_copy"):
         copied = copy_to_block_blob(
             source(media_client), blob(stack), ATTRIBUTES, block_size=BLOCK_SIZE
         )
@@ -190,7 +190,7 @@ def test_without_an_md5_checkpoint_staged_blocks_are_reread_but_not_uploaded_aga
     # A block size that is not a multiple of 64 bytes leaves no MD5 state to resume from.
     odd_block = BLOCK_SIZE + 1
     media = interrupt_copy_at_block_3(stack, media_server, media_client, odd_block)
-    with caplog.at_level(logging.INFO, logger="recording_pipeline.chunk_copy"):
+    with caplog.at_level(logging.INFO, logger="recording_pipeline.archive.chunk_copy"):
         copied = copy_to_block_blob(
             source(media_client), blob(stack), ATTRIBUTES, block_size=odd_block
         )

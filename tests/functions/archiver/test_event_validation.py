@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from recording_pipeline.archiver import ArchiveOutcome, handle_event_message
-from recording_pipeline.recording_events import (
+from recording_pipeline.archive.archiver import ArchiveOutcome, handle_event_message
+from recording_pipeline.archive.events import (
     InvalidEventError,
     decode_message_body,
     parse_event_message,

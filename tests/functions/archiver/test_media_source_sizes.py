@@ -11,8 +11,12 @@ from http.server import BaseHTTPRequestHandler
 
 import pytest
 
+from recording_pipeline.archive.media_source import (
+    MediaSource,
+    RetrySchedule,
+    SourceUnavailableError,
+)
 from recording_pipeline.clients import call_automation_client
-from recording_pipeline.media_source import MediaSource, RetrySchedule, SourceUnavailableError
 from recording_pipeline.settings import Settings
 from tests.support.http_server import LocalHttpServer
 

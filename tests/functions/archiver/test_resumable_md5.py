@@ -7,16 +7,16 @@ import random
 
 import pytest
 
-from recording_pipeline import chunk_copy
-from recording_pipeline.archive_layout import parse_block_id
-from recording_pipeline.chunk_copy import BlobAttributes, copy_to_block_blob
-from recording_pipeline.clients import call_automation_client
-from recording_pipeline.media_source import MediaSource
-from recording_pipeline.resumable_md5 import (
+from recording_pipeline.archive import chunk_copy
+from recording_pipeline.archive.chunk_copy import BlobAttributes, copy_to_block_blob
+from recording_pipeline.archive.layout import parse_block_id
+from recording_pipeline.archive.media_source import MediaSource
+from recording_pipeline.archive.resumable_md5 import (
     NO_STATE,
     ResumableMd5,
     resumable_md5_available,
 )
+from recording_pipeline.clients import call_automation_client
 from scripts.synthetic_media_server import MediaObject, SyntheticMediaServer
 from tests.functions.archiver.conftest import BLOCK_SIZE, FAST_RETRY, MEDIA_HOST, ArchiveStack
 

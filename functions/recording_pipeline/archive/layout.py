@@ -17,9 +17,9 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
+from recording_pipeline.archive.resumable_md5 import NO_STATE
 from recording_pipeline.ids import encode_id
 from recording_pipeline.manifest_file import MANIFEST_NAME
-from recording_pipeline.resumable_md5 import NO_STATE
 
 # Fixed-width so every block id of a blob has the same length (Put Block List requires it; 63
 # characters, under the 64-byte limit) and deterministic (offset, length, and the MD5 state after

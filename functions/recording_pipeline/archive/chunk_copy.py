@@ -5,7 +5,7 @@ Why it is built this way:
 - **Bounded memory.** One block (``ARCHIVE_BLOCK_SIZE_BYTES``) is read while the previous one is
   being staged, so at most two blocks of a chunk are in memory whatever the chunk's size, and a
   process-wide :class:`BlockBuffers` budget caps the total across parallel copies.
-- **Deterministic block ids** (``archive_layout.block_id``: offset, length and the running MD5
+- **Deterministic block ids** (``layout.block_id``: offset, length and the running MD5
   state after the block). A redelivered event after a crash lists the blob's uncommitted blocks,
   takes the run of staged blocks from byte 0, restores the MD5 from the last one
   (``resumable_md5``) and continues reading from the byte after it: nothing is read or uploaded
@@ -31,9 +31,9 @@ from dataclasses import dataclass
 from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
 from azure.storage.blob import BlobBlock, BlobClient, ContentSettings
 
-from recording_pipeline.archive_layout import block_id, parse_block_id
-from recording_pipeline.media_source import MediaSource, SourceUnavailableError
-from recording_pipeline.resumable_md5 import NO_STATE, ResumableMd5, resumable_md5_available
+from recording_pipeline.archive.layout import block_id, parse_block_id
+from recording_pipeline.archive.media_source import MediaSource, SourceUnavailableError
+from recording_pipeline.archive.resumable_md5 import NO_STATE, ResumableMd5, resumable_md5_available
 
 LOGGER = logging.getLogger(__name__)
 
@@ -94,8 +94,8 @@ def copy_to_block_blob(
 ) -> CopiedBlob:
     """Stream ``source`` into ``blob`` and commit it once, verified.
 
-    :raises ~recording_pipeline.media_source.SourceGoneError: the source expired (404/410).
-    :raises ~recording_pipeline.media_source.SourceUnavailableError: retries exhausted.
+    :raises ~recording_pipeline.archive.media_source.SourceGoneError: the source expired (404/410).
+    :raises ~recording_pipeline.archive.media_source.SourceUnavailableError: retries exhausted.
     :raises ArchiveConflictError: a different committed blob already has this name.
     """
     existing = committed_blob(blob, attributes.metadata)

@@ -34,42 +34,47 @@ from azure.data.tables import TableClient
 from azure.storage.blob import ContainerClient
 from azure.storage.queue import QueueClient
 
-from recording_pipeline.archive_layout import (
-    content_blob_name,
-    content_mime_type,
-    manifest_blob_name,
-    metadata_blob_name,
-    recording_prefix,
-)
-from recording_pipeline.chunk_copy import (
+from recording_pipeline.archive.chunk_copy import (
     BlobAttributes,
     BlockBuffers,
     CopiedBlob,
     copy_to_block_blob,
 )
-from recording_pipeline.chunk_metadata import ChunkMetadata, read_chunk_metadata
-from recording_pipeline.clients import (
-    call_automation_client,
-    queue_client,
-    recordings_container_client,
-    registry_table_client,
-)
-from recording_pipeline.manifest import ArchivedChunk, build_manifest, read_manifest, write_manifest
-from recording_pipeline.media_source import MediaSource, RetrySchedule, SourceGoneError
-from recording_pipeline.poison import send_to_poison_once
-from recording_pipeline.recording_events import (
+from recording_pipeline.archive.chunk_metadata import ChunkMetadata, read_chunk_metadata
+from recording_pipeline.archive.events import (
     ChunkRef,
     InvalidEventError,
     RecordingEvent,
     UnsupportedEventTypeError,
     parse_event_message,
 )
+from recording_pipeline.archive.layout import (
+    content_blob_name,
+    content_mime_type,
+    manifest_blob_name,
+    metadata_blob_name,
+    recording_prefix,
+)
+from recording_pipeline.archive.manifest import (
+    ArchivedChunk,
+    build_manifest,
+    read_manifest,
+    write_manifest,
+)
+from recording_pipeline.archive.media_source import MediaSource, RetrySchedule, SourceGoneError
+from recording_pipeline.archive.poison import send_to_poison_once
+from recording_pipeline.clients import (
+    call_automation_client,
+    queue_client,
+    recordings_container_client,
+    registry_table_client,
+)
 from recording_pipeline.registry import schema
 from recording_pipeline.registry.archive_writes import ArchiveRegistry
 from recording_pipeline.settings import Settings
 
 LOGGER = logging.getLogger(__name__)
-HOST_JSON = Path(__file__).resolve().parent.parent / "host.json"
+HOST_JSON = Path(__file__).resolve().parents[2] / "host.json"
 DEFAULT_MAX_DEQUEUE_COUNT = 5
 #: Logged at ERROR level when a recording cannot be archived; alert rules match on it.
 RECORDING_LOST_MARKER = "RECORDING_LOST"

@@ -17,10 +17,10 @@ from typing import Any
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.storage.blob import ContainerClient, ContentSettings
 
-from recording_pipeline.chunk_copy import CopiedBlob
-from recording_pipeline.chunk_metadata import ChunkMetadata
+from recording_pipeline.archive.chunk_copy import CopiedBlob
+from recording_pipeline.archive.chunk_metadata import ChunkMetadata
+from recording_pipeline.archive.events import ChunkRef, RecordingEvent
 from recording_pipeline.manifest_file import MAX_MANIFEST_BYTES
-from recording_pipeline.recording_events import ChunkRef, RecordingEvent
 
 SCHEMA_VERSION = 1
 
