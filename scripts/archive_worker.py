@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import logging
 import os
 import signal
@@ -30,7 +29,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +37,7 @@ from azure.core.exceptions import HttpResponseError, ResourceExistsError
 from azure.storage.queue import QueueClient, QueueMessage
 
 from recording_pipeline.archive.archiver import handle_event_message
+from recording_pipeline.archive.host_json import HOST_JSON, QueueHostOptions
 from recording_pipeline.clients import (
     recordings_container_client,
     registry_table_client,
@@ -45,41 +45,7 @@ from recording_pipeline.clients import (
 from recording_pipeline.settings import Settings
 
 LOGGER = logging.getLogger("archive_worker")
-HOST_JSON = Path(__file__).resolve().parent.parent / "functions" / "host.json"
 MessageHandler = Callable[..., Any]
-
-
-@dataclass(frozen=True)
-class QueueHostOptions:
-    """The queue-trigger settings of host.json that shape delivery."""
-
-    max_dequeue_count: int = 5
-    visibility_timeout_seconds: float = 0.0
-    batch_size: int = 16
-    max_polling_interval_seconds: float = 60.0
-
-    @classmethod
-    def from_host_json(cls, path: Path = HOST_JSON) -> QueueHostOptions:
-        queues = json.loads(path.read_text()).get("extensions", {}).get("queues", {})
-        defaults = cls()
-        return cls(
-            max_dequeue_count=int(queues.get("maxDequeueCount", defaults.max_dequeue_count)),
-            visibility_timeout_seconds=_timespan_seconds(
-                queues.get("visibilityTimeout", "00:00:00")
-            ),
-            batch_size=int(queues.get("batchSize", defaults.batch_size)),
-            max_polling_interval_seconds=_timespan_seconds(
-                queues.get("maxPollingInterval", "00:01:00")
-            ),
-        )
-
-
-def _timespan_seconds(value: str | int) -> float:
-    """host.json time spans are ``hh:mm:ss`` (or milliseconds as a number)."""
-    if isinstance(value, int | float):
-        return value / 1000
-    hours, minutes, seconds = value.split(":")
-    return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
 
 
 class LeaseRenewer:

@@ -25,7 +25,6 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 from azure.communication.callautomation import CallAutomationClient
@@ -48,6 +47,7 @@ from recording_pipeline.archive.events import (
     UnsupportedEventTypeError,
     parse_event_message,
 )
+from recording_pipeline.archive.host_json import max_dequeue_count
 from recording_pipeline.archive.layout import (
     content_blob_name,
     content_mime_type,
@@ -74,8 +74,6 @@ from recording_pipeline.registry.archive_writes import ArchiveRegistry
 from recording_pipeline.settings import Settings
 
 LOGGER = logging.getLogger(__name__)
-HOST_JSON = Path(__file__).resolve().parents[2] / "host.json"
-DEFAULT_MAX_DEQUEUE_COUNT = 5
 #: Logged at ERROR level when a recording cannot be archived; alert rules match on it.
 RECORDING_LOST_MARKER = "RECORDING_LOST"
 #: Logged when an event is rejected to the poison queue; the infra's log alert matches both.
@@ -124,16 +122,6 @@ def archive_services(settings: Settings) -> ArchiveServices:
         poison_queue=queue_client(settings, settings.poison_queue),
         block_buffers=BlockBuffers(settings.archive_max_concurrency + 1),
     )
-
-
-def max_dequeue_count(host_json: Path = HOST_JSON) -> int:
-    """``extensions.queues.maxDequeueCount`` of host.json: the worker and the host share it."""
-    try:
-        host = json.loads(host_json.read_text())
-    except FileNotFoundError:
-        return DEFAULT_MAX_DEQUEUE_COUNT
-    queues = host.get("extensions", {}).get("queues", {})
-    return int(queues.get("maxDequeueCount", DEFAULT_MAX_DEQUEUE_COUNT))
 
 
 def handle_event_message(

@@ -16,8 +16,9 @@ from pathlib import Path
 
 import pytest
 
+from recording_pipeline.archive import host_json
+from recording_pipeline.archive.host_json import QueueHostOptions
 from recording_pipeline.archive.layout import recording_prefix
-from scripts.archive_worker import QueueHostOptions
 from scripts.processes import ManagedProcess, python_module_argv
 from scripts.synthetic_media_server import Fault, SyntheticMediaServer
 from tests.functions.archiver.conftest import (
@@ -99,6 +100,13 @@ def test_host_options_come_from_host_json() -> None:
     assert options.max_dequeue_count == host["maxDequeueCount"] == 5
     assert options.visibility_timeout_seconds == 60
     assert options.batch_size == host["batchSize"]
+
+
+def test_the_archiver_and_the_worker_read_the_deployed_host_json() -> None:
+    """One reader for both: its default is the app's own host.json, so the archiver's last-attempt
+    check and the worker's redelivery agree (a wrong path would fall back to defaults silently)."""
+    assert host_json.HOST_JSON == HOST_JSON
+    assert host_json.max_dequeue_count() == QueueHostOptions.from_host_json().max_dequeue_count
 
 
 def test_worker_archives_queued_events_and_deletes_the_messages(
