@@ -37,7 +37,7 @@ import httpx
 
 from emulator.client import emulator_call_automation_client
 from emulator.simulation import EmulatorSimulation
-from recording_pipeline import server_timing
+from recording_pipeline.api import timing as server_timing
 from scripts.local_stack import LocalStack
 from scripts.serve_api import server_description
 

@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     import uvicorn
 
-    from recording_pipeline.api import create_app
+    from recording_pipeline.api.app import create_app
     from recording_pipeline.settings import SettingsError
 
     try:

@@ -11,7 +11,7 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from recording_pipeline import server_timing
+from recording_pipeline.api import timing as server_timing
 from scripts.processes import Azurite
 from tests.functions.stack import (
     FUNCTION_KEY,

@@ -20,8 +20,8 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from recording_pipeline.api import CALLBACK_WRITE_TIMEOUT_SECONDS
-from recording_pipeline.callbacks import CallbackTokenVerifier
+from recording_pipeline.api.app import CALLBACK_WRITE_TIMEOUT_SECONDS
+from recording_pipeline.api.callbacks import CallbackTokenVerifier
 from scripts.processes import Azurite
 from tests.functions.stack import (
     FUNCTION_KEY,
@@ -142,7 +142,7 @@ def test_start_recording_failed_marks_the_recording_failed(
 def test_unknown_event_types_are_accepted_and_logged(
     http: httpx.Client, issuer: OidcIssuer, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="recording_pipeline.callbacks")
+    caplog.set_level(logging.INFO, logger="recording_pipeline.api.callbacks")
     other = {"id": "e-1", "type": "Microsoft.Communication.CallConnected", "data": {}}
     response = deliver(http, [other], issuer.token())
     assert response.status_code == 200

@@ -22,8 +22,7 @@ from azure.core.pipeline.transport import AsyncHttpTransport
 from azure.core.rest import AsyncHttpResponse, HttpRequest
 from azure.core.rest._requests_asyncio import RestAsyncioRequestsTransportResponse
 
-from recording_pipeline.recording_options import RecordingOptions
-from recording_pipeline.recording_service import (
+from recording_pipeline.api.service import (
     AcsAuthError,
     AcsConflictError,
     AcsError,
@@ -33,6 +32,7 @@ from recording_pipeline.recording_service import (
     RecordingService,
     repeatability_id,
 )
+from recording_pipeline.recording_options import RecordingOptions
 from recording_pipeline.settings import Settings
 
 ACCESS_KEY = "c2VjcmV0LWFjY2Vzcy1rZXktbmV2ZXItc2hvd24="

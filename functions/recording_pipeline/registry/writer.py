@@ -27,7 +27,7 @@ A crash before a change is written loses it: its history line, and the ``State``
 callback never overrides a state the API set, see ``registry.states``). ACS's own
 RecordingStateChanged callback still records the transition in the history, the ``GET`` of a
 recording shows ACS's live state next to the registry's, and the API asks ACS before it refuses
-an operation the registry's state would not allow (``recording_control``).
+an operation the registry's state would not allow (``api.control``).
 """
 
 from __future__ import annotations

@@ -23,11 +23,9 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from recording_pipeline import problems
-from recording_pipeline.clock import iso, utc_now
-from recording_pipeline.problems import ProblemError
-from recording_pipeline.recording_options import RecordingOptions
-from recording_pipeline.recording_service import (
+from recording_pipeline.api import problems
+from recording_pipeline.api.problems import ProblemError
+from recording_pipeline.api.service import (
     AcsAuthError,
     AcsConflictError,
     AcsError,
@@ -38,11 +36,13 @@ from recording_pipeline.recording_service import (
     RecordingService,
     repeatability_id,
 )
+from recording_pipeline.api.timing import measure
+from recording_pipeline.clock import iso, utc_now
+from recording_pipeline.recording_options import RecordingOptions
 from recording_pipeline.registry.states import StateChange, start_change, state_change
 from recording_pipeline.registry.table import Registry, RegistryUnavailableError
 from recording_pipeline.registry.views import RegistryEntry
 from recording_pipeline.registry.writer import DeferredRegistryWrites, written_within
-from recording_pipeline.server_timing import measure
 
 LOGGER = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hmac
 
-from recording_pipeline.problems import unauthorized
+from recording_pipeline.api.problems import unauthorized
 from recording_pipeline.settings import Secret
 
 FUNCTION_KEY_HEADER = "x-functions-key"

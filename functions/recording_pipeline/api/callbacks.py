@@ -21,8 +21,8 @@ from typing import Any
 
 import jwt
 
+from recording_pipeline.api.problems import FieldError, invalid_request
 from recording_pipeline.clock import iso, utc_now
-from recording_pipeline.problems import FieldError, invalid_request
 from recording_pipeline.registry import schema
 from recording_pipeline.registry.states import StateChange, state_change
 from recording_pipeline.registry.writer import DeferredRegistryWrites

@@ -28,9 +28,9 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from recording_pipeline import problems
-from recording_pipeline.archive_access import ArchiveAccess
-from recording_pipeline.callbacks import (
+from recording_pipeline.api import problems
+from recording_pipeline.api.archive_access import ArchiveAccess
+from recording_pipeline.api.callbacks import (
     CallbackAuthError,
     CallbackTokenVerifier,
     OidcUnavailableError,
@@ -38,30 +38,22 @@ from recording_pipeline.callbacks import (
     parse_delivery,
     record_events,
 )
-from recording_pipeline.clients import (
-    archive_blob_service_client,
-    download_link_signer,
-    registry_table_client,
-)
-from recording_pipeline.function_keys import FUNCTION_KEY_HEADER, check_function_key
-from recording_pipeline.problems import PROBLEM_MEDIA_TYPE, ProblemDetails, ProblemError
-from recording_pipeline.recording_control import (
+from recording_pipeline.api.control import (
     PAUSE,
     RESUME,
     STOP,
     RecordingControl,
     Transition,
 )
-from recording_pipeline.recording_rules import (
+from recording_pipeline.api.keys import FUNCTION_KEY_HEADER, check_function_key
+from recording_pipeline.api.problems import PROBLEM_MEDIA_TYPE, ProblemDetails, ProblemError
+from recording_pipeline.api.rules import (
     problem_from_body_errors,
     validate_idempotency_key,
     validate_recording_id,
     validate_start_request,
 )
-from recording_pipeline.recording_service import RecordingService
-from recording_pipeline.registry.table import Registry, RegistryUnavailableError
-from recording_pipeline.registry.writer import DeferredRegistryWrites, written_within
-from recording_pipeline.schemas import (
+from recording_pipeline.api.schemas import (
     ArchivedFileLink,
     ArchiveManifest,
     ArchiveStatus,
@@ -74,7 +66,15 @@ from recording_pipeline.schemas import (
     StartRecordingResponse,
     StateChangeResponse,
 )
-from recording_pipeline.server_timing import ServerTimingMiddleware, measure
+from recording_pipeline.api.service import RecordingService
+from recording_pipeline.api.timing import ServerTimingMiddleware, measure
+from recording_pipeline.clients import (
+    archive_blob_service_client,
+    download_link_signer,
+    registry_table_client,
+)
+from recording_pipeline.registry.table import Registry, RegistryUnavailableError
+from recording_pipeline.registry.writer import DeferredRegistryWrites, written_within
 from recording_pipeline.settings import Settings, SettingsError
 
 LOGGER = logging.getLogger(__name__)

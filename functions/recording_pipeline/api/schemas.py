@@ -1,7 +1,7 @@
 """Wire models of the recording API (camelCase, as the OpenAPI document shows them).
 
 Only JSON *types* are checked here (strict: ``"true"`` is not a boolean); the ACS combination
-rules live in :mod:`recording_pipeline.recording_rules`, so both kinds of rejection come back as
+rules live in :mod:`recording_pipeline.api.rules`, so both kinds of rejection come back as
 the same 400 problem and the rules can be tested without HTTP.
 """
 

@@ -27,16 +27,16 @@ from typing import Any
 from azure.core.exceptions import AzureError, HttpResponseError, ResourceNotFoundError
 from azure.storage.blob import ContainerClient
 
-from recording_pipeline import problems
+from recording_pipeline.api import problems
+from recording_pipeline.api.control import registry_call
+from recording_pipeline.api.problems import ProblemError
+from recording_pipeline.api.timing import measure
 from recording_pipeline.clock import iso, utc_now
 from recording_pipeline.links import BlobSigner
 from recording_pipeline.manifest_file import MANIFEST_NAME, MAX_MANIFEST_BYTES
-from recording_pipeline.problems import ProblemError
-from recording_pipeline.recording_control import registry_call
 from recording_pipeline.registry.schema import STATUS_ARCHIVED
 from recording_pipeline.registry.table import Registry
 from recording_pipeline.registry.views import RegistryEntry
-from recording_pipeline.server_timing import measure
 
 LOGGER = logging.getLogger(__name__)
 

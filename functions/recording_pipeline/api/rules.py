@@ -19,9 +19,9 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlparse
 
-from recording_pipeline.problems import FieldError, ProblemError, invalid_request
+from recording_pipeline.api.problems import FieldError, ProblemError, invalid_request
+from recording_pipeline.api.schemas import StartRecordingRequest
 from recording_pipeline.recording_options import RecordingOptions
-from recording_pipeline.schemas import StartRecordingRequest
 
 MAX_UNMIXED_CHANNELS = 5
 MAX_ID_LENGTH = 1024
