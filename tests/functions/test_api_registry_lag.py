@@ -11,7 +11,7 @@ import httpx
 import pytest
 from azure.data.tables import TableClient
 
-from recording_pipeline.api.app import ApiServices
+from recording_pipeline.api.dependencies import ApiServices
 from recording_pipeline.ids import encode_id
 from scripts.processes import Azurite
 from tests.functions.stack import ApiServer

@@ -20,8 +20,8 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from recording_pipeline.api.app import CALLBACK_WRITE_TIMEOUT_SECONDS
 from recording_pipeline.api.callbacks import CallbackTokenVerifier
+from recording_pipeline.api.routes.callbacks import CALLBACK_WRITE_TIMEOUT_SECONDS
 from scripts.processes import Azurite
 from tests.functions.stack import (
     FUNCTION_KEY,

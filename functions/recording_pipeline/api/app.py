@@ -16,75 +16,39 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import Depends, FastAPI, Header, Path, Query, Request, Response
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from recording_pipeline.api import problems
 from recording_pipeline.api.archive_access import ArchiveAccess
-from recording_pipeline.api.callbacks import (
-    CallbackAuthError,
-    CallbackTokenVerifier,
-    OidcUnavailableError,
-    bearer_token,
-    parse_delivery,
-    record_events,
-)
-from recording_pipeline.api.control import (
-    PAUSE,
-    RESUME,
-    STOP,
-    RecordingControl,
-    Transition,
-)
-from recording_pipeline.api.keys import FUNCTION_KEY_HEADER, check_function_key
-from recording_pipeline.api.problems import PROBLEM_MEDIA_TYPE, ProblemDetails, ProblemError
-from recording_pipeline.api.rules import (
-    problem_from_body_errors,
-    validate_idempotency_key,
-    validate_recording_id,
-    validate_start_request,
-)
-from recording_pipeline.api.schemas import (
-    ArchivedFileLink,
-    ArchiveManifest,
-    ArchiveStatus,
-    CallbackAck,
-    HealthResponse,
-    RecordingList,
-    RecordingState,
-    RecordingView,
-    StartRecordingRequest,
-    StartRecordingResponse,
-    StateChangeResponse,
-)
+from recording_pipeline.api.callbacks import CallbackTokenVerifier
+from recording_pipeline.api.control import RecordingControl
+from recording_pipeline.api.dependencies import ApiServices
+from recording_pipeline.api.problems import PROBLEM_MEDIA_TYPE, ProblemError
+from recording_pipeline.api.routes import archive, callbacks, health, recordings
+from recording_pipeline.api.rules import problem_from_body_errors
 from recording_pipeline.api.service import RecordingService
-from recording_pipeline.api.timing import ServerTimingMiddleware, measure
+from recording_pipeline.api.timing import ServerTimingMiddleware
 from recording_pipeline.clients import (
     archive_blob_service_client,
     download_link_signer,
     registry_table_client,
 )
-from recording_pipeline.registry.table import Registry, RegistryUnavailableError
-from recording_pipeline.registry.writer import DeferredRegistryWrites, written_within
+from recording_pipeline.registry.table import Registry
+from recording_pipeline.registry.writer import DeferredRegistryWrites
 from recording_pipeline.settings import Settings, SettingsError
 
 LOGGER = logging.getLogger(__name__)
 
 API_TITLE = "ACS call recording API"
 API_VERSION = "1.0.0"
-OPENAPI_PATH = "/api/openapi.json"
-CALLBACKS_PATH = "/api/callbacks"
-#: A callback is acknowledged once written; past this, 503 and ACS delivers it again.
-CALLBACK_WRITE_TIMEOUT_SECONDS = 10.0
 _PROBLEM_STATUSES = ("400", "401", "404", "409", "422", "502", "503")
 # A request waits for at most two quick retries of a table or blob call; after that the caller
 # gets a 503 with Retry-After instead of a slow answer.
@@ -94,29 +58,15 @@ _REGISTRY_PIPELINE = {
     "connection_timeout": 5,
     "read_timeout": 20,
 }
-
-
-RecordingIdPath = Annotated[
-    str,
-    Path(
-        description="The recording id percent-encoded as one path segment "
-        "(`urllib.parse.quote(id, safe='')`: `/` as `%2F`, `+` as `%2B`, `=` as `%3D`).",
-    ),
-]
-
-
-@dataclass(frozen=True)
-class ApiServices:
-    """What the routes use; tests may build it with their own clients."""
-
-    settings: Settings
-    control: RecordingControl
-    registry: Registry
-    writes: DeferredRegistryWrites
-    archive: ArchiveAccess
-    verifier: CallbackTokenVerifier
-    function_key_required: bool
-    public_base_url: str | None
+#: The routers in matching order. The archive's routes come before the recording item's, whose
+#: ``{recordingId:path}`` would otherwise take ".../archive/manifest" as part of the id.
+ROUTERS: tuple[APIRouter, ...] = (
+    health.router,
+    recordings.collection,
+    archive.router,
+    recordings.item,
+    callbacks.router,
+)
 
 
 def platform_base_url(environ: Mapping[str, str] | None = None) -> str | None:
@@ -155,7 +105,7 @@ def create_app(
     registry = Registry(table)
     writes = DeferredRegistryWrites(registry)
     blob_service = archive_blob_service_client(settings, **_REGISTRY_PIPELINE)
-    archive = ArchiveAccess(
+    archive_access = ArchiveAccess(
         registry,
         blob_service.get_container_client(settings.recordings_container),
         download_link_signer(settings, blob_service),
@@ -166,7 +116,7 @@ def create_app(
         control=RecordingControl(service, registry, writes),
         registry=registry,
         writes=writes,
-        archive=archive,
+        archive=archive_access,
         verifier=callback_verifier
         or CallbackTokenVerifier(
             settings.callback_oidc_metadata_url, settings.acs_immutable_resource_id
@@ -191,7 +141,7 @@ def create_app(
     app = FastAPI(
         title=API_TITLE,
         version=API_VERSION,
-        openapi_url=None,  # served by a keyed route below, as the Functions host would guard it
+        openapi_url=None,  # served by a keyed route (routes/health.py), as the host would guard it
         docs_url=None,
         redoc_url=None,
         lifespan=lifespan,
@@ -199,31 +149,10 @@ def create_app(
     app.state.services = services
     app.add_middleware(ServerTimingMiddleware)
     _add_error_handlers(app)
-    _add_routes(app, _key_dependency(services))
+    for router in ROUTERS:
+        app.include_router(router)
     app.openapi = _openapi_builder(app)  # type: ignore[method-assign]
     return app
-
-
-def _key_dependency(services: ApiServices) -> Callable[..., Awaitable[None]]:
-    # async on purpose: FastAPI runs a plain ``def`` dependency in the thread pool, one thread
-    # hop per request for a constant-time comparison that never blocks.
-    async def require_function_key(
-        x_functions_key: Annotated[
-            str | None,
-            Header(
-                alias=FUNCTION_KEY_HEADER,
-                description="Function key (Azure: the function's key; locally LOCAL_FUNCTION_KEY).",
-            ),
-        ] = None,
-        code: Annotated[
-            str | None, Query(description="The function key, as Azure also accepts it.")
-        ] = None,
-    ) -> None:
-        expected = services.settings.local_function_key
-        if services.function_key_required and expected is not None:
-            check_function_key(expected, header=x_functions_key, query=code)
-
-    return require_function_key
 
 
 def _problem_response(problem: ProblemError) -> JSONResponse:
@@ -267,251 +196,6 @@ def _add_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Exception, on_unexpected)
 
 
-def _responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    return {status: {"model": ProblemDetails} for status in statuses}
-
-
-def _add_routes(app: FastAPI, require_key: Callable[..., Awaitable[None]]) -> None:
-    keyed = [Depends(require_key)]
-
-    @app.get(OPENAPI_PATH, dependencies=keyed, include_in_schema=False)
-    async def openapi_document() -> JSONResponse:
-        return JSONResponse(app.openapi())
-
-    @app.get("/api/health", response_model=HealthResponse, tags=["health"])
-    async def health() -> dict[str, str]:
-        """Liveness: answers without calling ACS or Storage (no key needed)."""
-        return {"status": "ok"}
-
-    @app.post(
-        "/api/recordings",
-        status_code=201,
-        response_model=StartRecordingResponse,
-        dependencies=keyed,
-        responses=_responses(400, 401, 404, 409, 422, 502, 503),
-        tags=["recordings"],
-    )
-    async def start_recording(
-        body: StartRecordingRequest,
-        request: Request,
-        response: Response,
-        idempotency_key: Annotated[
-            str | None,
-            Header(
-                alias="Idempotency-Key",
-                description="Retries with the same key start the recording only once.",
-            ),
-        ] = None,
-    ) -> dict[str, Any]:
-        """Start recording a call; answers the recording id and its registry location."""
-        options = validate_start_request(body)
-        key = None if idempotency_key is None else validate_idempotency_key(idempotency_key)
-        services: ApiServices = request.app.state.services
-        callback_url = (services.public_base_url or str(request.base_url).rstrip("/")) + (
-            CALLBACKS_PATH
-        )
-        outcome = await services.control.start(
-            options, callback_url=callback_url, idempotency_key=key
-        )
-        response.headers["Location"] = outcome.body["location"]
-        if outcome.replayed:
-            response.headers["Idempotent-Replayed"] = "true"
-        return outcome.body
-
-    @app.get(
-        "/api/recordings",
-        response_model=RecordingList,
-        dependencies=keyed,
-        responses=_responses(400, 401, 503),
-        tags=["recordings"],
-    )
-    async def list_recordings(
-        request: Request,
-        server_call_id: Annotated[
-            str | None,
-            Query(
-                alias="serverCallId", min_length=1, max_length=1024, description="Only this call."
-            ),
-        ] = None,
-        state: Annotated[
-            RecordingState | None, Query(description="Only recordings in this registry state.")
-        ] = None,
-        archive_status: Annotated[
-            ArchiveStatus | None,
-            Query(alias="archiveStatus", description="Only recordings with this archive status."),
-        ] = None,
-        limit: Annotated[int, Query(ge=1, le=100, description="Items per page (1-100).")] = 20,
-        continuation_token: Annotated[
-            str | None,
-            Query(
-                alias="continuationToken",
-                max_length=4096,
-                description="The `continuationToken` of the previous page.",
-            ),
-        ] = None,
-    ) -> dict[str, Any]:
-        """List recordings from the registry (never ACS), in the registry's key order.
-
-        Table Storage orders only by key, and the key is the recording id, so the order is
-        stable across pages but not chronological; sort a page (or all pages) by `createdAt`.
-        """
-        services: ApiServices = request.app.state.services
-        return await services.control.list_recordings(
-            limit=limit,
-            continuation_token=continuation_token,
-            server_call_id=server_call_id,
-            state=state,
-            archive_status=archive_status,
-        )
-
-    # Registered before GET /api/recordings/{recordingId:path}, which would otherwise take
-    # ".../archive/manifest" as part of the (slash-containing) recording id.
-    @app.get(
-        "/api/recordings/{recordingId:path}/archive/manifest",
-        response_model=None,
-        dependencies=keyed,
-        responses={
-            200: {"model": ArchiveManifest, "description": "The stored manifest.json."},
-            **_responses(400, 401, 404, 409, 502, 503),
-        },
-        tags=["archive"],
-    )
-    async def get_archive_manifest(recordingId: RecordingIdPath, request: Request) -> Response:  # noqa: N803
-        """The recording's `manifest.json` byte for byte (409 while it is not archived)."""
-        services: ApiServices = request.app.state.services
-        body = await run_in_threadpool(
-            services.archive.manifest, validate_recording_id(recordingId)
-        )
-        return Response(content=body, media_type="application/json")
-
-    @app.get(
-        "/api/recordings/{recordingId:path}/archive/files/{fileName:path}",
-        response_model=ArchivedFileLink,
-        dependencies=keyed,
-        responses=_responses(400, 401, 404, 409, 502, 503),
-        tags=["archive"],
-    )
-    async def get_archived_file(
-        recordingId: RecordingIdPath,  # noqa: N803
-        fileName: Annotated[  # noqa: N803
-            str,
-            Path(
-                description="A file the manifest lists: `chunk-0000.wav`, "
-                "`chunk-0000.metadata.json`, `manifest.json`."
-            ),
-        ],
-        request: Request,
-    ) -> dict[str, Any]:
-        """A 15-minute read-only link to one archived file, with its size and MD5.
-
-        The file is not sent through the API (recordings can be gigabytes); GET the `url` from
-        Blob Storage and check the bytes against `size` and `contentMd5`.
-        """
-        services: ApiServices = request.app.state.services
-        return await run_in_threadpool(
-            services.archive.file_link, validate_recording_id(recordingId), fileName
-        )
-
-    @app.get(
-        "/api/recordings/{recordingId:path}",
-        response_model=RecordingView,
-        dependencies=keyed,
-        responses=_responses(400, 401, 404, 502, 503),
-        tags=["recordings"],
-    )
-    async def get_recording(recordingId: RecordingIdPath, request: Request) -> dict[str, Any]:  # noqa: N803
-        """Live state from ACS plus options, state history and archive status from the registry."""
-        services: ApiServices = request.app.state.services
-        return await services.control.get(validate_recording_id(recordingId))
-
-    for transition, summary in (
-        (PAUSE, "Pause a recording (allowed when active)."),
-        (RESUME, "Resume a paused recording (allowed when inactive)."),
-    ):
-        app.add_api_route(
-            f"/api/recordings/{{recordingId:path}}/{transition.action}",
-            _transition_endpoint(transition),
-            methods=["POST"],
-            response_model=StateChangeResponse,
-            dependencies=keyed,
-            responses=_responses(400, 401, 404, 409, 502, 503),
-            tags=["recordings"],
-            summary=summary,
-            name=f"{transition.action}_recording",
-        )
-
-    app.add_api_route(
-        "/api/recordings/{recordingId:path}",
-        _transition_endpoint(STOP),
-        methods=["DELETE"],
-        response_model=StateChangeResponse,
-        dependencies=keyed,
-        responses=_responses(400, 401, 404, 409, 502, 503),
-        tags=["recordings"],
-        summary="Stop a recording (allowed when active or inactive).",
-        name="stop_recording",
-    )
-
-    @app.post(
-        CALLBACKS_PATH,
-        response_model=CallbackAck,
-        responses=_responses(400, 401, 503),
-        tags=["callbacks"],
-    )
-    async def callbacks(
-        request: Request,
-        authorization: Annotated[
-            str | None, Header(description="`Bearer <JWT>` signed by ACS.")
-        ] = None,
-    ) -> dict[str, int]:
-        """Call Automation callbacks (CloudEvents array), authenticated by ACS's JWT."""
-        services: ApiServices = request.app.state.services
-        await run_in_threadpool(_verify_callback_token, services.verifier, authorization)
-        events, ignored = parse_delivery(await _json_body(request))
-        written = record_events(services.writes, events)
-        try:
-            with measure("registry"):
-                await written_within(written, CALLBACK_WRITE_TIMEOUT_SECONDS)
-        except RegistryUnavailableError as error:
-            LOGGER.warning("callback not acknowledged: %s", error)
-            raise problems.registry_unavailable(retry_after_seconds=5) from error
-        return {"received": len(events) + ignored, "recorded": len(written), "ignored": ignored}
-
-
-def _transition_endpoint(transition: Transition) -> Callable[..., Any]:
-    async def endpoint(recordingId: RecordingIdPath, request: Request) -> dict[str, Any]:  # noqa: N803
-        services: ApiServices = request.app.state.services
-        return await services.control.transition(validate_recording_id(recordingId), transition)
-
-    endpoint.__doc__ = f"{transition.action.capitalize()} the recording."
-    return endpoint
-
-
-def _verify_callback_token(verifier: CallbackTokenVerifier, authorization: str | None) -> None:
-    try:
-        with measure("token"):
-            verifier.verify(bearer_token(authorization))
-    except CallbackAuthError as error:
-        LOGGER.warning("callback refused: %s", error)
-        raise problems.unauthorized(f"Callback token refused: {error}") from error
-    except OidcUnavailableError as error:
-        LOGGER.warning("callback not verifiable now: %s", error)
-        raise problems.ProblemError(
-            503,
-            "oidc-unavailable",
-            "Callback keys unavailable",
-            "The OIDC metadata or keys could not be fetched; retry later.",
-            headers={"Retry-After": "5"},
-        ) from error
-
-
-async def _json_body(request: Request) -> Any:
-    try:
-        return await request.json()
-    except ValueError as error:
-        raise problems.invalid_field("body", "must be JSON") from error
-
-
 def _openapi_builder(app: FastAPI) -> Callable[[], dict[str, Any]]:
     """OpenAPI with problem answers as ``application/problem+json`` and no unused 422s."""
 
@@ -521,7 +205,7 @@ def _openapi_builder(app: FastAPI) -> Callable[[], dict[str, Any]]:
         document = get_openapi(
             title=API_TITLE,
             version=API_VERSION,
-            description=__doc__ or "",
+            description=__doc__ or "",  # this module's docstring: what clients read first
             routes=app.routes,
         )
         for path, operations in document.get("paths", {}).items():

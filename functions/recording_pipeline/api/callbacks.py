@@ -29,6 +29,8 @@ from recording_pipeline.registry.writer import DeferredRegistryWrites
 
 LOGGER = logging.getLogger(__name__)
 
+#: Where ACS posts callbacks; the default ``recordingStateCallbackUri`` of a start.
+CALLBACKS_PATH = "/api/callbacks"
 RECORDING_STATE_CHANGED = "Microsoft.Communication.RecordingStateChanged"
 START_RECORDING_FAILED = "Microsoft.Communication.StartRecordingFailed"
 ALGORITHMS = ("RS256",)

@@ -1,6 +1,6 @@
 """RFC 9457 problem details: the one shape every error answer of the API takes.
 
-Route handlers and services only *raise* :class:`ProblemError`; one handler in ``api.py``
+Route handlers and services only *raise* :class:`ProblemError`; one handler in ``app.py``
 renders it. Keeping the wire shape here means a client (and the OpenAPI document) sees the same
 ``type``/``title``/``status``/``detail``/``field`` fields for a bad body, a missing key, an
 unknown recording or an ACS outage, and nothing else (no stack trace, no upstream secret).
@@ -36,6 +36,11 @@ class ProblemDetails(BaseModel):
     errors: list[FieldError] | None = Field(
         default=None, description="Every broken rule, when the request broke more than one."
     )
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI ``responses`` of a route that may answer these problem statuses."""
+    return {status: {"model": ProblemDetails} for status in statuses}
 
 
 class ProblemError(Exception):
