@@ -14,6 +14,8 @@ from recording_pipeline.archive.archiver import ArchiveOutcome, handle_event_mes
 from recording_pipeline.archive.layout import recording_prefix
 from recording_pipeline.archive.poison import MAX_ENVELOPE_CHARS
 from recording_pipeline.ids import encode_id
+from recording_pipeline.operations import participants
+from recording_pipeline.operations.replay_poison import MOVED_BY_HOST
 from scripts import export_participant, replay_poison
 from scripts.processes import REPO_ROOT
 from scripts.synthetic_media_server import SyntheticMediaServer
@@ -72,7 +74,7 @@ def test_replay_puts_rejected_and_host_moved_messages_back(
     assert replay_poison.main(["--dry-run"]) == 0
     listed = capsys.readouterr().out
     assert "is not the configured ACS resource" in listed
-    assert replay_poison.MOVED_BY_HOST in listed
+    assert MOVED_BY_HOST in listed
     assert len(stack.poison_queue.peek_messages(max_messages=32)) == 2
 
     assert replay_poison.main(["--reason-contains", "configured ACS resource"]) == 0
@@ -177,7 +179,7 @@ def test_erase_needs_confirmation_then_removes_recordings_and_index(
     assert [e["ParticipantId"] for e in index] == ["4:+15550199"]
     entity = stack.recording_entity(shared.recording_id)
     assert entity is not None and entity["ArchiveStatus"] == "erased"
-    assert export_participant.participant_recordings(stack.table, "8:acs:common-participant") == []
+    assert participants.participant_recordings(stack.table, "8:acs:common-participant") == []
 
 
 def test_a_redelivered_event_does_not_bring_back_an_erased_recording(
