@@ -37,9 +37,9 @@ import httpx
 
 from emulator.client import emulator_call_automation_client
 from emulator.simulation import EmulatorSimulation
+from local_runtime.api_server import server_description
+from local_runtime.stack import LocalStack
 from recording_pipeline.api import timing as server_timing
-from scripts.local_stack import LocalStack
-from scripts.serve_api import server_description
 
 OPERATIONS = ("start", "pause", "resume", "stop")
 #: Requests that touch neither ACS nor the registry: the cost of HTTP and the framework alone.

@@ -42,19 +42,19 @@ import psutil
 from azure.storage.blob import BlobBlock, ContainerClient
 from azure.storage.queue import QueueClient
 
-from recording_pipeline.clients import (
-    call_automation_client,
-    recordings_container_client,
-)
-from recording_pipeline.settings import Settings
-from scripts.processes import (
+from local_runtime.media_server import MediaObject
+from local_runtime.processes import (
     Azurite,
     ManagedProcess,
     free_port,
     port_is_open,
     python_module_argv,
 )
-from scripts.synthetic_media_server import MediaObject
+from recording_pipeline.clients import (
+    call_automation_client,
+    recordings_container_client,
+)
+from recording_pipeline.settings import Settings
 
 MIB = 1024 * 1024
 MEDIA_HOST = "bench.asm.skype.com"

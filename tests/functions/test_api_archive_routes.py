@@ -24,9 +24,9 @@ from azure.core.exceptions import ResourceExistsError
 from azure.data.tables import TableClient, UpdateMode
 from azure.storage.blob import BlobServiceClient, ContainerClient, UserDelegationKey
 
+from local_runtime.processes import Azurite
 from recording_pipeline.ids import encode_id
 from recording_pipeline.links import UserDelegationSigner
-from scripts.processes import Azurite
 from tests.functions.stack import FUNCTION_KEY
 from tests.support.emulator import RunningEmulator
 

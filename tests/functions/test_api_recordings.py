@@ -11,8 +11,8 @@ from urllib.parse import quote
 import httpx
 import pytest
 
+from local_runtime.processes import Azurite
 from recording_pipeline.api import timing as server_timing
-from scripts.processes import Azurite
 from tests.functions.stack import (
     FUNCTION_KEY,
     ApiServer,

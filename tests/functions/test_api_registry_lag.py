@@ -11,9 +11,9 @@ import httpx
 import pytest
 from azure.data.tables import TableClient
 
+from local_runtime.processes import Azurite
 from recording_pipeline.api.dependencies import ApiServices
 from recording_pipeline.ids import encode_id
-from scripts.processes import Azurite
 from tests.functions.stack import ApiServer
 from tests.functions.test_api_recordings import new_call, start_body
 from tests.support.emulator import RunningEmulator

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from scripts.processes import Azurite, free_port
+from local_runtime.processes import Azurite, free_port
 from tests.functions.stack import (
     FUNCTION_KEY,
     ApiServer,

@@ -9,7 +9,7 @@ import httpx
 import pytest
 from azure.data.tables import TableClient
 
-from scripts.processes import Azurite
+from local_runtime.processes import Azurite
 from tests.support.emulator import RunningEmulator
 
 PROBLEM_FIELDS = {"type", "title", "status", "detail", "field", "errors"}

@@ -7,7 +7,7 @@ import json
 import httpx
 import pytest
 
-from scripts.processes import Azurite
+from local_runtime.processes import Azurite
 from tests.functions.stack import FUNCTION_KEY, stack_environment, start_api, unique_table_name
 from tests.functions.test_recording_service import STARTED, WireTransport, answer
 from tests.support.emulator import RunningEmulator

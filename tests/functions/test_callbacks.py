@@ -20,9 +20,9 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from local_runtime.processes import Azurite
 from recording_pipeline.api.callbacks import CallbackTokenVerifier
 from recording_pipeline.api.routes.callbacks import CALLBACK_WRITE_TIMEOUT_SECONDS
-from scripts.processes import Azurite
 from tests.functions.stack import (
     FUNCTION_KEY,
     ApiServer,

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from azure.data.tables import TableClient, UpdateMode
 
+from local_runtime.processes import Azurite, free_port
 from recording_pipeline.ids import encode_id
 from recording_pipeline.recording_options import RecordingOptions
 from recording_pipeline.registry.states import (
@@ -20,7 +21,6 @@ from recording_pipeline.registry.states import (
     state_change,
 )
 from recording_pipeline.registry.table import Registry, RegistryUnavailableError
-from scripts.processes import Azurite, free_port
 from tests.functions.stack import unique_table_name
 
 OPTIONS = RecordingOptions(

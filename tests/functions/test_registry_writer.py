@@ -17,6 +17,7 @@ import pytest
 from azure.core.exceptions import ServiceRequestError
 from azure.data.tables import TableClient
 
+from local_runtime.processes import Azurite
 from recording_pipeline.clock import iso
 from recording_pipeline.ids import encode_id
 from recording_pipeline.registry.states import StateChange, start_change, state_change
@@ -26,7 +27,6 @@ from recording_pipeline.registry.writer import (
     DeferredRegistryWrites,
     written_within,
 )
-from scripts.processes import Azurite
 from tests.functions.stack import unique_table_name
 from tests.functions.test_registry import OPTIONS
 

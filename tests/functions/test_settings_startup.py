@@ -10,9 +10,9 @@ import sys
 import httpx
 import pytest
 
+from local_runtime.processes import REPO_ROOT, Azurite, ManagedProcess, free_port, http_answers
 from recording_pipeline.api.app import create_app, platform_base_url
 from recording_pipeline.settings import Settings, SettingsError
-from scripts.processes import REPO_ROOT, Azurite, ManagedProcess, free_port, http_answers
 from tests.functions.stack import FUNCTION_KEY, stack_environment, unique_table_name
 from tests.support.emulator import RunningEmulator
 

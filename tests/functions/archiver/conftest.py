@@ -25,11 +25,11 @@ from azure.data.tables import TableClient
 from azure.storage.blob import ContainerClient
 from azure.storage.queue import QueueClient
 
+from local_runtime.media_server import MediaObject, SyntheticMediaServer
+from local_runtime.processes import Azurite
 from recording_pipeline.archive.media_source import RetrySchedule
 from recording_pipeline.ids import encode_id
 from recording_pipeline.settings import Settings
-from scripts.processes import Azurite
-from scripts.synthetic_media_server import MediaObject, SyntheticMediaServer
 
 RESOURCE_ID = (
     "/subscriptions/11111111-2222-3333-4444-555555555555/resourceGroups/rg-archiver"

@@ -10,10 +10,10 @@ import threading
 import pytest
 
 from infra.storage import CONTENT_KIND_TAG
+from local_runtime.media_server import Fault, SyntheticMediaServer
 from recording_pipeline.archive.archiver import ArchiveOutcome, handle_event_message
 from recording_pipeline.archive.layout import recording_prefix
 from recording_pipeline.ids import encode_id
-from scripts.synthetic_media_server import Fault, SyntheticMediaServer
 from tests.functions.archiver.conftest import (
     BLOCK_SIZE,
     FAST_RETRY,

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from local_runtime.media_server import SyntheticMediaServer
+from local_runtime.processes import REPO_ROOT
 from recording_pipeline.archive.archiver import ArchiveOutcome, handle_event_message
 from recording_pipeline.archive.layout import recording_prefix
 from recording_pipeline.archive.poison import MAX_ENVELOPE_CHARS
@@ -17,8 +19,6 @@ from recording_pipeline.ids import encode_id
 from recording_pipeline.operations import participants
 from recording_pipeline.operations.replay_poison import MOVED_BY_HOST
 from scripts import export_participant, replay_poison
-from scripts.processes import REPO_ROOT
-from scripts.synthetic_media_server import SyntheticMediaServer
 from tests.functions.archiver.conftest import (
     FAST_RETRY,
     ArchiveStack,

@@ -23,10 +23,10 @@ import pytest
 from azure.core.exceptions import ResourceNotFoundError
 from azure.storage.queue import QueueMessage
 
+from local_runtime.processes import Azurite, ManagedProcess, python_module_argv
 from recording_pipeline.archive.archiver import ArchiveOutcome, handle_event_message
 from recording_pipeline.archive.events import parse_event_message
 from recording_pipeline.archive.layout import recording_prefix
-from scripts.processes import Azurite, ManagedProcess, python_module_argv
 from tests.functions.archiver.conftest import (
     FAST_RETRY,
     ArchiveStack,

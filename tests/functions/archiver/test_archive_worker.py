@@ -16,11 +16,11 @@ from pathlib import Path
 
 import pytest
 
+from local_runtime.media_server import Fault, SyntheticMediaServer
+from local_runtime.processes import ManagedProcess, python_module_argv
 from recording_pipeline.archive import host_json
 from recording_pipeline.archive.host_json import QueueHostOptions
 from recording_pipeline.archive.layout import recording_prefix
-from scripts.processes import ManagedProcess, python_module_argv
-from scripts.synthetic_media_server import Fault, SyntheticMediaServer
 from tests.functions.archiver.conftest import (
     ArchiveStack,
     SyntheticRecording,

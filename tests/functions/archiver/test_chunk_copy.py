@@ -11,6 +11,7 @@ import pytest
 from azure.communication.callautomation import CallAutomationClient
 from azure.storage.blob import BlobClient, ContentSettings
 
+from local_runtime.media_server import Fault, MediaObject, SyntheticMediaServer
 from recording_pipeline.archive.chunk_copy import (
     ArchiveConflictError,
     BlobAttributes,
@@ -27,7 +28,6 @@ from recording_pipeline.archive.media_source import (
     SourceUnavailableError,
 )
 from recording_pipeline.clients import call_automation_client
-from scripts.synthetic_media_server import Fault, MediaObject, SyntheticMediaServer
 from tests.functions.archiver.conftest import (
     BLOCK_SIZE,
     FAST_RETRY,

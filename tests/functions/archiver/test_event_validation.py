@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from local_runtime.media_server import SyntheticMediaServer
 from recording_pipeline.archive.archiver import ArchiveOutcome, handle_event_message
 from recording_pipeline.archive.events import (
     InvalidEventError,
@@ -18,7 +19,6 @@ from recording_pipeline.archive.events import (
     parse_event_message,
     parse_subject,
 )
-from scripts.synthetic_media_server import SyntheticMediaServer
 from tests.functions.archiver.conftest import (
     FAST_RETRY,
     MEDIA_HOST,

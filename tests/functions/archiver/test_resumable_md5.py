@@ -7,6 +7,7 @@ import random
 
 import pytest
 
+from local_runtime.media_server import MediaObject, SyntheticMediaServer
 from recording_pipeline.archive import chunk_copy
 from recording_pipeline.archive.chunk_copy import BlobAttributes, copy_to_block_blob
 from recording_pipeline.archive.layout import parse_block_id
@@ -17,7 +18,6 @@ from recording_pipeline.archive.resumable_md5 import (
     resumable_md5_available,
 )
 from recording_pipeline.clients import call_automation_client
-from scripts.synthetic_media_server import MediaObject, SyntheticMediaServer
 from tests.functions.archiver.conftest import BLOCK_SIZE, FAST_RETRY, MEDIA_HOST, ArchiveStack
 
 

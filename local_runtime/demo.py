@@ -30,7 +30,7 @@ from azure.storage.blob import ContainerClient
 from emulator.simulation import EmulatorSimulation
 
 if TYPE_CHECKING:
-    from scripts.local_stack import LocalStack
+    from local_runtime.stack import LocalStack
 
 PARTICIPANTS = (
     ("8:acs:00000000-0000-4000-8000-00000000a11c_demo-alice", 440),
