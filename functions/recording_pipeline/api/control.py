@@ -39,6 +39,7 @@ from recording_pipeline.api.service import (
 from recording_pipeline.api.timing import measure
 from recording_pipeline.clock import iso, utc_now
 from recording_pipeline.recording_options import RecordingOptions
+from recording_pipeline.registry.schema import PARTITION_KEY, ROW_KEY
 from recording_pipeline.registry.states import StateChange, start_change, state_change
 from recording_pipeline.registry.table import Registry, RegistryUnavailableError
 from recording_pipeline.registry.views import RegistryEntry
@@ -308,7 +309,7 @@ def encode_continuation(position: dict[str, str | None] | None) -> str | None:
     if position is None:
         return None
     raw = json.dumps(
-        {"pk": position.get("PartitionKey"), "rk": position.get("RowKey")}, separators=(",", ":")
+        {"pk": position.get(PARTITION_KEY), "rk": position.get(ROW_KEY)}, separators=(",", ":")
     )
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
@@ -331,7 +332,7 @@ def decode_continuation(token: str | None) -> dict[str, str | None] | None:
         raise _bad_token()
     if not decoded.get("pk") and not decoded.get("rk"):
         raise _bad_token()
-    return {"PartitionKey": decoded.get("pk"), "RowKey": decoded.get("rk")}
+    return {PARTITION_KEY: decoded.get("pk"), ROW_KEY: decoded.get("rk")}
 
 
 def _bad_token() -> ProblemError:
