@@ -27,7 +27,7 @@ from local_runtime.processes import Azurite, ManagedProcess, python_module_argv
 from recording_pipeline.archive.archiver import ArchiveOutcome, handle_event_message
 from recording_pipeline.archive.events import parse_event_message
 from recording_pipeline.archive.layout import recording_prefix
-from tests.functions.archiver.conftest import (
+from tests.functions.archive.conftest import (
     FAST_RETRY,
     ArchiveStack,
     make_archive_stack,

@@ -28,7 +28,7 @@ from recording_pipeline.archive.media_source import (
     SourceUnavailableError,
 )
 from recording_pipeline.clients import call_automation_client
-from tests.functions.archiver.conftest import (
+from tests.functions.archive.conftest import (
     BLOCK_SIZE,
     FAST_RETRY,
     MEDIA_HOST,

@@ -9,7 +9,7 @@ from azure.data.tables import UpdateMode
 
 from recording_pipeline.ids import encode_id
 from recording_pipeline.registry.archive_writes import ArchiveRegistry
-from tests.functions.archiver.conftest import ArchiveStack
+from tests.functions.archive.conftest import ArchiveStack
 
 RECORDING_ID = "eyJQbGF0+/recording=="
 

@@ -19,7 +19,7 @@ from recording_pipeline.archive.events import (
     parse_event_message,
     parse_subject,
 )
-from tests.functions.archiver.conftest import (
+from tests.functions.archive.conftest import (
     FAST_RETRY,
     MEDIA_HOST,
     RESOURCE_ID,

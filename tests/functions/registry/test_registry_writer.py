@@ -27,8 +27,8 @@ from recording_pipeline.registry.writer import (
     DeferredRegistryWrites,
     written_within,
 )
+from tests.functions.registry.test_registry import OPTIONS
 from tests.functions.stack import unique_table_name
-from tests.functions.test_registry import OPTIONS
 
 T0 = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 WRITE_METHODS = {"POST", "PUT", "PATCH", "MERGE"}

@@ -19,7 +19,7 @@ from recording_pipeline.ids import encode_id
 from recording_pipeline.operations import participants
 from recording_pipeline.operations.replay_poison import MOVED_BY_HOST
 from scripts import export_participant, replay_poison
-from tests.functions.archiver.conftest import (
+from tests.functions.archive.conftest import (
     FAST_RETRY,
     ArchiveStack,
     SyntheticRecording,

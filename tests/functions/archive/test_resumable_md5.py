@@ -18,7 +18,7 @@ from recording_pipeline.archive.resumable_md5 import (
     resumable_md5_available,
 )
 from recording_pipeline.clients import call_automation_client
-from tests.functions.archiver.conftest import BLOCK_SIZE, FAST_RETRY, MEDIA_HOST, ArchiveStack
+from tests.functions.archive.conftest import BLOCK_SIZE, FAST_RETRY, MEDIA_HOST, ArchiveStack
 
 
 def test_openssl_md5_is_reachable_here() -> None:

@@ -8,8 +8,8 @@ import httpx
 import pytest
 
 from local_runtime.processes import Azurite
+from tests.functions.api.test_recording_service import STARTED, WireTransport, answer
 from tests.functions.stack import FUNCTION_KEY, stack_environment, start_api, unique_table_name
-from tests.functions.test_recording_service import STARTED, WireTransport, answer
 from tests.support.emulator import RunningEmulator
 
 

@@ -14,7 +14,7 @@ from local_runtime.media_server import Fault, SyntheticMediaServer
 from recording_pipeline.archive.archiver import ArchiveOutcome, handle_event_message
 from recording_pipeline.archive.layout import recording_prefix
 from recording_pipeline.ids import encode_id
-from tests.functions.archiver.conftest import (
+from tests.functions.archive.conftest import (
     BLOCK_SIZE,
     FAST_RETRY,
     ArchiveStack,
@@ -260,7 +260,7 @@ def test_expired_source_marks_the_recording_lost_with_an_error_log(
 
 
 def test_delete_disabled_keeps_acs_copies(azurite, media_server: SyntheticMediaServer) -> None:
-    from tests.functions.archiver.conftest import make_archive_stack
+    from tests.functions.archive.conftest import make_archive_stack
 
     stack = make_archive_stack(
         azurite,

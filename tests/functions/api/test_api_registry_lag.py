@@ -14,8 +14,8 @@ from azure.data.tables import TableClient
 from local_runtime.processes import Azurite
 from recording_pipeline.api.dependencies import ApiServices
 from recording_pipeline.ids import encode_id
+from tests.functions.api.test_api_recordings import new_call, start_body
 from tests.functions.stack import ApiServer
-from tests.functions.test_api_recordings import new_call, start_body
 from tests.support.emulator import RunningEmulator
 
 

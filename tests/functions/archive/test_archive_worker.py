@@ -21,7 +21,7 @@ from local_runtime.processes import ManagedProcess, python_module_argv
 from recording_pipeline.archive import host_json
 from recording_pipeline.archive.host_json import QueueHostOptions
 from recording_pipeline.archive.layout import recording_prefix
-from tests.functions.archiver.conftest import (
+from tests.functions.archive.conftest import (
     ArchiveStack,
     SyntheticRecording,
     md5_digest,
