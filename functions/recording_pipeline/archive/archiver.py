@@ -1,7 +1,7 @@
 """Archive a recording announced by a ``RecordingFileStatusUpdated`` queue message.
 
 ``handle_event_message`` is what the queue trigger (``function_app.py``) and the local worker
-(``scripts/archive_worker.py``) call. Its contract with them:
+(``local_runtime/archive_worker.py``) call. Its contract with them:
 
 - it **returns** when the message is done with: archived, already archived, ignored (another
   event type), rejected (written to the poison queue with its reason), or lost (ACS no longer

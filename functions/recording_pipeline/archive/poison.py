@@ -12,7 +12,7 @@ Envelope (JSON text, no base64)::
 
     {"reason": "...", "messageId": "...", "receivedAt": "<UTC ISO 8601>", "body": "<original>"}
 
-``scripts/replay_poison.py`` puts ``body`` back on the events queue after a fix.
+``operations.replay_poison`` puts ``body`` back on the events queue after a fix.
 """
 
 from __future__ import annotations
