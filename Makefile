@@ -20,12 +20,20 @@ $(STAMPS)/venv: requirements.txt functions/requirements.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
 	@touch $@
 
+# One way to import the repository's packages (scripts, local_runtime, recordings_cli, infra, ...)
+# and the Function App's (functions/ is its deployed root) from any directory and any process of
+# the venv: a .pth file in its site-packages. Rewritten when this Makefile changes.
+$(STAMPS)/import-path: $(STAMPS)/venv Makefile
+	@printf '%s\n' "$(CURDIR)" "$(CURDIR)/functions" \
+		> "$$($(PY) -c 'import sysconfig; print(sysconfig.get_path("purelib"))')/acs_call_recording.pth"
+	@touch $@
+
 $(STAMPS)/npm: package.json package-lock.json
 	@mkdir -p $(STAMPS)
 	npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
-install: $(STAMPS)/venv $(STAMPS)/npm ## Create .venv with pinned packages and install Azurite (npm ci)
+install: $(STAMPS)/venv $(STAMPS)/import-path $(STAMPS)/npm ## Create .venv with pinned packages and install Azurite (npm ci)
 
 test: install ## Run the whole test suite (starts and stops its own Azurite, emulator and API)
 	$(PY) -m pytest $(PYTEST_ARGS)

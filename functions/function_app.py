@@ -22,8 +22,8 @@ import atexit
 
 import azure.functions as func
 
-from recording_pipeline.api import create_app, platform_base_url
-from recording_pipeline.archiver import handle_event_message
+from recording_pipeline.api.app import create_app, platform_base_url
+from recording_pipeline.archive.archiver import handle_event_message
 
 api = create_app(host_checks_keys=True, public_base_url=platform_base_url())
 atexit.register(api.state.services.writes.close, 10.0)

@@ -14,8 +14,8 @@ EVENT_DELIVERY_FAILURE_METRICS = ("DeadLetteredCount", "DroppedEventCount")
 #: Name fragment the archiver's queue-triggered function carries (its requests are alerted on).
 ARCHIVER_FUNCTION_FRAGMENT = "archive"
 #: Markers the app logs for a lost recording and for an event the archiver rejected to the
-#: poison queue (functions/recording_pipeline/archiver.py), and for a registry change the API
-#: could not write after its retries (registry_writer.py); a test keeps both sides equal.
+#: poison queue (functions/recording_pipeline/archive/archiver.py), and for a registry change
+#: the API could not write after its retries (registry/writer.py); a test keeps both sides equal.
 ALERT_MARKERS = ("RECORDING_LOST", "EVENT_REJECTED", "REGISTRY_WRITE_FAILED")
 
 

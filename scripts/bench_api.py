@@ -3,7 +3,7 @@
 Both paths run in the same process against the same emulator, interleaved call by call, so the
 difference between them is what the API adds: HTTP to the API, validation, the function-key
 check and the registry reads in Azurite (its writes land just after each answer, see
-``registry_writer``). The stack is ``make local``'s (``scripts.local_stack``) without the archive
+``registry.writer``). The stack is ``make local``'s (``scripts.local_stack``) without the archive
 worker, so the API runs as its own process and the benchmark client does not share its
 interpreter. Prints a Markdown table; the target is an overhead of at most 5 ms at p50.
 
@@ -37,14 +37,9 @@ import httpx
 
 from emulator.client import emulator_call_automation_client
 from emulator.simulation import EmulatorSimulation
-from scripts.local_stack import LocalStack
-from scripts.processes import REPO_ROOT
-from scripts.serve_api import server_description
-
-if str(REPO_ROOT / "functions") not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT / "functions"))
-
-from recording_pipeline import server_timing
+from local_runtime.api_server import server_description
+from local_runtime.stack import LocalStack
+from recording_pipeline.api import timing as server_timing
 
 OPERATIONS = ("start", "pause", "resume", "stop")
 #: Requests that touch neither ACS nor the registry: the cost of HTTP and the framework alone.

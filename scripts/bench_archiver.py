@@ -28,7 +28,6 @@ import base64
 import json
 import os
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -43,17 +42,14 @@ import psutil
 from azure.storage.blob import BlobBlock, ContainerClient
 from azure.storage.queue import QueueClient
 
-from scripts.processes import (
+from local_runtime.media_server import MediaObject
+from local_runtime.processes import (
     Azurite,
     ManagedProcess,
     free_port,
     port_is_open,
     python_module_argv,
 )
-from scripts.synthetic_media_server import MediaObject
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "functions"))
-
 from recording_pipeline.clients import (
     call_automation_client,
     recordings_container_client,

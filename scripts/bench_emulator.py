@@ -20,7 +20,7 @@ from pathlib import Path
 
 from emulator.client import emulator_call_automation_client
 from emulator.simulation import EmulatorSimulation
-from scripts.processes import (
+from local_runtime.processes import (
     start_emulator_process,
 )
 

@@ -27,7 +27,8 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 COPIED = (
-    "infra", "functions", "scripts", "policy", "tests/__init__.py", "tests/conftest.py",
+    "infra", "functions", "scripts", "policy", "local_runtime", "tests/__init__.py",
+    "tests/conftest.py",
     "tests/support", "tests/infra", "pyproject.toml", "Pulumi.yaml", "Pulumi.dev.yaml",
 )  # fmt: skip
 IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache")

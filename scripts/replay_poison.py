@@ -1,15 +1,4 @@
-"""Put poisoned recording events back on the events queue once the cause is fixed.
-
-Two kinds of message sit in ``<EVENTS_QUEUE>-poison``:
-
-- envelopes the archiver wrote for events it rejected (``{"reason", "messageId", "receivedAt",
-  "body"}``): the original ``body`` is replayed;
-- messages the Functions host (or the local worker) moved after ``maxDequeueCount`` failed
-  attempts: they are replayed as they are.
-
-Each message is sent to the events queue first and deleted from the poison queue after, so an
-interruption can at worst replay a message twice, which the archiver absorbs (a second delivery
-of an archived recording is acknowledged without a second archive).
+"""Replay poisoned recording events onto the events queue (``operations.replay_poison``).
 
     python -m scripts.replay_poison --dry-run            # list (first 32) with their reasons
     python -m scripts.replay_poison                      # replay everything
@@ -22,91 +11,9 @@ storage connection); ``--connection-string`` overrides the storage connection.
 from __future__ import annotations
 
 import argparse
-import json
-import sys
-from dataclasses import dataclass
-from pathlib import Path
 
-from azure.storage.queue import QueueClient, QueueMessage
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "functions"))
-
-from recording_pipeline.clients import queue_client
+from recording_pipeline.operations import replay_poison
 from recording_pipeline.settings import Settings
-
-MOVED_BY_HOST = "moved after maxDequeueCount failed attempts"
-PEEK_LIMIT = 32
-
-
-@dataclass(frozen=True)
-class PoisonedMessage:
-    message_id: str
-    reason: str
-    body: str
-
-
-def unwrap(content: str) -> tuple[str, str]:
-    """``(reason, body to replay)`` of one poison-queue message."""
-    try:
-        envelope = json.loads(content)
-    except json.JSONDecodeError:
-        return MOVED_BY_HOST, content
-    if isinstance(envelope, dict) and {"reason", "body"} <= envelope.keys():
-        return str(envelope["reason"]), str(envelope["body"])
-    return MOVED_BY_HOST, content
-
-
-def is_truncated(content: str) -> bool:
-    """An envelope whose body was cut to fit the queue: replaying it would replay a broken event.
-
-    Such a message stays in the poison queue; its reason and the start of its body tell an
-    operator which recording to look up (the registry, or ACS's event history) by hand.
-    """
-    try:
-        envelope = json.loads(content)
-    except json.JSONDecodeError:
-        return False
-    return isinstance(envelope, dict) and bool(envelope.get("bodyTruncated"))
-
-
-def list_poisoned(poison: QueueClient) -> list[PoisonedMessage]:
-    """Peek (the queue service shows at most 32 messages without receiving them)."""
-    return [
-        PoisonedMessage(message.id, *unwrap(message.content))
-        for message in poison.peek_messages(max_messages=PEEK_LIMIT)
-    ]
-
-
-def replay(
-    poison: QueueClient,
-    events: QueueClient,
-    *,
-    reason_contains: str | None = None,
-    limit: int | None = None,
-) -> list[PoisonedMessage]:
-    """Move matching messages back to the events queue; returns what was replayed."""
-    replayed: list[PoisonedMessage] = []
-    skipped: list[QueueMessage] = []
-    while limit is None or len(replayed) < limit:
-        batch = list(poison.receive_messages(max_messages=PEEK_LIMIT, visibility_timeout=300))
-        if not batch:
-            break
-        for message in batch:
-            reason, body = unwrap(message.content)
-            if (
-                (reason_contains and reason_contains not in reason)
-                or (limit is not None and len(replayed) >= limit)
-                or is_truncated(message.content)
-            ):
-                skipped.append(message)
-                continue
-            events.send_message(body)
-            poison.delete_message(message)
-            replayed.append(PoisonedMessage(message.id, reason, body))
-    for message in skipped:
-        # Make the messages we leave behind visible again at once.
-        poison.update_message(message, visibility_timeout=0)
-    return replayed
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -121,28 +28,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _queues(settings: Settings, connection: str | None) -> tuple[QueueClient, QueueClient]:
-    if connection:
-        return (
-            QueueClient.from_connection_string(connection, settings.poison_queue),
-            QueueClient.from_connection_string(connection, settings.events_queue),
-        )
-    return queue_client(settings, settings.poison_queue), queue_client(
-        settings, settings.events_queue
-    )
-
-
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     settings = Settings.from_env()
-    poison, events = _queues(settings, args.connection_string)
+    poison, events = replay_poison.queues(settings, args.connection_string)
     if args.dry_run:
-        messages = list_poisoned(poison)
+        messages = replay_poison.list_poisoned(poison)
         for message in messages:
             print(f"{message.message_id}\t{message.reason}")
-        print(f"{len(messages)} message(s) shown (at most {PEEK_LIMIT}); nothing changed")
+        print(
+            f"{len(messages)} message(s) shown (at most {replay_poison.PEEK_LIMIT}); "
+            "nothing changed"
+        )
         return 0
-    replayed = replay(poison, events, reason_contains=args.reason_contains, limit=args.limit)
+    replayed = replay_poison.replay(
+        poison, events, reason_contains=args.reason_contains, limit=args.limit
+    )
     for message in replayed:
         print(f"replayed {message.message_id}\t{message.reason}")
     print(f"{len(replayed)} message(s) replayed to {settings.events_queue}")

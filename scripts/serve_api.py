@@ -1,29 +1,14 @@
-"""Serve the recording API on this machine: ``python -m scripts.serve_api [--host] [--port]``.
+"""Serve the recording API locally under uvicorn (``local_runtime.api_server``).
 
-The same ASGI app Azure Functions runs, under uvicorn, configured by the same environment
-variables as the Function App (see ``functions/recording_pipeline/settings.py``), pointed at the
-emulator and Azurite. Because nothing in front of uvicorn checks function keys, the app checks
-``x-functions-key`` against ``LOCAL_FUNCTION_KEY`` itself. Bad settings stop it before it
-listens, with one message that lists every problem.
-
-HTTP parsing and the event loop: uvicorn's C implementations (``httptools``, ``uvloop``) when
-they are installed, else its pure-Python ones (``h11``, ``asyncio``); ``--http``/``--loop`` pick
-one explicitly. This only concerns local serving: in Azure the Functions host serves HTTP and
-hands requests to the app through ``AsgiFunctionApp``, so neither is deployed.
+python -m scripts.serve_api --host 127.0.0.1 --port 7071
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib.util
-import logging
-import re
 import sys
-from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-FUNCTIONS_DIR = REPO_ROOT / "functions"
-DEFAULT_PORT = 7071  # the Functions host's local port, so clients need no change
+from local_runtime.api_server import DEFAULT_PORT, serve
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -49,64 +34,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def resolve_server(http: str = "auto", loop: str = "auto") -> tuple[str, str]:
-    """The HTTP parser and event loop uvicorn uses for these choices (``auto`` resolved).
-
-    Resolved here, the same way uvicorn resolves ``auto``, so the server can be named in logs and
-    benchmark reports.
-    """
-    if http == "auto":
-        http = "httptools" if importlib.util.find_spec("httptools") else "h11"
-    if loop == "auto":
-        loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
-    return http, loop
-
-
-def server_description(http: str = "auto", loop: str = "auto") -> str:
-    """For example ``uvicorn 0.54.0 (http=httptools, loop=uvloop)``."""
-    from importlib.metadata import version
-
-    parser, event_loop = resolve_server(http, loop)
-    return f"uvicorn {version('uvicorn')} (http={parser}, loop={event_loop})"
-
-
-_FUNCTION_KEY_IN_QUERY = re.compile(r"([?&]code=)[^&\s]*")
-
-
-class RedactFunctionKey(logging.Filter):
-    """Hide ``?code=<key>`` in uvicorn's access log: the function key may ride in the query.
-
-    uvicorn logs each request as ``(client, method, path with query, http version, status)``.
-    """
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.args, tuple) and len(record.args) >= 3:
-            args = list(record.args)
-            args[2] = _FUNCTION_KEY_IN_QUERY.sub(r"\1***", str(args[2]))
-            record.args = tuple(args)
-        return True
-
-
 def main(argv: list[str] | None = None) -> int:
     """Run until interrupted; 2 when the settings are invalid."""
     args = build_parser().parse_args(argv)
-    if str(FUNCTIONS_DIR) not in sys.path:
-        sys.path.insert(0, str(FUNCTIONS_DIR))
-    import uvicorn
-
-    from recording_pipeline.api import create_app
-    from recording_pipeline.settings import SettingsError
-
-    try:
-        app = create_app()
-    except SettingsError as error:
-        print(error, file=sys.stderr)
-        return 2
-    http, loop = resolve_server(args.http, args.loop)
-    print(f"serving with {server_description(http, loop)}", file=sys.stderr)
-    logging.getLogger("uvicorn.access").addFilter(RedactFunctionKey())
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, http=http, loop=loop)
-    return 0
+    return serve(
+        host=args.host, port=args.port, log_level=args.log_level, http=args.http, loop=args.loop
+    )
 
 
 if __name__ == "__main__":

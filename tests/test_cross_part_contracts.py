@@ -7,8 +7,10 @@ import re
 
 from infra import function_app as infra_function_app
 from infra import monitoring
-from recording_pipeline import archiver, registry_writer, settings
-from scripts.processes import REPO_ROOT
+from local_runtime.processes import REPO_ROOT
+from recording_pipeline import settings
+from recording_pipeline.archive import archiver
+from recording_pipeline.registry import writer as registry_writer
 
 
 def test_infra_sets_exactly_the_settings_the_function_code_reads_in_azure() -> None:

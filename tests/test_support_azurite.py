@@ -8,7 +8,7 @@ from azure.data.tables import TableServiceClient
 from azure.storage.blob import BlobServiceClient
 from azure.storage.queue import QueueServiceClient
 
-from scripts.processes import Azurite
+from local_runtime.processes import Azurite
 
 
 def test_azurite_serves_blob_queue_and_table(azurite: Azurite) -> None:

@@ -21,8 +21,8 @@ from azure.data.tables import TableClient
 from azure.storage.blob import BlobServiceClient, ContainerClient
 from azure.storage.queue import QueueClient
 
-from recording_pipeline.blob_links import AccountKeySigner, BlobSigner, UserDelegationSigner
-from recording_pipeline.recording_hosts import is_acs_media_host
+from recording_pipeline.hosts import is_acs_media_host
+from recording_pipeline.links import AccountKeySigner, BlobSigner, UserDelegationSigner
 from recording_pipeline.settings import Settings
 
 

@@ -14,9 +14,9 @@ import psutil
 import pytest
 from azure.storage.blob import ContainerClient
 
-from scripts.demo import PARTICIPANTS, RecordingApi, check_recording, run_demo
-from scripts.local_stack import LocalStack, running_stack
-from scripts.processes import REPO_ROOT
+from local_runtime.demo import PARTICIPANTS, RecordingApi, check_recording, run_demo
+from local_runtime.processes import REPO_ROOT
+from local_runtime.stack import LocalStack, running_stack
 
 
 def _descendants(pid: int) -> list[psutil.Process]:

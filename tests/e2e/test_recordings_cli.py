@@ -24,9 +24,9 @@ import pytest
 from azure.storage.blob import ContainerClient
 
 from emulator.simulation import EmulatorSimulation
-from scripts.demo import PARTICIPANTS, run_demo
-from scripts.local_stack import LocalStack, running_stack
-from scripts.processes import REPO_ROOT, free_port
+from local_runtime.demo import PARTICIPANTS, run_demo
+from local_runtime.processes import REPO_ROOT, free_port
+from local_runtime.stack import LocalStack, running_stack
 
 
 @pytest.fixture(scope="module")

@@ -22,10 +22,7 @@ import httpx
 import pytest
 from azure.storage.queue import QueueServiceClient
 
-from scripts import smoke_test
-from scripts.local_stack import EVENTS_QUEUE as LOCAL_EVENTS_QUEUE
-from scripts.local_stack import running_stack
-from scripts.processes import (
+from local_runtime.processes import (
     AZURITE_KEY,
     REPO_ROOT,
     Azurite,
@@ -34,6 +31,9 @@ from scripts.processes import (
     http_answers,
     python_module_argv,
 )
+from local_runtime.stack import EVENTS_QUEUE as LOCAL_EVENTS_QUEUE
+from local_runtime.stack import running_stack
+from scripts import smoke_test
 from tests.support.http_server import LocalHttpServer
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from emulator.client import emulator_call_automation_client
 from emulator.simulation import EmulatorSimulation, SimulationError
-from scripts.processes import ManagedProcess, free_port, http_answers, python_module_argv
+from local_runtime.processes import ManagedProcess, free_port, http_answers, python_module_argv
 from tests.emulator.helpers import download, record
 from tests.emulator.media_checks import read_wav
 from tests.support.emulator import RunningEmulator, random_access_key, start_emulator

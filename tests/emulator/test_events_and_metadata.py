@@ -17,7 +17,7 @@ import pytest
 from aiohttp import web
 from azure.storage.queue import QueueClient
 
-from scripts.processes import Azurite, free_port
+from local_runtime.processes import Azurite, free_port
 from tests.emulator.helpers import fetch_chunks, record
 from tests.support.emulator import RunningEmulator, start_emulator
 

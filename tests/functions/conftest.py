@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from scripts.processes import Azurite
+from local_runtime.processes import Azurite
 from tests.functions.stack import (
     FUNCTION_KEY,
     ApiServer,

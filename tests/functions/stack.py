@@ -22,9 +22,9 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi import FastAPI
 from jwt.algorithms import RSAAlgorithm
 
-from recording_pipeline.api import create_app
+from local_runtime.processes import Azurite, free_port
+from recording_pipeline.api.app import create_app
 from recording_pipeline.settings import Settings
-from scripts.processes import Azurite, free_port
 from tests.support.emulator import RunningEmulator
 from tests.support.http_server import LocalHttpServer
 

@@ -16,7 +16,7 @@ import azure.functions as func
 import pytest
 from azure.functions.queue import QueueMessage
 
-from scripts.processes import Azurite
+from local_runtime.processes import Azurite
 from tests.functions.stack import stack_environment, unique_table_name
 from tests.support.emulator import RunningEmulator, start_emulator
 

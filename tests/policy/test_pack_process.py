@@ -14,9 +14,9 @@ import yaml
 from google.protobuf import empty_pb2, struct_pb2
 from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
 
+from local_runtime.processes import REPO_ROOT, ManagedProcess
 from policy import baseline
 from policy.policies import PACK_NAME
-from scripts.processes import REPO_ROOT, ManagedProcess
 from tests.policy import examples
 
 PACK_DIR = REPO_ROOT / "policy"

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 import yaml
 
+from local_runtime.processes import REPO_ROOT
 from scripts import actionlint
-from scripts.processes import REPO_ROOT
 
 WORKFLOWS = REPO_ROOT / ".github" / "workflows"
 SHA_PIN = re.compile(r"^[\w.-]+/[\w.-]+@[0-9a-f]{40}$")

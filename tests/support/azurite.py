@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from scripts.processes import Azurite
+from local_runtime.processes import Azurite
 
 
 @pytest.fixture(scope="session")

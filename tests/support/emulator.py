@@ -28,7 +28,7 @@ from emulator.constants import (
     OIDC_METADATA_PATH,
 )
 from emulator.simulation import EmulatorSimulation
-from scripts.processes import Azurite, ManagedProcess, free_port, start_emulator_process
+from local_runtime.processes import Azurite, ManagedProcess, free_port, start_emulator_process
 
 
 @dataclass

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from scripts.demo import _carries_tone, _dominant_hz
+from local_runtime.demo import _carries_tone, _dominant_hz
 
 RATE = 16000
 

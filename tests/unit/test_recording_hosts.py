@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from recording_pipeline.recording_hosts import is_acs_media_url
+from recording_pipeline.hosts import is_acs_media_url
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from scripts.serve_api import RedactFunctionKey
+from local_runtime.api_server import RedactFunctionKey
 
 
 def _access_record(path: str) -> logging.LogRecord:

@@ -1,0 +1,290 @@
+"""Call Automation callbacks: who may send them (the JWT check) and what they change.
+
+ACS cannot present a function key, so ``/api/callbacks`` is anonymous at the host and each
+delivery is authenticated by the bearer JWT ACS signs: the signature against the keys the OIDC
+metadata publishes, the issuer the metadata names, the audience equal to the ACS resource's
+immutable id (so a token minted for another ACS resource is refused) and the expiry. The
+metadata and keys are cached; an unknown ``kid`` triggers one refresh, so a key rotation needs
+no restart.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+import urllib.request
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+
+from recording_pipeline.api.problems import FieldError, invalid_request
+from recording_pipeline.clock import iso, utc_now
+from recording_pipeline.registry import schema
+from recording_pipeline.registry.states import StateChange, state_change
+from recording_pipeline.registry.writer import DeferredRegistryWrites
+
+LOGGER = logging.getLogger(__name__)
+
+#: Where ACS posts callbacks; the default ``recordingStateCallbackUri`` of a start.
+CALLBACKS_PATH = "/api/callbacks"
+RECORDING_STATE_CHANGED = "Microsoft.Communication.RecordingStateChanged"
+START_RECORDING_FAILED = "Microsoft.Communication.StartRecordingFailed"
+ALGORITHMS = ("RS256",)
+#: Clock skew tolerated on ``exp``/``nbf``/``iat`` between ACS and this app.
+LEEWAY_SECONDS = 30
+METADATA_LIFETIME_SECONDS = 3600
+
+
+class CallbackAuthError(Exception):
+    """The delivery's token is missing or invalid; the message says which check failed."""
+
+
+class OidcUnavailableError(Exception):
+    """The OIDC metadata or key set could not be fetched; ACS should retry the delivery."""
+
+
+@dataclass(frozen=True)
+class _OidcMetadata:
+    issuer: str
+    jwks_uri: str
+    fetched_at: float
+
+
+class CallbackTokenVerifier:
+    """Verify ACS callback tokens against the OIDC metadata at ``metadata_url``.
+
+    :param metadata_url: ACS's ``acsopenidconfiguration`` in Azure, the emulator's locally.
+    :param audience: the ACS resource's immutable id.
+    :keyword key_refresh_cooldown: minimum seconds between key-set refreshes for unknown kids.
+    """
+
+    def __init__(
+        self,
+        metadata_url: str,
+        audience: str,
+        *,
+        timeout: float = 10.0,
+        key_refresh_cooldown: float = 10.0,
+    ) -> None:
+        if not metadata_url or not audience:
+            raise ValueError("metadata_url and audience are required")
+        self._metadata_url = metadata_url
+        self._audience = audience
+        self._timeout = timeout
+        self._cooldown = key_refresh_cooldown
+        self._lock = threading.Lock()
+        self._metadata: _OidcMetadata | None = None
+        self._keys: jwt.PyJWKClient | None = None
+
+    def verify(self, token: str) -> dict[str, Any]:
+        """Return the token's claims.
+
+        :raises CallbackAuthError: when any check fails.
+        :raises OidcUnavailableError: when the metadata or the keys cannot be fetched.
+        """
+        metadata, keys = self._oidc()
+        try:
+            signing_key = keys.get_signing_key_from_jwt(token)
+        except jwt.PyJWKClientConnectionError as error:
+            raise OidcUnavailableError("the OIDC key set could not be fetched") from error
+        except (jwt.PyJWKClientError, jwt.DecodeError) as error:
+            raise CallbackAuthError(f"token signing key not accepted: {error}") from error
+        try:
+            return jwt.decode(
+                token,
+                signing_key.key,
+                algorithms=list(ALGORITHMS),
+                audience=self._audience,
+                issuer=metadata.issuer,
+                leeway=LEEWAY_SECONDS,
+                options={"require": ["exp", "iss", "aud"]},
+            )
+        except jwt.InvalidTokenError as error:
+            raise CallbackAuthError(_reason(error)) from error
+
+    def _oidc(self) -> tuple[_OidcMetadata, jwt.PyJWKClient]:
+        with self._lock:
+            fresh = (
+                self._metadata is not None
+                and time.monotonic() - self._metadata.fetched_at < METADATA_LIFETIME_SECONDS
+            )
+            if not fresh or self._keys is None:
+                self._metadata = self._fetch_metadata()
+                self._keys = jwt.PyJWKClient(
+                    self._metadata.jwks_uri,
+                    cache_jwk_set=True,
+                    lifespan=300,
+                    timeout=self._timeout,
+                    cooldown_duration=self._cooldown,
+                )
+            assert self._metadata is not None
+            return self._metadata, self._keys
+
+    def _fetch_metadata(self) -> _OidcMetadata:
+        request = urllib.request.Request(  # noqa: S310 - URL is validated by Settings (https/loopback)
+            self._metadata_url, headers={"Accept": "application/json"}
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=self._timeout) as response:  # noqa: S310
+                document = json.loads(response.read())
+        except (OSError, ValueError) as error:
+            raise OidcUnavailableError("the OIDC metadata could not be fetched") from error
+        issuer, jwks_uri = document.get("issuer"), document.get("jwks_uri")
+        if not isinstance(issuer, str) or not isinstance(jwks_uri, str):
+            raise OidcUnavailableError("the OIDC metadata lacks issuer or jwks_uri")
+        return _OidcMetadata(issuer=issuer, jwks_uri=jwks_uri, fetched_at=time.monotonic())
+
+
+def _reason(error: jwt.InvalidTokenError) -> str:
+    if isinstance(error, jwt.ExpiredSignatureError):
+        return "token has expired"
+    if isinstance(error, jwt.InvalidAudienceError):
+        return "token audience is not this ACS resource"
+    if isinstance(error, jwt.InvalidIssuerError):
+        return "token issuer is not the one the OIDC metadata names"
+    if isinstance(error, jwt.InvalidSignatureError):
+        return "token signature does not verify"
+    if isinstance(error, jwt.MissingRequiredClaimError):
+        return f"token lacks the {error.claim!r} claim"
+    return f"token is invalid ({type(error).__name__})"
+
+
+def bearer_token(authorization: str | None) -> str:
+    """:raises CallbackAuthError: when the header is not ``Bearer <token>``."""
+    scheme, _, token = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise CallbackAuthError("an 'Authorization: Bearer <token>' header is required")
+    return token.strip()
+
+
+@dataclass(frozen=True)
+class CallbackEvent:
+    """One CloudEvent of a delivery that this API records."""
+
+    event_id: str
+    event_type: str
+    recording_id: str
+    state: str
+    at: str
+    server_call_id: str | None
+    call_connection_id: str | None
+    failure: str | None
+
+
+def parse_delivery(body: Any) -> tuple[list[CallbackEvent], int]:
+    """Recorded events and the number of ignored (unknown-type) events.
+
+    Every event is checked before anything is written, so a malformed delivery changes nothing.
+
+    :raises ProblemError: 400 naming the first malformed field.
+    """
+    if not isinstance(body, list):
+        raise invalid_request([FieldError(field="body", detail="must be a CloudEvents array")])
+    events: list[CallbackEvent] = []
+    ignored = 0
+    errors: list[FieldError] = []
+    for index, raw in enumerate(body):
+        where = f"[{index}]"
+        if not isinstance(raw, dict) or not isinstance(raw.get("type"), str):
+            errors.append(FieldError(field=f"{where}.type", detail="must be a string"))
+            continue
+        if raw["type"] not in {RECORDING_STATE_CHANGED, START_RECORDING_FAILED}:
+            LOGGER.info("callback event of type %s ignored", raw["type"])
+            ignored += 1
+            continue
+        event, event_errors = _parse_event(where, raw)
+        errors += event_errors
+        if event is not None:
+            events.append(event)
+    if errors:
+        raise invalid_request(errors)
+    return events, ignored
+
+
+def _parse_event(where: str, raw: dict[str, Any]) -> tuple[CallbackEvent | None, list[FieldError]]:
+    data = raw.get("data")
+    event_id = raw.get("id")
+    errors = []
+    if not isinstance(event_id, str) or not event_id:
+        errors.append(FieldError(field=f"{where}.id", detail="must be a non-empty string"))
+    if not isinstance(data, dict):
+        return None, [*errors, FieldError(field=f"{where}.data", detail="must be an object")]
+    recording_id = data.get("recordingId")
+    if not isinstance(recording_id, str) or not recording_id:
+        errors.append(
+            FieldError(field=f"{where}.data.recordingId", detail="must be a non-empty string")
+        )
+    failed = raw["type"] == START_RECORDING_FAILED
+    state = "failed" if failed else data.get("state")
+    if state not in {"active", "inactive", "failed"}:
+        errors.append(
+            FieldError(field=f"{where}.data.state", detail="must be 'active' or 'inactive'")
+        )
+    if errors:
+        return None, errors
+    return (
+        CallbackEvent(
+            event_id=str(event_id),
+            event_type=raw["type"],
+            recording_id=str(recording_id),
+            state=str(state),
+            at=_event_time(raw, data),
+            server_call_id=_optional_str(data.get("serverCallId")),
+            call_connection_id=_optional_str(data.get("callConnectionId")),
+            failure=_failure(data) if failed else None,
+        ),
+        [],
+    )
+
+
+def _event_time(raw: dict[str, Any], data: dict[str, Any]) -> str:
+    for candidate in (raw.get("time"), data.get("startDateTime")):
+        if isinstance(candidate, str) and candidate:
+            return candidate
+    return iso(utc_now())
+
+
+def _optional_str(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _failure(data: dict[str, Any]) -> str:
+    info = data.get("resultInformation")
+    if not isinstance(info, dict):
+        return "StartRecordingFailed without resultInformation"
+    return f"{info.get('code')}/{info.get('subCode')}: {info.get('message')}"
+
+
+def record_events(
+    writes: DeferredRegistryWrites, events: list[CallbackEvent]
+) -> list[Future[None]]:
+    """Queue each event for the registry; a redelivered event changes nothing.
+
+    :returns: one future per event, done when it is written; acknowledge the delivery only
+        then (a failed one fails with :class:`RegistryUnavailableError`, so ACS retries).
+    """
+    written = []
+    for event in events:
+        change = StateChange(event.state, event.at, "callback", event.event_id)
+        call_ids = {
+            schema.SERVER_CALL_ID: event.server_call_id or "",
+            schema.CALL_CONNECTION_ID: event.call_connection_id or "",
+        }
+        written.append(
+            writes.submit(
+                event.recording_id,
+                state_change(
+                    event.recording_id,
+                    change,
+                    failure=event.failure,
+                    create_if_missing=True,
+                    call_ids=call_ids,
+                ),
+            )
+        )
+        LOGGER.info("callback %s queued: recording state %s", event.event_type, event.state)
+    return written

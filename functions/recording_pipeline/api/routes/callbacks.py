@@ -1,0 +1,79 @@
+"""Call Automation callbacks: ACS's JWT checked, the events queued, acknowledged once written."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Request
+from starlette.concurrency import run_in_threadpool
+
+from recording_pipeline.api import problems
+from recording_pipeline.api.callbacks import (
+    CALLBACKS_PATH,
+    CallbackAuthError,
+    CallbackTokenVerifier,
+    OidcUnavailableError,
+    bearer_token,
+    parse_delivery,
+    record_events,
+)
+from recording_pipeline.api.dependencies import Services
+from recording_pipeline.api.problems import problem_responses
+from recording_pipeline.api.schemas import CallbackAck
+from recording_pipeline.api.timing import measure
+from recording_pipeline.registry.table import RegistryUnavailableError
+from recording_pipeline.registry.writer import written_within
+
+LOGGER = logging.getLogger(__name__)
+
+#: A callback is acknowledged once written; past this, 503 and ACS delivers it again.
+CALLBACK_WRITE_TIMEOUT_SECONDS = 10.0
+
+router = APIRouter(tags=["callbacks"])
+
+
+@router.post(CALLBACKS_PATH, response_model=CallbackAck, responses=problem_responses(400, 401, 503))
+async def callbacks(
+    request: Request,
+    services: Services,
+    authorization: Annotated[
+        str | None, Header(description="`Bearer <JWT>` signed by ACS.")
+    ] = None,
+) -> dict[str, int]:
+    """Call Automation callbacks (CloudEvents array), authenticated by ACS's JWT."""
+    await run_in_threadpool(_verify_callback_token, services.verifier, authorization)
+    events, ignored = parse_delivery(await _json_body(request))
+    written = record_events(services.writes, events)
+    try:
+        with measure("registry"):
+            await written_within(written, CALLBACK_WRITE_TIMEOUT_SECONDS)
+    except RegistryUnavailableError as error:
+        LOGGER.warning("callback not acknowledged: %s", error)
+        raise problems.registry_unavailable(retry_after_seconds=5) from error
+    return {"received": len(events) + ignored, "recorded": len(written), "ignored": ignored}
+
+
+def _verify_callback_token(verifier: CallbackTokenVerifier, authorization: str | None) -> None:
+    try:
+        with measure("token"):
+            verifier.verify(bearer_token(authorization))
+    except CallbackAuthError as error:
+        LOGGER.warning("callback refused: %s", error)
+        raise problems.unauthorized(f"Callback token refused: {error}") from error
+    except OidcUnavailableError as error:
+        LOGGER.warning("callback not verifiable now: %s", error)
+        raise problems.ProblemError(
+            503,
+            "oidc-unavailable",
+            "Callback keys unavailable",
+            "The OIDC metadata or keys could not be fetched; retry later.",
+            headers={"Retry-After": "5"},
+        ) from error
+
+
+async def _json_body(request: Request) -> Any:
+    try:
+        return await request.json()
+    except ValueError as error:
+        raise problems.invalid_field("body", "must be JSON") from error

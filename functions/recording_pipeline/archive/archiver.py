@@ -1,0 +1,399 @@
+"""Archive a recording announced by a ``RecordingFileStatusUpdated`` queue message.
+
+``handle_event_message`` is what the queue trigger (``function_app.py``) and the local worker
+(``local_runtime/archive_worker.py``) call. Its contract with them:
+
+- it **returns** when the message is done with: archived, already archived, ignored (another
+  event type), rejected (written to the poison queue with its reason), or lost (ACS no longer
+  has the media: recorded as ``lost`` with an error log; retrying cannot help);
+- it **raises** when a retry may succeed (throttling that outlasted the retries, a storage
+  outage, a crash-like failure); the host redelivers, and the next attempt reuses every block
+  and blob already written. On the last attempt it records ``failed`` before raising.
+
+Order of work: validate; if the manifest exists, only finish the idempotent tail; else copy every
+chunk (metadata then content, chunks in index order, ``ARCHIVE_MAX_CONCURRENCY`` at a time),
+write the manifest last, then update the registry and the participant index, then delete the
+chunks from ACS when ``DELETE_FROM_ACS_AFTER_ARCHIVE`` is on.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import logging
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import lru_cache
+from typing import Any
+
+from azure.communication.callautomation import CallAutomationClient
+from azure.core.exceptions import ResourceNotFoundError
+from azure.data.tables import TableClient
+from azure.storage.blob import ContainerClient
+from azure.storage.queue import QueueClient
+
+from recording_pipeline.archive.chunk_copy import (
+    BlobAttributes,
+    BlockBuffers,
+    CopiedBlob,
+    copy_to_block_blob,
+)
+from recording_pipeline.archive.chunk_metadata import ChunkMetadata, read_chunk_metadata
+from recording_pipeline.archive.events import (
+    ChunkRef,
+    InvalidEventError,
+    RecordingEvent,
+    UnsupportedEventTypeError,
+    parse_event_message,
+)
+from recording_pipeline.archive.host_json import max_dequeue_count
+from recording_pipeline.archive.layout import (
+    content_blob_name,
+    content_mime_type,
+    manifest_blob_name,
+    metadata_blob_name,
+    recording_prefix,
+)
+from recording_pipeline.archive.manifest import (
+    ArchivedChunk,
+    build_manifest,
+    read_manifest,
+    write_manifest,
+)
+from recording_pipeline.archive.media_source import MediaSource, RetrySchedule, SourceGoneError
+from recording_pipeline.archive.poison import send_to_poison_once
+from recording_pipeline.clients import (
+    call_automation_client,
+    queue_client,
+    recordings_container_client,
+    registry_table_client,
+)
+from recording_pipeline.registry import schema
+from recording_pipeline.registry.archive_writes import ArchiveRegistry
+from recording_pipeline.settings import Settings
+
+LOGGER = logging.getLogger(__name__)
+#: Logged at ERROR level when a recording cannot be archived; alert rules match on it.
+RECORDING_LOST_MARKER = "RECORDING_LOST"
+#: Logged when an event is rejected to the poison queue; the infra's log alert matches both.
+EVENT_REJECTED_MARKER = "EVENT_REJECTED"
+# Response pieces read from the socket at a time: big enough to keep Python overhead low.
+_MEDIA_READ_PIECE = 256 * 1024
+
+
+class ArchiveOutcome(enum.StrEnum):
+    ARCHIVED = "archived"
+    ALREADY_ARCHIVED = "already-archived"
+    LOST = "lost"
+    REJECTED = "rejected"
+    IGNORED = "ignored"
+
+
+@dataclass(frozen=True)
+class ArchiveServices:
+    """The clients one archive needs, built once per settings (they pool connections)."""
+
+    settings: Settings
+    media: CallAutomationClient
+    acs: CallAutomationClient
+    container: ContainerClient
+    table: TableClient
+    poison_queue: QueueClient
+    #: Shared by every copy of this process, so parallel chunks and messages share one budget.
+    block_buffers: BlockBuffers
+
+    @property
+    def registry(self) -> ArchiveRegistry:
+        return ArchiveRegistry(self.table)
+
+
+@lru_cache(maxsize=4)
+def archive_services(settings: Settings) -> ArchiveServices:
+    return ArchiveServices(
+        settings=settings,
+        # Downloads retry in MediaSource (resuming from the last byte), so the SDK must not.
+        media=call_automation_client(
+            settings, retry_total=0, connection_data_block_size=_MEDIA_READ_PIECE
+        ),
+        acs=call_automation_client(settings),
+        container=recordings_container_client(settings),
+        table=registry_table_client(settings),
+        poison_queue=queue_client(settings, settings.poison_queue),
+        block_buffers=BlockBuffers(settings.archive_max_concurrency + 1),
+    )
+
+
+def handle_event_message(
+    body: str | bytes,
+    *,
+    dequeue_count: int = 1,
+    message_id: str | None = None,
+    settings: Settings | None = None,
+    retry: RetrySchedule | None = None,
+) -> ArchiveOutcome:
+    """Archive the recording a queue message announces (see the module docstring).
+
+    :raises Exception: any failure a redelivery may fix; the message must not be deleted.
+    """
+    services = archive_services(settings or Settings.from_env())
+    try:
+        event = parse_event_message(body, resource_id=services.settings.acs_resource_id)
+    except UnsupportedEventTypeError as ignored:
+        LOGGER.info("message %s ignored: %s", message_id, ignored)
+        return ArchiveOutcome.IGNORED
+    except InvalidEventError as invalid:
+        LOGGER.warning(
+            "%s message %s rejected to %s: %s",
+            EVENT_REJECTED_MARKER,
+            message_id,
+            services.settings.poison_queue,
+            invalid.reason,
+        )
+        send_to_poison_once(
+            services.poison_queue,
+            services.table,
+            reason=invalid.reason,
+            message_id=message_id,
+            body=body,
+        )
+        return ArchiveOutcome.REJECTED
+    try:
+        return archive_recording(event, services, retry=retry or RetrySchedule())
+    except Exception as error:
+        if dequeue_count >= max_dequeue_count():
+            services.registry.mark_failed(event.recording_id, f"{type(error).__name__}: {error}")
+        raise
+
+
+def archive_recording(
+    event: RecordingEvent, services: ArchiveServices, *, retry: RetrySchedule
+) -> ArchiveOutcome:
+    prefix = recording_prefix(event.call_id, event.recording_id, event.recording_start_time)
+    manifest_name = manifest_blob_name(prefix)
+    stored = read_manifest(services.container, manifest_name)
+    if stored is not None:
+        LOGGER.info("recording %s is already archived at %s", event.recording_id, manifest_name)
+        finish_archive(stored, manifest_name, services)
+        return ArchiveOutcome.ALREADY_ARCHIVED
+    if not services.registry.mark_archiving(event.recording_id, _started_properties(event, prefix)):
+        # Archived (its manifest since removed) or erased by a data-subject request: copying it
+        # again from ACS would bring back data that was deliberately deleted.
+        LOGGER.warning(
+            "recording %s is final in the registry (archived or erased); not archived again",
+            event.recording_id,
+        )
+        return ArchiveOutcome.IGNORED
+    archived, missing = copy_recording(event, prefix, services, retry=retry)
+    if missing:
+        return _handle_missing_source(event, prefix, archived, missing, services)
+    manifest = build_manifest(event, prefix, archived, archived_at=datetime.now(UTC))
+    stored, created = write_manifest(
+        services.container, manifest_name, manifest, tags=_manifest_tags(event)
+    )
+    finish_archive(stored, manifest_name, services)
+    LOGGER.info(
+        "recording %s archived: %d chunks, %d bytes at %s",
+        event.recording_id,
+        len(stored["chunks"]),
+        stored["totalBytes"],
+        prefix,
+    )
+    return ArchiveOutcome.ARCHIVED if created else ArchiveOutcome.ALREADY_ARCHIVED
+
+
+def finish_archive(manifest: dict[str, Any], manifest_name: str, services: ArchiveServices) -> None:
+    """The idempotent tail after the manifest: registry, participant index, deletion from ACS."""
+    services.registry.mark_archived(manifest, manifest_name)
+    services.registry.index_participants(manifest, manifest_name)
+    if services.settings.delete_from_acs_after_archive:
+        for chunk in manifest["chunks"]:
+            delete_from_acs(services.acs, chunk["deleteLocation"])
+
+
+def delete_from_acs(acs: CallAutomationClient, delete_location: str) -> None:
+    """Delete one archived chunk from ACS; already deleted (404) is success."""
+    try:
+        acs.delete_recording(delete_location)
+    except ResourceNotFoundError:
+        LOGGER.info("%s was already deleted from ACS", delete_location)
+
+
+def copy_recording(
+    event: RecordingEvent, prefix: str, services: ArchiveServices, *, retry: RetrySchedule
+) -> tuple[list[ArchivedChunk], list[str]]:
+    """Copy every chunk; ``(archived chunks, descriptions of sources ACS no longer has)``.
+
+    A chunk whose source is gone does not stop the others: whatever ACS still has is archived.
+    """
+    workers = services.settings.archive_max_concurrency
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="archive-chunk") as pool:
+        futures: list[Future[tuple[ArchivedChunk | None, list[str]]]] = [
+            pool.submit(copy_chunk, event, chunk, prefix, services, retry) for chunk in event.chunks
+        ]
+        outcomes = [future.result() for future in futures]
+    archived = [chunk for chunk, _ in outcomes if chunk is not None]
+    missing = [item for _, gone in outcomes for item in gone]
+    return archived, missing
+
+
+def copy_chunk(
+    event: RecordingEvent,
+    chunk: ChunkRef,
+    prefix: str,
+    services: ArchiveServices,
+    retry: RetrySchedule,
+) -> tuple[ArchivedChunk | None, list[str]]:
+    """Metadata first (it names the format when the event does not), then content."""
+    block_size = services.settings.archive_block_size_bytes
+    missing: list[str] = []
+    metadata_blob = services.container.get_blob_client(metadata_blob_name(prefix, chunk.index))
+    metadata: CopiedBlob | None = None
+    details = ChunkMetadata()
+    try:
+        metadata = copy_to_block_blob(
+            MediaSource(services.media, chunk.metadata_location, retry=retry),
+            metadata_blob,
+            BlobAttributes("application/json", _blob_metadata(event, chunk, "metadata"), {}),
+            block_size=block_size,
+            buffers=services.block_buffers,
+        )
+        details = read_chunk_metadata(metadata_blob, metadata.size)
+    except SourceGoneError as gone:
+        missing.append(f"chunk {chunk.index} metadata ({gone.status} at {gone.url})")
+        details.problems.append("metadata expired before it was archived")
+    for problem in details.problems:
+        LOGGER.warning("recording %s chunk %d: %s", event.recording_id, chunk.index, problem)
+    format_type = event.format_type or details.format_type or "bin"
+    content_blob = services.container.get_blob_client(
+        content_blob_name(prefix, chunk.index, format_type)
+    )
+    try:
+        content = copy_to_block_blob(
+            MediaSource(services.media, chunk.content_location, retry=retry),
+            content_blob,
+            _content_attributes(event, chunk, details, format_type),
+            block_size=block_size,
+            buffers=services.block_buffers,
+        )
+    except SourceGoneError as gone:
+        missing.append(f"chunk {chunk.index} content ({gone.status} at {gone.url})")
+        return None, missing
+    return ArchivedChunk(chunk, content, metadata, details), missing
+
+
+def _handle_missing_source(
+    event: RecordingEvent,
+    prefix: str,
+    archived: list[ArchivedChunk],
+    missing: list[str],
+    services: ArchiveServices,
+) -> ArchiveOutcome:
+    """404 from ACS: a concurrent copy may have finished and deleted it; else it is lost."""
+    manifest_name = manifest_blob_name(prefix)
+    stored = read_manifest(services.container, manifest_name)
+    if stored is not None:
+        finish_archive(stored, manifest_name, services)
+        return ArchiveOutcome.ALREADY_ARCHIVED
+    error = "source expired or deleted in ACS before archival: " + "; ".join(missing)
+    properties = {
+        **_started_properties(event, prefix),
+        schema.ARCHIVE_CHUNK_COUNT: len(archived),
+        schema.ARCHIVE_TOTAL_BYTES: sum(chunk.content.size for chunk in archived),
+        schema.ARCHIVE_CHUNKS_JSON: json.dumps(
+            [{"index": c.ref.index, "contentBlob": c.content.name} for c in archived]
+        ),
+    }
+    services.registry.mark_lost(event.recording_id, properties, error[:4000])
+    LOGGER.error(
+        "%s recording %s (call %s, event %s): %s",
+        RECORDING_LOST_MARKER,
+        event.recording_id,
+        event.call_id,
+        event.event_id,
+        error,
+    )
+    return ArchiveOutcome.LOST
+
+
+def _started_properties(event: RecordingEvent, prefix: str) -> dict[str, Any]:
+    return {
+        schema.ARCHIVE_EVENT_ID: event.event_id,
+        schema.CALL_ID: event.call_id,
+        schema.ARCHIVE_BLOB_PREFIX: prefix,
+    }
+
+
+def _blob_metadata(event: RecordingEvent, chunk: ChunkRef, kind: str) -> dict[str, str]:
+    """Blob metadata is sent as headers: every value here is validated ASCII."""
+    return {
+        "kind": kind,
+        "callId": event.call_id,
+        "serverCallId": event.server_call_id,
+        "recordingId": event.recording_id,
+        "chunkIndex": str(chunk.index),
+        "documentId": chunk.document_id,
+        "eventId": event.event_id,
+        "recordingStartTime": event.recording_start_time.isoformat(),
+    }
+
+
+def _content_attributes(
+    event: RecordingEvent, chunk: ChunkRef, details: ChunkMetadata, format_type: str
+) -> BlobAttributes:
+    content_type = event.content_type or details.content_type
+    channel_type = event.channel_type or details.channel_type
+    metadata = {
+        **_blob_metadata(event, chunk, "content"),
+        "contentType": content_type or "",
+        "channelType": channel_type or "",
+        "formatType": format_type,
+        "chunkStartTime": details.chunk_start_time or "",
+        "chunkDurationMs": _text(details.chunk_duration_ms),
+    }
+    tags = {
+        "kind": "content",
+        "callId": event.call_id,
+        "serverCallId": event.server_call_id,
+        "recordingId": event.recording_id,
+        "chunkIndex": str(chunk.index),
+        "contentType": content_type or "",
+        "channelType": channel_type or "",
+        "format": format_type,
+        "startTime": details.chunk_start_time or event.recording_start_time.isoformat(),
+        "durationMs": _text(details.chunk_duration_ms),
+    }
+    mime = content_mime_type(format_type) if format_type in ("wav", "mp3", "mp4") else None
+    return BlobAttributes(
+        mime or "application/octet-stream",
+        {key: value for key, value in metadata.items() if value},
+        _valid_tags(tags),
+    )
+
+
+def _text(value: int | None) -> str:
+    return "" if value is None else str(value)
+
+
+def _manifest_tags(event: RecordingEvent) -> dict[str, str]:
+    return _valid_tags(
+        {"kind": "manifest", "callId": event.call_id, "recordingId": event.recording_id}
+    )
+
+
+def _valid_tags(tags: dict[str, str]) -> dict[str, str]:
+    """Blob index tags take at most 256 characters of a small alphabet; drop what does not fit."""
+    allowed = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 +-.:=_/")
+    return {
+        key: value
+        for key, value in tags.items()
+        if value and len(value) <= 256 and set(value) <= allowed
+    }
+
+
+__all__ = [
+    "ArchiveOutcome",
+    "ArchiveServices",
+    "archive_recording",
+    "handle_event_message",
+]

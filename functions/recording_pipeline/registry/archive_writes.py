@@ -1,0 +1,157 @@
+"""The archive's writes to the registry table: ``Archive*`` properties and the participant index.
+
+The recording entity is shared with the API (docs/architecture.md): the API owns the lifecycle
+properties, the archiver owns ``ArchiveStatus``, ``ArchiveEventId``, ``CallId``,
+``ArchiveBlobPrefix``, ``ArchiveManifestBlob``, ``ArchiveChunkCount``, ``ArchiveTotalBytes``,
+``ArchivedAt``, ``ArchiveError`` and ``ArchiveChunksJson``. Every write is a MERGE of those
+properties only, so neither side can erase the other's. The participant erase (an operator's
+data-subject request) undoes the archiver's writes here too, so one module writes them all.
+
+``archived`` is terminal. Writes of the transient states (``archiving``, ``lost``, ``failed``)
+are conditional on the entity's ETag and skipped when the entity already says ``archived``, so a
+late duplicate can never move an archived recording back. The ``archived`` write carries only
+values taken from the stored manifest, so two workers finishing the same recording write
+identical properties, and keys make duplicate rows impossible.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from azure.core import MatchConditions
+from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
+from azure.data.tables import TableClient, UpdateMode
+
+from recording_pipeline.ids import encode_id
+from recording_pipeline.registry import schema
+from recording_pipeline.registry.schema import participant_partition_key
+
+LOGGER = logging.getLogger(__name__)
+
+# A string property holds 64 KiB (32 K UTF-16 characters); longer chunk lists stay in the
+# manifest.
+_MAX_CHUNKS_JSON_CHARS = 30_000
+_CONDITIONAL_ATTEMPTS = 8
+
+
+class ArchiveRegistry:
+    """Archive-side view of the registry table."""
+
+    def __init__(self, table: TableClient) -> None:
+        self._table = table
+
+    def mark_archiving(self, recording_id: str, properties: dict[str, Any]) -> bool:
+        """Record that a copy started; ``False`` if the recording is already archived."""
+        return self._merge_unless_archived(
+            recording_id, {**properties, schema.ARCHIVE_STATUS: schema.STATUS_ARCHIVING}
+        )
+
+    def mark_lost(self, recording_id: str, properties: dict[str, Any], error: str) -> bool:
+        return self._merge_unless_archived(
+            recording_id,
+            {**properties, schema.ARCHIVE_STATUS: schema.STATUS_LOST, schema.ARCHIVE_ERROR: error},
+        )
+
+    def mark_failed(self, recording_id: str, error: str) -> bool:
+        return self._merge_unless_archived(
+            recording_id,
+            {schema.ARCHIVE_STATUS: schema.STATUS_FAILED, schema.ARCHIVE_ERROR: error[:4000]},
+        )
+
+    def mark_archived(self, manifest: dict[str, Any], manifest_blob: str) -> None:
+        chunks_json = _chunks_json(manifest["chunks"])
+        self._table.upsert_entity(
+            {
+                **schema.recording_keys(manifest["recordingId"]),
+                schema.ARCHIVE_STATUS: schema.STATUS_ARCHIVED,
+                schema.ARCHIVE_EVENT_ID: manifest["eventId"],
+                schema.CALL_ID: manifest["callId"],
+                schema.ARCHIVE_BLOB_PREFIX: manifest["blobPrefix"],
+                schema.ARCHIVE_MANIFEST_BLOB: manifest_blob,
+                schema.ARCHIVE_CHUNK_COUNT: len(manifest["chunks"]),
+                schema.ARCHIVE_TOTAL_BYTES: manifest["totalBytes"],
+                schema.ARCHIVED_AT: manifest["archivedAt"],
+                schema.ARCHIVE_ERROR: "",
+                schema.ARCHIVE_CHUNKS_JSON: chunks_json,
+            },
+            mode=UpdateMode.MERGE,
+        )
+
+    def index_participants(self, manifest: dict[str, Any], manifest_blob: str) -> int:
+        """One entity per participant of the recording, keyed for data-export requests."""
+        for participant in manifest["participants"]:
+            channels = participant["channels"]
+            self._table.upsert_entity(
+                {
+                    schema.PARTITION_KEY: participant_partition_key(participant["participantId"]),
+                    schema.ROW_KEY: encode_id(manifest["recordingId"]),
+                    schema.PARTICIPANT_ID: participant["participantId"],
+                    schema.RECORDING_ID: manifest["recordingId"],
+                    schema.CALL_ID: manifest["callId"],
+                    schema.CHANNEL: channels[0] if channels else -1,
+                    schema.CHANNELS_JSON: json.dumps(channels),
+                    schema.MANIFEST_BLOB: manifest_blob,
+                    schema.RECORDING_START_TIME: manifest["recordingStartTime"],
+                },
+                mode=UpdateMode.MERGE,
+            )
+        return len(manifest["participants"])
+
+    def unindex_participants(self, manifest: dict[str, Any]) -> None:
+        """Delete every participant's index entity of the recording (an erase)."""
+        for participant in manifest["participants"]:
+            self._table.delete_entity(
+                participant_partition_key(participant["participantId"]),
+                encode_id(manifest["recordingId"]),
+            )
+
+    def mark_erased(self, recording_id: str) -> None:
+        """Record that the recording's files were deleted on request; final, like ``archived``."""
+        self._table.upsert_entity(
+            {
+                **schema.recording_keys(recording_id),
+                schema.ARCHIVE_STATUS: schema.STATUS_ERASED,
+                schema.ARCHIVE_MANIFEST_BLOB: "",
+            },
+            mode=UpdateMode.MERGE,
+        )
+
+    def _merge_unless_archived(self, recording_id: str, properties: dict[str, Any]) -> bool:
+        keys = schema.recording_keys(recording_id)
+        for _ in range(_CONDITIONAL_ATTEMPTS):
+            try:
+                current = self._table.get_entity(**_key_args(keys))
+            except ResourceNotFoundError:
+                try:
+                    self._table.create_entity({**keys, **properties})
+                except ResourceExistsError:
+                    continue
+                return True
+            if current.get(schema.ARCHIVE_STATUS) in schema.FINAL_STATUSES:
+                return False
+            try:
+                self._table.update_entity(
+                    {**keys, **properties},
+                    mode=UpdateMode.MERGE,
+                    etag=current.metadata["etag"],
+                    match_condition=MatchConditions.IfNotModified,
+                )
+            except (ResourceModifiedError, ResourceNotFoundError):
+                continue
+            return True
+        raise RuntimeError(f"registry row of {recording_id!r} kept changing; giving up for now")
+
+
+def _chunks_json(chunks: list[dict[str, Any]]) -> str:
+    """The chunk list, as detailed as a table property allows (the manifest has everything)."""
+    for keys in (("index", "contentBlob", "contentBytes", "contentMd5"), ("index", "contentBlob")):
+        encoded = json.dumps([{key: c[key] for key in keys} for c in chunks], separators=(",", ":"))
+        if len(encoded) <= _MAX_CHUNKS_JSON_CHARS:
+            return encoded
+    return "[]"
+
+
+def _key_args(keys: dict[str, str]) -> dict[str, str]:
+    return {"partition_key": keys[schema.PARTITION_KEY], "row_key": keys[schema.ROW_KEY]}

@@ -1,0 +1,90 @@
+"""The registry table's schema: every key, property name and archive status, named once.
+
+One table holds four kinds of entity (docs/architecture.md) written by three parties: the API
+(the recording's lifecycle properties, idempotency keys), the archiver (the ``Archive*``
+properties, the participant index, poison markers) and the operator's participant erase. Each
+writer and reader takes its names from here, so a renamed property cannot drift between them;
+the tests spell the names out literally, as the contract they are.
+"""
+
+from __future__ import annotations
+
+from recording_pipeline.ids import encode_id
+
+PARTITION_KEY = "PartitionKey"
+ROW_KEY = "RowKey"
+
+# --- keys ---------------------------------------------------------------------------------------
+
+#: RowKey of a recording's entity; its PartitionKey is ``encode_id(recordingId)``.
+RECORDING_ROW_KEY = "recording"
+#: PartitionKey of the Idempotency-Key entities; their RowKey is ``encode_id(key)``.
+IDEMPOTENCY_PARTITION = "idempotency"
+#: PartitionKey prefix of the participant index; the RowKey is ``encode_id(recordingId)``.
+PARTICIPANT_PARTITION_PREFIX = "participant-"
+#: PartitionKey of the archiver's "poisoned once" markers; the RowKey is ``encode_id(messageId)``.
+POISON_MARKER_PARTITION = "poison"
+
+# --- the recording entity: the API's properties -------------------------------------------------
+
+RECORDING_ID = "RecordingId"
+SERVER_CALL_ID = "ServerCallId"
+CALL_CONNECTION_ID = "CallConnectionId"
+CONTENT_TYPE = "ContentType"
+CHANNEL_TYPE = "ChannelType"
+FORMAT_TYPE = "FormatType"
+OPTIONS_JSON = "OptionsJson"
+STATE = "State"
+STATE_HISTORY_JSON = "StateHistoryJson"
+FAILURE_REASON = "FailureReason"
+CREATED_AT = "CreatedAt"
+UPDATED_AT = "UpdatedAt"
+
+# --- the recording entity: the archiver's properties --------------------------------------------
+
+ARCHIVE_STATUS = "ArchiveStatus"
+ARCHIVE_EVENT_ID = "ArchiveEventId"
+CALL_ID = "CallId"
+ARCHIVE_BLOB_PREFIX = "ArchiveBlobPrefix"
+ARCHIVE_MANIFEST_BLOB = "ArchiveManifestBlob"
+ARCHIVE_CHUNK_COUNT = "ArchiveChunkCount"
+ARCHIVE_TOTAL_BYTES = "ArchiveTotalBytes"
+ARCHIVED_AT = "ArchivedAt"
+ARCHIVE_ERROR = "ArchiveError"
+ARCHIVE_CHUNKS_JSON = "ArchiveChunksJson"
+
+# --- an idempotency entity (also RECORDING_ID and CREATED_AT) ------------------------------------
+
+REQUEST_HASH = "RequestHash"
+
+# --- a participant-index entity (also RECORDING_ID and CALL_ID) ----------------------------------
+
+PARTICIPANT_ID = "ParticipantId"
+CHANNEL = "Channel"
+CHANNELS_JSON = "ChannelsJson"
+MANIFEST_BLOB = "ManifestBlob"
+RECORDING_START_TIME = "RecordingStartTime"
+
+# --- a poison marker ----------------------------------------------------------------------------
+
+POISON_REASON = "Reason"
+POISONED_AT = "PoisonedAt"
+
+# --- archive statuses (``ArchiveStatus``) -------------------------------------------------------
+
+STATUS_ARCHIVING = "archiving"
+STATUS_ARCHIVED = "archived"
+STATUS_LOST = "lost"
+STATUS_FAILED = "failed"
+STATUS_ERASED = "erased"
+#: Final: nothing the archiver does may change a row in one of these states.
+FINAL_STATUSES = frozenset({STATUS_ARCHIVED, STATUS_ERASED})
+
+
+def recording_keys(recording_id: str) -> dict[str, str]:
+    """PartitionKey and RowKey of a recording's entity."""
+    return {PARTITION_KEY: encode_id(recording_id), ROW_KEY: RECORDING_ROW_KEY}
+
+
+def participant_partition_key(participant_id: str) -> str:
+    return PARTICIPANT_PARTITION_PREFIX + encode_id(participant_id)

@@ -1,0 +1,204 @@
+"""The recording state machine: how a start, an operation or a callback changes the entity.
+
+A change is an :data:`EntityChange`, a function of the current entity that answers the
+properties to merge (or None when it changes nothing), so the same change can be written
+(``table.Registry.apply_changes``) or shown before it is written (:func:`preview`), as the API's
+deferred writer does (``registry.writer``). Changes are idempotent: a callback carries its
+CloudEvent id into the history and a redelivery of the same event changes nothing; an API change
+already in the history (a retried write that had landed) is not added twice.
+
+``State`` is what the API last did. Callbacks arrive late and out of order, so they are kept in
+the history and set ``State`` only when there is none yet, or to report a failure; ``stopped``
+and ``failed`` are final. When two instances write their changes out of order, the state of the
+latest change by time wins, not the one that landed last.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from recording_pipeline.clock import iso, utc_now
+from recording_pipeline.recording_options import RecordingOptions
+from recording_pipeline.registry import schema
+
+LOGGER = logging.getLogger(__name__)
+
+#: States after which a recording never records again; late callbacks do not revive it.
+TERMINAL_STATES = frozenset({"stopped", "failed"})
+#: A Table string property holds 64 KiB; a recording that flips state more often keeps the tail.
+MAX_HISTORY_ENTRIES = 200
+
+#: The properties a change sets on the entity it is given, or None when it changes nothing.
+EntityChange = Callable[[dict[str, Any] | None], dict[str, Any] | None]
+
+
+class RecordingMissingError(Exception):
+    """The registry has no entity for the recording this write expected to exist."""
+
+
+@dataclass(frozen=True)
+class StateChange:
+    """One entry of the state history."""
+
+    state: str
+    at: str
+    source: str
+    event_id: str | None = None
+
+    def to_json(self) -> dict[str, str]:
+        entry = {"state": self.state, "at": self.at, "source": self.source}
+        if self.event_id is not None:
+            entry["eventId"] = self.event_id
+        return entry
+
+
+def start_change(
+    recording_id: str, options: RecordingOptions, *, state: str, at: datetime
+) -> EntityChange:
+    """The options and first state of a started recording (nothing, once they are recorded)."""
+
+    def change(current: dict[str, Any] | None) -> dict[str, Any] | None:
+        if current is not None and current.get(schema.OPTIONS_JSON):
+            return None  # already recorded (a retried start): nothing to change
+        properties = {
+            schema.RECORDING_ID: recording_id,
+            schema.SERVER_CALL_ID: options.server_call_id or "",
+            schema.CALL_CONNECTION_ID: options.call_connection_id or "",
+            schema.CONTENT_TYPE: options.content,
+            schema.CHANNEL_TYPE: options.channel,
+            schema.FORMAT_TYPE: options.format,
+            schema.OPTIONS_JSON: json.dumps(options.to_wire(), sort_keys=True),
+        }
+        return _with_state(current, properties, StateChange(state, iso(at), "api"), is_start=True)
+
+    return change
+
+
+def state_change(
+    recording_id: str,
+    change: StateChange,
+    *,
+    failure: str | None = None,
+    create_if_missing: bool = False,
+    call_ids: dict[str, str] | None = None,
+) -> EntityChange:
+    """``change`` appended to the history (nothing, when the history has it already).
+
+    :param call_ids: call ids by property name (``schema.SERVER_CALL_ID``, ...), set when the
+        entity has none yet.
+    :raises RecordingMissingError: (when applied) on no entity and ``create_if_missing`` off.
+    """
+
+    def apply(current: dict[str, Any] | None) -> dict[str, Any] | None:
+        if current is None and not create_if_missing:
+            raise RecordingMissingError(recording_id)
+        if _has_change(current, change):
+            return None
+        properties: dict[str, Any] = {schema.RECORDING_ID: recording_id}
+        for name, value in (call_ids or {}).items():
+            if value and not (current or {}).get(name):
+                properties[name] = value
+        if failure is not None:
+            properties[schema.FAILURE_REASON] = failure[:1000]
+        return _with_state(current, properties, change, is_start=False)
+
+    return apply
+
+
+def preview(
+    entity: dict[str, Any] | None, changes: Sequence[EntityChange]
+) -> dict[str, Any] | None:
+    """``entity`` as it will be once ``changes`` are written (the same object when none apply)."""
+    return fold(entity, changes)[0]
+
+
+def fold(
+    entity: dict[str, Any] | None, changes: Sequence[EntityChange]
+) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+    """Apply ``changes`` in order: the resulting entity and every property they set."""
+    written: dict[str, Any] = {}
+    for change in changes:
+        update = change(entity)
+        if update:
+            written.update(update)
+            entity = {**(entity or {}), **update}
+    return entity, written
+
+
+def history(entity: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """The entity's state history (empty when it has none or it cannot be read)."""
+    raw = (entity or {}).get(schema.STATE_HISTORY_JSON) or "[]"
+    try:
+        entries = json.loads(raw)
+    except ValueError:
+        LOGGER.warning("unreadable StateHistoryJson replaced")
+        return []
+    return entries if isinstance(entries, list) else []
+
+
+def _with_state(
+    current: dict[str, Any] | None,
+    properties: dict[str, Any],
+    change: StateChange,
+    *,
+    is_start: bool,
+) -> dict[str, Any]:
+    entries = history(current)
+    current_state = (current or {}).get(schema.STATE) or None
+    next_state = _next_state(current_state, change, is_start=is_start)
+    if change.source != "callback" and _api_changed_later(entries, change.at):
+        next_state = current_state or next_state  # a later API change already set the state
+    entries.append(change.to_json())
+    entries.sort(key=lambda entry: str(entry.get("at", "")))  # stable: ties keep arrival order
+    now = iso(utc_now())
+    update = {
+        **properties,
+        schema.STATE: next_state,
+        schema.STATE_HISTORY_JSON: json.dumps(entries[-MAX_HISTORY_ENTRIES:]),
+        schema.UPDATED_AT: now,
+    }
+    if current is None or not current.get(schema.CREATED_AT):
+        update[schema.CREATED_AT] = now
+    return update
+
+
+def _next_state(current: str | None, change: StateChange, *, is_start: bool) -> str:
+    """``State`` is what the API last did; callbacks only fill a gap or report a failure.
+
+    Callbacks arrive late and out of order (a start's "active" can land after the API recorded
+    a pause), so a RecordingStateChanged callback never overrides a state the API wrote; it is
+    kept in the history. StartRecordingFailed is news the API cannot have, so it sets
+    ``failed``. Terminal states stay terminal against late starts and callbacks.
+    """
+    if current is None:
+        return change.state
+    if current in TERMINAL_STATES and (is_start or change.source == "callback"):
+        return current
+    if change.source == "callback":
+        return change.state if change.state == "failed" else current
+    return change.state
+
+
+def _api_changed_later(entries: list[dict[str, Any]], at: str) -> bool:
+    """Whether an API change made after ``at`` is already recorded.
+
+    Two instances can write a recording's changes out of order (each writes after answering);
+    the state is the one of the latest change by time, not by arrival.
+    """
+    return any(
+        entry.get("source") != "callback" and str(entry.get("at", "")) > at for entry in entries
+    )
+
+
+def _has_change(entity: dict[str, Any] | None, change: StateChange) -> bool:
+    """A callback is known by its event id; an API change by its whole entry (a retry of a
+    write that had landed carries the same state, time and source)."""
+    if change.event_id is not None:
+        return any(entry.get("eventId") == change.event_id for entry in history(entity))
+    wanted = change.to_json()
+    return any(entry == wanted for entry in history(entity))

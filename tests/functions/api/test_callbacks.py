@@ -1,0 +1,289 @@
+"""``POST /api/callbacks`` over HTTP with tokens from a local OIDC issuer (own RSA keys).
+
+The API is configured with the issuer's metadata URL exactly as it is with ACS's in Azure, so
+these tests cover the real verification path: metadata -> JWKS -> signature, issuer, audience,
+expiry. The emulator's own signed callbacks are covered in ``test_api_recordings.py``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+import jwt
+import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from local_runtime.processes import Azurite
+from recording_pipeline.api.callbacks import CallbackTokenVerifier
+from recording_pipeline.api.routes.callbacks import CALLBACK_WRITE_TIMEOUT_SECONDS
+from tests.functions.stack import (
+    FUNCTION_KEY,
+    ApiServer,
+    OidcIssuer,
+    stack_environment,
+    start_api,
+    state_changed_event,
+    unique_table_name,
+)
+from tests.support.emulator import RunningEmulator
+
+
+@pytest.fixture(scope="module")
+def issuer(module_emulator: RunningEmulator) -> Iterator[OidcIssuer]:
+    running = OidcIssuer(audience=module_emulator.immutable_resource_id).start()
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture(scope="module")
+def callback_api(
+    module_emulator: RunningEmulator, azurite: Azurite, issuer: OidcIssuer
+) -> Iterator[ApiServer]:
+    environ = stack_environment(
+        module_emulator, azurite, table=unique_table_name(), oidc_metadata_url=issuer.metadata_url
+    )
+    verifier = CallbackTokenVerifier(
+        issuer.metadata_url, module_emulator.immutable_resource_id, key_refresh_cooldown=0
+    )
+    server = start_api(environ, callback_verifier=verifier)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def http(callback_api: ApiServer) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=callback_api.base_url, timeout=30) as client:
+        yield client
+
+
+def deliver(http: httpx.Client, events: Any, token: str | None) -> httpx.Response:
+    headers = {} if token is None else {"Authorization": f"Bearer {token}"}
+    return http.post("/api/callbacks", json=events, headers=headers)
+
+
+def registry_view(http: httpx.Client, recording_id: str) -> dict[str, Any] | None:
+    response = http.get(
+        f"/api/recordings/{quote(recording_id, safe='')}",
+        headers={"x-functions-key": FUNCTION_KEY},
+    )
+    if response.status_code == 404:
+        return None
+    assert response.status_code == 200, response.text
+    return response.json()["registry"]
+
+
+def new_recording_id() -> str:
+    return f"cb+{uuid.uuid4().hex}/=="
+
+
+def test_valid_token_records_state_changed_in_the_registry(
+    http: httpx.Client, issuer: OidcIssuer
+) -> None:
+    recording_id = new_recording_id()
+    event = state_changed_event(recording_id, "active", server_call_id="call-1")
+
+    response = deliver(http, [event], issuer.token())
+
+    assert response.status_code == 200, response.text
+    assert response.json() == {"received": 1, "recorded": 1, "ignored": 0}
+    registry = registry_view(http, recording_id)
+    assert registry is not None
+    assert registry["state"] == "active"
+    assert registry["serverCallId"] == "call-1"
+    assert registry["stateHistory"] == [
+        {"state": "active", "at": event["time"], "source": "callback", "eventId": event["id"]}
+    ]
+
+
+def test_redelivered_event_changes_nothing(http: httpx.Client, issuer: OidcIssuer) -> None:
+    recording_id = new_recording_id()
+    event = state_changed_event(recording_id, "inactive")
+    assert deliver(http, [event], issuer.token()).status_code == 200
+    first = registry_view(http, recording_id)
+    assert deliver(http, [event], issuer.token()).status_code == 200
+    assert registry_view(http, recording_id) == first
+
+
+def test_start_recording_failed_marks_the_recording_failed(
+    http: httpx.Client, issuer: OidcIssuer
+) -> None:
+    recording_id = new_recording_id()
+    event = {
+        "id": str(uuid.uuid4()),
+        "type": "Microsoft.Communication.StartRecordingFailed",
+        "specversion": "1.0",
+        "source": "calling/callConnections/c-1",
+        "time": "2026-01-01T10:00:00.000Z",
+        "data": {
+            "recordingId": recording_id,
+            "callConnectionId": "c-1",
+            "resultInformation": {"code": 500, "subCode": 8583, "message": "Recording failed"},
+        },
+    }
+    assert deliver(http, [event], issuer.token()).json()["recorded"] == 1
+    registry = registry_view(http, recording_id)
+    assert registry is not None
+    assert registry["state"] == "failed"
+    assert registry["failure"] == "500/8583: Recording failed"
+    assert registry["callConnectionId"] == "c-1"
+
+
+def test_unknown_event_types_are_accepted_and_logged(
+    http: httpx.Client, issuer: OidcIssuer, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="recording_pipeline.api.callbacks")
+    other = {"id": "e-1", "type": "Microsoft.Communication.CallConnected", "data": {}}
+    response = deliver(http, [other], issuer.token())
+    assert response.status_code == 200
+    assert response.json() == {"received": 1, "recorded": 0, "ignored": 1}
+    assert "Microsoft.Communication.CallConnected" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("token_of", "reason"),
+    [
+        (lambda issuer: issuer.token(issued_at=time.time() - 3600), "expired"),
+        (lambda issuer: issuer.token(audience="another-acs-resource"), "audience"),
+        (lambda issuer: issuer.token(issuer="https://evil.example"), "issuer"),
+        (
+            lambda issuer: issuer.token(
+                key=rsa.generate_private_key(public_exponent=65537, key_size=2048)
+            ),
+            "signature",
+        ),
+        (
+            lambda issuer: issuer.token(
+                key=rsa.generate_private_key(public_exponent=65537, key_size=2048),
+                kid="unpublished-kid",
+            ),
+            "signing key",
+        ),
+        (
+            lambda issuer: jwt.encode(
+                {"iss": issuer.issuer, "aud": issuer.audience, "exp": int(time.time()) + 300},
+                "a-shared-secret-guessed-by-an-attacker-0123",
+                algorithm="HS256",
+                headers={"kid": issuer.keys[-1][0]},
+            ),
+            "token",
+        ),
+        (lambda issuer: "not-a-jwt", "token"),
+    ],
+    ids=["expired", "wrong-audience", "wrong-issuer", "forged", "unknown-kid", "hs256", "garbage"],
+)
+def test_invalid_token_is_401_and_records_nothing(
+    http: httpx.Client, issuer: OidcIssuer, token_of: Any, reason: str
+) -> None:
+    recording_id = new_recording_id()
+    response = deliver(http, [state_changed_event(recording_id, "active")], token_of(issuer))
+    assert response.status_code == 401
+    assert response.headers["content-type"] == "application/problem+json"
+    assert reason in response.json()["detail"]
+    assert registry_view(http, recording_id) is None
+
+
+@pytest.mark.parametrize("authorization", [None, "Basic dXNlcjpwdw==", "Bearer"])
+def test_missing_bearer_token_is_401(http: httpx.Client, authorization: str | None) -> None:
+    recording_id = new_recording_id()
+    headers = {} if authorization is None else {"Authorization": authorization}
+    response = http.post(
+        "/api/callbacks", json=[state_changed_event(recording_id, "active")], headers=headers
+    )
+    assert response.status_code == 401
+    assert "Bearer" in response.json()["detail"]
+    assert registry_view(http, recording_id) is None
+
+
+def test_rotated_signing_key_is_fetched_on_first_use(
+    http: httpx.Client, issuer: OidcIssuer
+) -> None:
+    assert deliver(http, [], issuer.token()).status_code == 200  # keys are cached now
+    fetched = issuer.jwks_requests
+    issuer.rotate()
+    recording_id = new_recording_id()
+    response = deliver(http, [state_changed_event(recording_id, "active")], issuer.token())
+    assert response.status_code == 200, response.text
+    assert issuer.jwks_requests == fetched + 1
+    assert registry_view(http, recording_id) is not None
+
+
+@pytest.mark.parametrize(
+    ("events", "field"),
+    [
+        ({"type": "Microsoft.Communication.RecordingStateChanged"}, "body"),
+        ([{"type": "Microsoft.Communication.RecordingStateChanged", "id": "x"}], "[0].data"),
+        ([{"id": "x", "data": {}}], "[0].type"),
+    ],
+    ids=["not-an-array", "no-data", "no-type"],
+)
+def test_malformed_delivery_is_400(
+    http: httpx.Client, issuer: OidcIssuer, events: Any, field: str
+) -> None:
+    response = deliver(http, events, issuer.token())
+    assert response.status_code == 400
+    assert response.json()["field"] == field
+
+
+def test_one_malformed_event_rejects_the_whole_delivery(
+    http: httpx.Client, issuer: OidcIssuer
+) -> None:
+    good_id = new_recording_id()
+    bad = state_changed_event(new_recording_id(), "paused")  # not an ACS state
+    response = deliver(http, [state_changed_event(good_id, "active"), bad], issuer.token())
+    assert response.status_code == 400
+    assert response.json()["field"] == "[1].data.state"
+    assert registry_view(http, good_id) is None
+
+
+def test_callback_for_an_api_started_recording_merges_into_its_entity(
+    http: httpx.Client, issuer: OidcIssuer, module_emulator: RunningEmulator
+) -> None:
+    call = module_emulator.simulation.create_call(["8:acs:a"])
+    started = http.post(
+        "/api/recordings",
+        json={"serverCallId": call["serverCallId"], "content": "audio"},
+        headers={"x-functions-key": FUNCTION_KEY},
+    ).json()
+    recording_id = started["recordingId"]
+    early = state_changed_event(recording_id, "active", server_call_id=call["serverCallId"])
+    assert deliver(http, [early], issuer.token()).status_code == 200
+    registry = registry_view(http, recording_id)
+    assert registry is not None
+    assert registry["options"]["content"] == "audio"
+    assert {entry["source"] for entry in registry["stateHistory"]} >= {"api", "callback"}
+
+
+def test_a_callback_the_registry_cannot_take_is_503_so_acs_retries(
+    module_emulator: RunningEmulator, issuer: OidcIssuer, tmp_path: Path
+) -> None:
+    private = Azurite(location=tmp_path / "azurite").start()
+    environ = stack_environment(
+        module_emulator, private, table=unique_table_name(), oidc_metadata_url=issuer.metadata_url
+    )
+    server = start_api(environ)
+    try:
+        private.stop()
+        with httpx.Client(base_url=server.base_url, timeout=60) as client:
+            began = time.monotonic()
+            response = deliver(
+                client, [state_changed_event(new_recording_id(), "active")], issuer.token()
+            )
+            elapsed = time.monotonic() - began
+        assert response.status_code == 503, response.text
+        assert response.json()["type"].endswith("registry-unavailable")
+        assert response.headers["retry-after"] == "5"
+        assert elapsed < CALLBACK_WRITE_TIMEOUT_SECONDS  # the first failed attempt answers
+    finally:
+        server.stop()
+        private.stop()
