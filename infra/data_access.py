@@ -51,6 +51,11 @@ class Caller(Enum):
 
     FUNCTION_APP = "Function App (its code and the Functions host)"
     EVENT_GRID = "Event Grid system topic"
+    OPERATOR = "a person running the operations tools, with their own sign-in"
+
+
+#: The identities the program creates and grants roles to (an operator brings their own).
+PROGRAM_CALLERS = (Caller.FUNCTION_APP, Caller.EVENT_GRID)
 
 
 @dataclass(frozen=True)
@@ -83,7 +88,7 @@ def _op(
     )
 
 
-_F, _EG = Caller.FUNCTION_APP, Caller.EVENT_GRID
+_F, _EG, _OP = Caller.FUNCTION_APP, Caller.EVENT_GRID, Caller.OPERATOR
 
 OPERATIONS: tuple[DataOperation, ...] = (
     # --- recordings container: the archiver writes, the API reads ------------------------------
@@ -156,6 +161,31 @@ OPERATIONS: tuple[DataOperation, ...] = (
     _op(_EG, Scope.DEAD_LETTER_CONTAINER, "Put Blob / Append Block",
         data_actions=[f"{_BLOBS}/write", f"{_BLOBS}/add/action"],
         why="Event Grid dead-letters an event it could not deliver"),
+    # --- operations tools (recording_pipeline/operations/), run by a person ---------------------
+    _op(_OP, Scope.POISON_QUEUE, "Peek Messages", sdk_call="peek_messages",
+        data_actions=[f"{_QUEUES}/messages/read"], why="replay_poison: list poisoned events"),
+    _op(_OP, Scope.POISON_QUEUE, "Get Messages", sdk_call="receive_messages",
+        data_actions=[f"{_QUEUES}/messages/process/action"],
+        why="replay_poison: take the events to replay"),
+    _op(_OP, Scope.POISON_QUEUE, "Delete Message", sdk_call="delete_message",
+        data_actions=[f"{_QUEUES}/messages/process/action"],
+        why="replay_poison: remove a replayed event"),
+    _op(_OP, Scope.POISON_QUEUE, "Update Message", sdk_call="update_message",
+        data_actions=[f"{_QUEUES}/messages/write"],
+        why="replay_poison: make skipped events visible again"),
+    _op(_OP, Scope.EVENTS_QUEUE, "Put Message", sdk_call="send_message",
+        data_actions=[f"{_QUEUES}/messages/add/action"],
+        why="replay_poison: put an event back for the archiver"),
+    _op(_OP, Scope.REGISTRY_TABLE, "Query Entities", sdk_call="query_entities",
+        data_actions=[f"{_ENTITIES}/read"], why="export_participant: find a participant's rows"),
+    _op(_OP, Scope.REGISTRY_TABLE, "Delete Entity", sdk_call="delete_entity",
+        data_actions=[f"{_ENTITIES}/delete"], why="export_participant erase: the index rows"),
+    _op(_OP, Scope.REGISTRY_TABLE, "Insert Or Merge Entity", sdk_call="upsert_entity",
+        data_actions=[f"{_ENTITIES}/write"], why="export_participant erase: mark it erased"),
+    _op(_OP, Scope.RECORDINGS_CONTAINER, "Get Blob", sdk_call="download_blob",
+        data_actions=[f"{_BLOBS}/read"], why="export_participant: manifests and files"),
+    _op(_OP, Scope.RECORDINGS_CONTAINER, "Delete Blob", sdk_call="delete_blob",
+        data_actions=[f"{_BLOBS}/delete"], why="export_participant erase: the files"),
 )  # fmt: skip
 
 #: Scopes where the role is Microsoft's documented requirement rather than derived from calls

@@ -16,7 +16,11 @@ START_MARKER = "<!-- roles-table:start -->"
 END_MARKER = "<!-- roles-table:end -->"
 _STORAGE = "Microsoft.Storage/storageAccounts/"
 _COLLECTIONS = ("containers/", "queues/", "tables/")
-_IDENTITY = {Caller.FUNCTION_APP: "Function App", Caller.EVENT_GRID: "Event Grid topic"}
+_IDENTITY = {
+    Caller.FUNCTION_APP: "Function App",
+    Caller.EVENT_GRID: "Event Grid topic",
+    Caller.OPERATOR: "you, running `replay_poison` / `export_participant`",
+}
 
 
 def _short(permission: str) -> str:
@@ -43,8 +47,13 @@ def render_table() -> str:
     ]
     for caller in Caller:
         builtin = data_access.grant_plan(caller, custom_roles=False)
-        for scope, role in data_access.grant_plan(caller, custom_roles=True).items():
-            fallback = "" if builtin[scope] == role else f" ({_role(builtin[scope])})"
+        program = caller in data_access.PROGRAM_CALLERS
+        plan = data_access.grant_plan(caller, custom_roles=True) if program else builtin
+        for scope, role in plan.items():
+            if program:
+                fallback = "" if builtin[scope] == role else f" ({_role(builtin[scope])})"
+            else:
+                fallback = " (not assigned by the program)"
             needed = data_access.needs(caller, scope)
             permissions = ", ".join(
                 f"`{_short(p)}`" for p in sorted(needed.actions | needed.data_actions)

@@ -37,6 +37,20 @@ NO_REQUEST = frozenset(
         "get_table_client",
     }
 )
+#: Code run only by a person with the operations tools, under their own sign-in: its calls are
+#: the operator's rows of the table, which the program grants to no identity.
+OPERATOR_MODULES = frozenset(
+    {
+        "recording_pipeline/operations/replay_poison.py",
+        "recording_pipeline/operations/participants.py",
+    }
+)
+OPERATOR_FUNCTIONS = frozenset(
+    {
+        ("recording_pipeline/registry/archive_writes.py", "unindex_participants"),
+        ("recording_pipeline/registry/archive_writes.py", "mark_erased"),
+    }
+)
 #: Calls the function code makes only against Azurite (with a connection string), never with
 #: the managed identity in Azure, and why.
 LOCAL_ONLY_CALLS = {
@@ -106,6 +120,8 @@ def coverage_gaps(run: ProgramRun, registrations: list[Registration] | None = No
     scopes = _scope_ids(run)
     gaps = []
     for operation in OPERATIONS:
+        if operation.caller not in data_access.PROGRAM_CALLERS:
+            continue
         granted = effective_grants(regs, _principal(run, operation.caller), scopes[operation.scope])
         missing = data_access.uncovered(operation.needs, granted)
         if missing:
@@ -176,7 +192,7 @@ def test_custom_roles_grant_exactly_what_their_scope_needs(default_run: ProgramR
 
 
 def test_built_in_roles_are_used_only_when_exact_or_documented() -> None:
-    for caller in Caller:
+    for caller in data_access.PROGRAM_CALLERS:
         for scope, role in data_access.grant_plan(caller, custom_roles=True).items():
             if isinstance(role, roles.BuiltInRole):
                 documented = data_access.DOCUMENTED_ROLES.get((caller, scope))
@@ -217,58 +233,102 @@ def _sdk_methods() -> frozenset[str]:
     return frozenset(names - NO_REQUEST - {"from_connection_string"})
 
 
-def _storage_calls(sources: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
-    """SDK call (``name`` or ``name(tags=)``) -> places (``file:line``) that make it.
+class _CallFinder(ast.NodeVisitor):
+    """SDK storage calls with the function (or method) they are made in."""
 
-    ``sources`` are (file name, source text) pairs.
-    """
-    methods = _sdk_methods()
-    found: dict[str, list[str]] = {}
-    for where, source in sources:
-        for node in ast.walk(ast.parse(source, filename=where)):
-            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
-                continue
+    def __init__(self, methods: frozenset[str]) -> None:
+        self.methods = methods
+        self.scope: list[str] = []
+        self.calls: list[tuple[str, str, int]] = []  # (call, enclosing function, line)
+
+    def _visit_function(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
+        self.scope.append(node.name)
+        self.generic_visit(node)
+        self.scope.pop()
+
+    visit_FunctionDef = visit_AsyncFunctionDef = _visit_function  # noqa: N815 - ast naming
+
+    def visit_Call(self, node: ast.Call) -> None:
+        if isinstance(node.func, ast.Attribute) and node.func.attr in self.methods:
             name = node.func.attr
-            if name not in methods:
-                continue
             if any(keyword.arg == "tags" for keyword in node.keywords):
                 name = f"{name}(tags=)"
-            found.setdefault(name, []).append(f"{where}:{node.lineno}")
+            self.calls.append((name, self.scope[-1] if self.scope else "", node.lineno))
+        self.generic_visit(node)
+
+
+def _caller_of(where: str, function: str) -> Caller:
+    if where in OPERATOR_MODULES or (where, function) in OPERATOR_FUNCTIONS:
+        return Caller.OPERATOR
+    return Caller.FUNCTION_APP
+
+
+def _storage_calls(sources: Iterable[tuple[str, str]]) -> dict[tuple[Caller, str], list[str]]:
+    """(caller, SDK call ``name`` or ``name(tags=)``) -> places (``file:line``) that make it.
+
+    ``sources`` are (file name, source text) pairs; a call belongs to the operator when its
+    module or function is operator-only, and to the Function App otherwise.
+    """
+    found: dict[tuple[Caller, str], list[str]] = {}
+    for where, source in sources:
+        finder = _CallFinder(_sdk_methods())
+        finder.visit(ast.parse(source, filename=where))
+        for name, function, line in finder.calls:
+            found.setdefault((_caller_of(where, function), name), []).append(f"{where}:{line}")
     return found
 
 
 def _function_code() -> list[tuple[str, str]]:
     return [
-        (str(path.relative_to(FUNCTIONS_DIR)), path.read_text(encoding="utf-8"))
+        (path.relative_to(FUNCTIONS_DIR).as_posix(), path.read_text(encoding="utf-8"))
         for path in sorted(FUNCTIONS_DIR.rglob("*.py"))
     ]
 
 
 def test_every_storage_call_in_the_function_code_is_in_the_table() -> None:
     calls = _storage_calls(_function_code())
-    listed = {op.sdk_call for op in OPERATIONS if op.sdk_call}
+    listed = {(op.caller, op.sdk_call) for op in OPERATIONS if op.sdk_call}
     unlisted = {
         call: places
         for call, places in calls.items()
-        if call not in listed and call not in LOCAL_ONLY_CALLS
+        if call not in listed and call[1] not in LOCAL_ONLY_CALLS
     }
     assert unlisted == {}, "add these to infra/data_access.py OPERATIONS with their permissions"
     stale = listed - set(calls)
     assert stale == set(), "these table entries name calls the function code no longer makes"
 
 
-def test_the_scan_finds_calls_the_table_lacks_and_tells_tags_apart() -> None:
+def test_operator_only_functions_are_not_called_by_the_function_app() -> None:
+    """An operator-only function's calls are not granted to the app: the app must not call it."""
+    names = {function for _, function in OPERATOR_FUNCTIONS}
+    offenders = []
+    for where, source in _function_code():
+        if where in OPERATOR_MODULES:
+            continue
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, ast.Attribute) and node.attr in names:
+                offenders.append(f"{where}:{node.lineno} {node.attr}")
+    assert offenders == []
+
+
+def test_the_scan_finds_calls_the_table_lacks_and_tells_tags_and_callers_apart() -> None:
     source = (
+        "class Store:\n"
+        "    def unindex_participants(self, table):\n"
+        "        table.delete_entity('p', 'r')\n"
         "def erase(container, blob):\n"
         "    container.delete_blob('x')\n"
         "    blob.upload_blob(b'', tags={'kind': 'x'})\n"
         "    blob.upload_blob(b'')\n"
     )
-    calls = _storage_calls([("probe.py", source)])
+    calls = _storage_calls([("recording_pipeline/registry/archive_writes.py", source)])
+    where = "recording_pipeline/registry/archive_writes.py"
     assert calls == {
-        "delete_blob": ["probe.py:2"],
-        "upload_blob(tags=)": ["probe.py:3"],
-        "upload_blob": ["probe.py:4"],
+        (Caller.OPERATOR, "delete_entity"): [f"{where}:3"],
+        (Caller.FUNCTION_APP, "delete_blob"): [f"{where}:5"],
+        (Caller.FUNCTION_APP, "upload_blob(tags=)"): [f"{where}:6"],
+        (Caller.FUNCTION_APP, "upload_blob"): [f"{where}:7"],
     }
-    listed = {op.sdk_call for op in OPERATIONS}
-    assert "delete_blob" not in listed and "upload_blob" not in listed
+    listed = {(op.caller, op.sdk_call) for op in OPERATIONS}
+    assert (Caller.FUNCTION_APP, "delete_blob") not in listed
+    assert (Caller.FUNCTION_APP, "upload_blob") not in listed

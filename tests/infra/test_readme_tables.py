@@ -23,7 +23,7 @@ def test_config_table_has_one_row_per_config_key() -> None:
 
 def test_roles_table_has_one_row_per_grant() -> None:
     rows = roles_table.render_table().splitlines()[2:]
-    expected = sum(len(grant_plan(caller, custom_roles=True)) for caller in Caller)
+    expected = sum(len(grant_plan(caller, custom_roles=False)) for caller in Caller)
     assert len(rows) == expected
     assert all(row.count(" | ") == 4 for row in rows)
     recordings = next(row for row in rows if "| recordings container |" in row)
