@@ -303,3 +303,10 @@ def test_inbound_allow_list_restricts_the_api_but_not_the_scm_site() -> None:
     ]
     assert site["scmIpSecurityRestrictionsUseMain"] is False
     assert "scmIpSecurityRestrictions" not in site
+
+
+def test_the_policy_pack_requires_the_endpoints_the_program_creates() -> None:
+    from infra.component import ARCHIVE_SUB_RESOURCES
+    from policy.baseline import RECORDINGS_ACCOUNT_SUB_RESOURCES
+
+    assert ARCHIVE_SUB_RESOURCES == RECORDINGS_ACCOUNT_SUB_RESOURCES
