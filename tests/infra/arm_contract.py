@@ -324,3 +324,49 @@ def check_resource(type_: str, inputs: Mapping[str, Any]) -> list[str]:
         if key not in contract.path_inputs and not key.startswith("__")
     }
     return check_model(getattr(models, contract.model), body, "", models)
+
+
+def _wire_value(type_: str, value: Any, models: ModuleType) -> Any:
+    if value is None:
+        return None
+    if match := _LIST.match(type_):
+        return [_wire_value(match["item"], item, models) for item in value]
+    if match := _DICT.match(type_):
+        return {key: _wire_value(match["item"], item, models) for key, item in value.items()}
+    if type_ in ("int", "long") and _is_whole(value):
+        return int(value)
+    model = getattr(models, type_, None)
+    if model is not None and isinstance(value, Mapping):
+        return wire_body(model, value, models)
+    return value
+
+
+def wire_body(model: type, value: Mapping[str, Any], models: ModuleType) -> dict[str, Any]:
+    """``value`` (engine inputs) as ARM's JSON names and nesting (``properties.*``), the way the
+    SDK serialises ``model``: what ARM receives and what a template scanner reads."""
+    model = _concrete(model, value, models)
+    fields = _fields(model)
+    body: dict[str, Any] = {}
+    for key, item in value.items():
+        field = fields.get(_norm(key))
+        if field is None:
+            raise KeyError(f"{key}: unknown property of {model.__name__}")
+        spec = model._attribute_map[field.attribute]  # type: ignore[attr-defined]
+        *parents, leaf = [part.replace("\\.", ".") for part in re.split(r"(?<!\\)\.", spec["key"])]
+        target = body
+        for part in parents:
+            target = target.setdefault(part, {})
+        target[leaf] = _wire_value(field.type_, item, models)
+    return body
+
+
+def arm_body(type_: str, inputs: Mapping[str, Any]) -> dict[str, Any]:
+    """The ARM request body of one registration (path inputs left out)."""
+    contract = CONTRACTS[type_]
+    models = importlib.import_module(contract.models)
+    body = {
+        key: value
+        for key, value in inputs.items()
+        if key not in contract.path_inputs and not key.startswith("__")
+    }
+    return wire_body(getattr(models, contract.model), body, models)
