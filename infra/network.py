@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import pulumi
 from pulumi_azure_native import network, privatedns
@@ -163,31 +164,37 @@ class RecordingNetwork(pulumi.ComponentResource):
             tags=args.tags,
             opts=self._child(),
         )
-        integration = network.Subnet(
-            f"{name}-{INTEGRATION_SUBNET}",
-            resource_group_name=args.resource_group_name,
-            virtual_network_name=vnet.name,
-            subnet_name=INTEGRATION_SUBNET,
-            address_prefix=args.integration_subnet_prefix,
+
+        def subnet(
+            name_: str, prefix: str, opts: pulumi.ResourceOptions, **extra: Any
+        ) -> network.Subnet:
+            return network.Subnet(
+                f"{name}-{name_}",
+                resource_group_name=args.resource_group_name,
+                virtual_network_name=vnet.name,
+                subnet_name=name_,
+                address_prefix=prefix,
+                network_security_group={"id": nsg.id},
+                default_outbound_access=False,
+                opts=opts,
+                **extra,
+            )
+
+        integration = subnet(
+            INTEGRATION_SUBNET,
+            args.integration_subnet_prefix,
+            self._child(),
             delegations=[{"name": "flex-consumption", "service_name": FLEX_SUBNET_DELEGATION}],
             nat_gateway={"id": nat.id},
-            network_security_group={"id": nsg.id},
-            default_outbound_access=False,
-            opts=self._child(),
         )
-        endpoints = network.Subnet(
-            f"{name}-{PRIVATE_ENDPOINT_SUBNET}",
-            resource_group_name=args.resource_group_name,
-            virtual_network_name=vnet.name,
-            subnet_name=PRIVATE_ENDPOINT_SUBNET,
-            address_prefix=args.private_endpoint_subnet_prefix,
-            network_security_group={"id": nsg.id},
-            # The NSG (and route tables) apply to the endpoints' traffic too.
-            private_endpoint_network_policies=ENDPOINT_POLICIES_ON,
-            default_outbound_access=False,
+        endpoints = subnet(
+            PRIVATE_ENDPOINT_SUBNET,
+            args.private_endpoint_subnet_prefix,
             # Subnets of one VNet are written one at a time (ARM answers
             # AnotherOperationInProgress to a second concurrent write).
-            opts=self._child(depends_on=[integration]),
+            self._child(depends_on=[integration]),
+            # The NSG (and route tables) apply to the endpoints' traffic too.
+            private_endpoint_network_policies=ENDPOINT_POLICIES_ON,
         )
         self.vnet_id = vnet.id
         self.integration_subnet_id = integration.id

@@ -314,8 +314,10 @@ def check_model(model: type, value: Mapping[str, Any], where: str, models: Modul
     return problems
 
 
-def check_resource(type_: str, inputs: Mapping[str, Any]) -> list[str]:
-    """Problems of one registration's inputs against its type's contract."""
+def _contract_body(
+    type_: str, inputs: Mapping[str, Any]
+) -> tuple[type, dict[str, Any], ModuleType]:
+    """The model of ``type_``, the inputs that form its body (no URL segment), its module."""
     contract = CONTRACTS[type_]
     models = importlib.import_module(contract.models)
     body = {
@@ -323,7 +325,13 @@ def check_resource(type_: str, inputs: Mapping[str, Any]) -> list[str]:
         for key, value in inputs.items()
         if key not in contract.path_inputs and not key.startswith("__")
     }
-    return check_model(getattr(models, contract.model), body, "", models)
+    return getattr(models, contract.model), body, models
+
+
+def check_resource(type_: str, inputs: Mapping[str, Any]) -> list[str]:
+    """Problems of one registration's inputs against its type's contract."""
+    model, body, models = _contract_body(type_, inputs)
+    return check_model(model, body, "", models)
 
 
 def _wire_value(type_: str, value: Any, models: ModuleType) -> Any:
@@ -362,11 +370,5 @@ def wire_body(model: type, value: Mapping[str, Any], models: ModuleType) -> dict
 
 def arm_body(type_: str, inputs: Mapping[str, Any]) -> dict[str, Any]:
     """The ARM request body of one registration (path inputs left out)."""
-    contract = CONTRACTS[type_]
-    models = importlib.import_module(contract.models)
-    body = {
-        key: value
-        for key, value in inputs.items()
-        if key not in contract.path_inputs and not key.startswith("__")
-    }
-    return wire_body(getattr(models, contract.model), body, models)
+    model, body, models = _contract_body(type_, inputs)
+    return wire_body(model, body, models)
