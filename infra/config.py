@@ -298,7 +298,8 @@ def _parse_cidr(longest_prefix: int) -> Callable[[str, str], str]:
     return parse
 
 
-def _parse_json(key: str, raw: str, kind: type, rule: str) -> object:
+def _parse_json(key: str, raw: str, kind: type, rule: str) -> Any:
+    """``raw`` as JSON of ``kind`` (``list`` or ``dict``); empty text is an empty one."""
     try:
         value = json.loads(raw) if raw.strip() else kind()
     except json.JSONDecodeError:
@@ -313,7 +314,7 @@ def _parse_string_list(
 ) -> Callable[[str, str], list[str]]:
     def parse(key: str, raw: str) -> list[str]:
         value = _parse_json(key, raw, list, "a JSON list of strings")
-        items = list(value)  # type: ignore[call-overload] - checked to be a list above
+        items: list[Any] = value
         for item in items:
             if not isinstance(item, str) or not item_ok(item):
                 raise ConfigError(key, f"{key} ({item!r}) must be {item_rule}")
@@ -333,7 +334,7 @@ def _is_ip_range(text: str) -> bool:
 def _parse_dns_zone_ids(key: str, raw: str) -> dict[str, str]:
     rule = "a JSON object of private DNS zone name to zone resource id"
     value = _parse_json(key, raw, dict, rule)
-    zones = dict(value)  # type: ignore[call-overload] - checked to be a dict above
+    zones: dict[str, Any] = value
     known = tuple(STORAGE_PRIVATE_DNS_ZONES.values())
     for zone, zone_id in zones.items():
         if zone not in known:
@@ -647,7 +648,10 @@ CONFIG_FIELDS: tuple[ConfigField, ...] = (
         [],
         f"JSON list of Azure service tags; must include {ACS_CALLBACK_SERVICE_TAG} when set",
         "Service tags allowed to call the API besides apiAllowedIpRanges.",
-        _parse_string_list("an Azure service tag such as AzureCloud", _SERVICE_TAG.fullmatch),
+        _parse_string_list(
+            "an Azure service tag such as AzureCloud",
+            lambda tag: _SERVICE_TAG.fullmatch(tag) is not None,
+        ),
     ),
 )
 FIELDS_BY_KEY = {f.key: f for f in CONFIG_FIELDS}

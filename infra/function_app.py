@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import pulumi
 from pulumi_azure_native import web
@@ -89,7 +88,7 @@ INBOUND_RULE_PRIORITY = 100
 
 def inbound_restrictions(
     ip_ranges: Sequence[str], service_tags: Sequence[str]
-) -> list[dict[str, Any]]:
+) -> list[web.IpSecurityRestrictionArgsDict]:
     """``siteConfig.ipSecurityRestrictions`` that allow only these callers.
 
     Any rule makes App Service deny everything it does not allow ("Azure App Service access
@@ -180,25 +179,31 @@ class RecordingFunctionApp(pulumi.ComponentResource):
             reserved=True,
             sku={"name": "FC1", "tier": "FlexConsumption"},
             # Flex Consumption's zone redundancy is the plan's zoneRedundant ("Reliability in
-            # Azure Functions"); sent only when on, so a plan without it keeps its inputs.
-            **({"zone_redundant": True} if args.zone_redundant else {}),
+            # Azure Functions"); None is not sent, so a plan without it keeps its inputs.
+            zone_redundant=True if args.zone_redundant else None,
             tags=args.tags,
             opts=child,
         )
+        site_config: web.SiteConfigArgsDict = {
+            "app_settings": [
+                {"name": key, "value": value} for key, value in args.app_settings.items()
+            ],
+            # Only properties Flex Consumption accepts: ARM refuses e.g. ftpsState on FC1
+            # (error 51021; policy/baseline.py FLEX_REFUSED_SITE_CONFIG). FTP is off through the
+            # basic-publishing-credentials policies below, and Flex has no FTP endpoint.
+            "min_tls_version": web.SupportedTlsVersions.SUPPORTED_TLS_VERSIONS_1_2,
+            "scm_min_tls_version": web.SupportedTlsVersions.SUPPORTED_TLS_VERSIONS_1_2,
+            "http20_enabled": True,
+            "remote_debugging_enabled": False,
+            # No healthCheckPath: Flex Consumption has no platform health check (Microsoft's
+            # Azure Monitor Baseline Alerts exclude HealthCheckStatus for FlexConsumption).
+        }
         restrictions = inbound_restrictions(args.inbound_ip_ranges, args.inbound_service_tags)
-        network_site_config: dict[str, Any] = {}
         if restrictions:
-            network_site_config = {
-                "ip_security_restrictions": restrictions,
-                # OneDeploy reaches the SCM site from the deploying runner; it takes Entra
-                # tokens only (basic publishing is off below), so it keeps its own open rules.
-                "scm_ip_security_restrictions_use_main": False,
-            }
-        network_site = (
-            {"virtual_network_subnet_id": args.virtual_network_subnet_id}
-            if args.virtual_network_subnet_id is not None
-            else {}
-        )
+            site_config["ip_security_restrictions"] = restrictions
+            # OneDeploy reaches the SCM site from the deploying runner; it takes Entra tokens
+            # only (basic publishing is off below), so it keeps its own open rules.
+            site_config["scm_ip_security_restrictions_use_main"] = False
         self.app = web.WebApp(
             name,
             resource_group_name=args.resource_group_name,
@@ -207,22 +212,9 @@ class RecordingFunctionApp(pulumi.ComponentResource):
             server_farm_id=self.plan.id,
             https_only=True,
             identity={"type": web.ManagedServiceIdentityType.SYSTEM_ASSIGNED},
-            site_config={
-                "app_settings": [
-                    {"name": key, "value": value} for key, value in args.app_settings.items()
-                ],
-                # Only properties Flex Consumption accepts: ARM refuses e.g. ftpsState on FC1
-                # (error 51021; policy/baseline.py FLEX_REFUSED_SITE_CONFIG). FTP is off through the
-                # basic-publishing-credentials policies below, and Flex has no FTP endpoint.
-                "min_tls_version": web.SupportedTlsVersions.SUPPORTED_TLS_VERSIONS_1_2,
-                "scm_min_tls_version": web.SupportedTlsVersions.SUPPORTED_TLS_VERSIONS_1_2,
-                "http20_enabled": True,
-                "remote_debugging_enabled": False,
-                # No healthCheckPath: Flex Consumption has no platform health check (Microsoft's
-                # Azure Monitor Baseline Alerts exclude HealthCheckStatus for FlexConsumption).
-                **network_site_config,
-            },
-            **network_site,
+            site_config=site_config,
+            # None (the public mode) is not sent: no VNet integration.
+            virtual_network_subnet_id=args.virtual_network_subnet_id,
             function_app_config={
                 "deployment": {
                     "storage": {

@@ -131,10 +131,10 @@ class RecordingNetwork(pulumi.ComponentResource):
 
     def _create_vnet(self) -> None:
         name, args = self._name, self._args
-        common = {"resource_group_name": args.resource_group_name, "location": args.location}
         vnet = network.VirtualNetwork(
             f"{name}-vnet",
-            **common,
+            resource_group_name=args.resource_group_name,
+            location=args.location,
             address_space={"address_prefixes": [args.vnet_address_space]},
             tags=args.tags,
             # The subnets are resources of their own; the VNet must not claim (and so remove)
@@ -142,11 +142,16 @@ class RecordingNetwork(pulumi.ComponentResource):
             opts=self._child(ignore_changes=["subnets"]),
         )
         nsg = network.NetworkSecurityGroup(
-            f"{name}-nsg", **common, tags=args.tags, opts=self._child()
+            f"{name}-nsg",
+            resource_group_name=args.resource_group_name,
+            location=args.location,
+            tags=args.tags,
+            opts=self._child(),
         )
         public_ip = network.PublicIPAddress(
             f"{name}-egress-ip",
-            **common,
+            resource_group_name=args.resource_group_name,
+            location=args.location,
             sku={
                 "name": network.PublicIPAddressSkuName.STANDARD,
                 "tier": network.PublicIPAddressSkuTier.REGIONAL,
@@ -158,7 +163,8 @@ class RecordingNetwork(pulumi.ComponentResource):
         )
         nat = network.NatGateway(
             f"{name}-nat",
-            **common,
+            resource_group_name=args.resource_group_name,
+            location=args.location,
             sku={"name": network.NatGatewaySkuName.STANDARD},
             public_ip_addresses=[{"id": public_ip.id}],
             tags=args.tags,

@@ -185,9 +185,9 @@ def _fields(model: type) -> dict[str, _Field]:
 
 
 def _enum_of(model: type, attribute: str, models: ModuleType) -> type[enum.Enum] | None:
-    """The enum a string field takes, read from the model's ``__init__`` annotation."""
+    """The enum a string field takes, read from the annotation of the model's constructor."""
     try:
-        parameter = inspect.signature(model.__init__).parameters.get(attribute)
+        parameter = inspect.signature(model).parameters.get(attribute)
     except (TypeError, ValueError):
         return None
     if parameter is None:
