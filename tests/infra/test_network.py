@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.infra.harness import ProgramRun, run_program, run_program_with_outputs
+from tests.infra.harness import ProgramRun, run_program
 from tests.infra.mocks import SUBSCRIPTION_ID
 from tests.infra.queries import STORAGE_ACCOUNT, of_type, one
 from tests.infra.test_program import EXPECTED_COUNTS, _unknowns
@@ -54,11 +54,6 @@ HUB_BLOB_ZONE = (
 )
 
 
-@pytest.fixture(scope="module")
-def private_run() -> ProgramRun:
-    return run_program_with_outputs({"network": "private"})
-
-
 def _counts(registrations: list) -> Counter:
     return Counter(r.type_ for r in registrations)
 
@@ -72,8 +67,10 @@ def _account(registrations: list, logical: str) -> Any:
 
 
 @pytest.mark.parametrize("preview", [False, True], ids=["up", "preview"])
-def test_private_stack_adds_exactly_the_network(preview: bool) -> None:
-    regs = run_program({"network": "private"}, preview=preview)
+def test_private_stack_adds_exactly_the_network(preview: bool, private_run: ProgramRun) -> None:
+    regs = (
+        run_program({"network": "private"}, preview=True) if preview else private_run.registrations
+    )
     assert _counts(regs) == Counter(EXPECTED_COUNTS) + Counter(PRIVATE_EXTRA)
     assert [f"{r.name}{p}" for r in regs for p in _unknowns(r.inputs)] == []
 

@@ -71,15 +71,25 @@ def _fake_checkov(tmp_path: Path, reports: dict[str, dict]) -> str:
 
 
 def test_scan_passes_on_accepted_findings_and_fails_on_a_new_one(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    exported: list[list[str]] = []
+
+    def export(argv: list[str]) -> int:  # the export itself: tests/infra/test_arm_export.py
+        exported.append(argv)
+        out = Path(argv[argv.index("--out") + 1])
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text("{}")
+        return 0
+
+    monkeypatch.setattr(scan.arm_export, "main", export)
     site = "Microsoft.Web/sites.acsrec-func1"
     vnet = "Microsoft.Network/virtualNetworks.acsrec-net-vnet1"
     accepted = {"arm-public.json": _report(("CKV_AZURE_213", site)),
                 "arm-private.json": _report(("CKV_AZURE_213", site))}  # fmt: skip
     argv = ["--out-dir", str(tmp_path / "out")]
     assert scan.main(["--checkov", _fake_checkov(tmp_path, accepted), *argv]) == 0
-    assert (tmp_path / "out" / "arm-private.json").is_file()
+    assert [argv[1] for argv in exported] == ["public", "private"]
     new = {**accepted, "arm-private.json": _report(("CKV_AZURE_183", vnet))}
     assert scan.main(["--checkov", _fake_checkov(tmp_path, new), *argv]) == 1
     out = capsys.readouterr().out.splitlines()
