@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 STAMPS := .stamps
 STACK ?= dev
 
-.PHONY: help install test lint format local up package preview deploy teardown bench
+.PHONY: help install test lint format local up package preview deploy teardown bench scan
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -70,3 +70,11 @@ teardown: install ## pulumi destroy of stack $(STACK); the archive account is ke
 
 bench: install ## Benchmarks (emulator render/download, API latency, archiver throughput); figures go to the README
 	$(PY) -m scripts.bench $(BENCH_ARGS)
+
+# Checkov is a scanner, not a dependency of the project: it gets a virtualenv of its own.
+SCAN_VENV := .local/scan-venv
+CHECKOV := checkov==3.3.30
+
+scan: install ## Checkov over ARM exports of the public and private stacks; fails on a finding the README does not accept
+	@test -x $(SCAN_VENV)/bin/checkov || { $(PYTHON) -m venv $(SCAN_VENV) && $(SCAN_VENV)/bin/python -m pip install --quiet --disable-pip-version-check $(CHECKOV); }
+	$(PY) -m scripts.scan --checkov $(SCAN_VENV)/bin/checkov --out-dir dist/scan

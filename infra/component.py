@@ -13,18 +13,28 @@ from infra.deployment import FunctionCodeDeployment
 from infra.events import EventsArgs, RecordingEvents
 from infra.function_app import FunctionAppArgs, RecordingFunctionApp, function_app_settings
 from infra.monitoring import AlertsArgs, Observability, ObservabilityArgs, RecordingAlerts
+from infra.network import EndpointTarget, NetworkArgs, RecordingNetwork
 from infra.package import PackageInfo
 from infra.storage import (
     DEPLOYMENT_CONTAINER,
     EVENTS_QUEUE,
     POISON_QUEUE,
     RECORDINGS_CONTAINER,
+    RUNTIME_SKU,
+    RUNTIME_ZONE_REDUNDANT_SKU,
     ArchiveStorage,
     ArchiveStorageArgs,
+    NetworkAccess,
     RuntimeStorage,
     RuntimeStorageArgs,
     lifecycle_rules,
 )
+
+#: Sub-resources each account is reached on in the private mode: the app's blob, queue and table
+#: calls on the archive (infra/data_access.py), and blob only on the runtime account (host keys,
+#: leases and the Flex deployment package; Microsoft's Flex VNet sample enables only blob too).
+ARCHIVE_SUB_RESOURCES = ("blob", "queue", "table")
+RUNTIME_SUB_RESOURCES = ("blob",)
 
 
 @dataclass
@@ -47,6 +57,7 @@ class CallRecording(pulumi.ComponentResource):
     archive_account_name: pulumi.Output[str]
     recordings_container_url: pulumi.Output[str]
     resource_group_name: pulumi.Output[str]
+    network: RecordingNetwork | None
 
     def __init__(
         self, name: str, args: CallRecordingArgs, opts: pulumi.ResourceOptions | None = None
@@ -86,12 +97,26 @@ class CallRecording(pulumi.ComponentResource):
                 immutability_days=cfg.immutability_days,
                 lock_immutability=cfg.lock_immutability,
                 retain_on_destroy=cfg.retain_archive_on_destroy,
+                network_access=(
+                    NetworkAccess.TRUSTED_SERVICES_ONLY if cfg.private else NetworkAccess.OPEN
+                ),
             ),
             child,
         )
         runtime = RuntimeStorage(
-            f"{prefix}host", RuntimeStorageArgs(rg_name, cfg.location, tags), child
+            f"{prefix}host",
+            RuntimeStorageArgs(
+                rg_name,
+                cfg.location,
+                tags,
+                sku=RUNTIME_ZONE_REDUNDANT_SKU if cfg.zone_redundant else RUNTIME_SKU,
+                network_access=(
+                    NetworkAccess.PRIVATE_ENDPOINTS_ONLY if cfg.private else NetworkAccess.OPEN
+                ),
+            ),
+            child,
         )
+        self.network = self._network(cfg, rg_name, archive, runtime, child)
         settings = function_app_settings(
             acs_endpoint=acs.endpoint,
             acs_resource_id=acs.id,
@@ -123,6 +148,13 @@ class CallRecording(pulumi.ComponentResource):
                 instance_memory_mb=cfg.function_instance_memory_mb,
                 maximum_instances=cfg.function_maximum_instances,
                 custom_roles=cfg.custom_roles,
+                zone_redundant=cfg.zone_redundant,
+                virtual_network_subnet_id=(
+                    self.network.integration_subnet_id if self.network else None
+                ),
+                inbound_ip_ranges=cfg.api_allowed_ip_ranges,
+                inbound_service_tags=cfg.api_allowed_service_tags,
+                network_ready=self.network.ready if self.network else [],
             ),
             child,
         )
@@ -181,8 +213,41 @@ class CallRecording(pulumi.ComponentResource):
         )
         self.events_queue = EVENTS_QUEUE
         self.poison_queue = POISON_QUEUE
+        self.network_mode = cfg.network
         # register_outputs last: it tells the engine the component is complete.
         self.register_outputs(self.outputs())
+
+    def _network(
+        self,
+        cfg: RecordingConfig,
+        rg_name: pulumi.Input[str],
+        archive: ArchiveStorage,
+        runtime: RuntimeStorage,
+        child: pulumi.ResourceOptions,
+    ) -> RecordingNetwork | None:
+        """The private mode's network; nothing at all in the public mode."""
+        if not cfg.private:
+            return None
+        return RecordingNetwork(
+            f"{cfg.name_prefix}-net",
+            NetworkArgs(
+                resource_group_name=rg_name,
+                location=cfg.location,
+                tags=cfg.resource_tags,
+                endpoints=[
+                    EndpointTarget("archive", archive.account_id, ARCHIVE_SUB_RESOURCES),
+                    EndpointTarget("runtime", runtime.account_id, RUNTIME_SUB_RESOURCES),
+                ],
+                vnet_address_space=cfg.vnet_address_space,
+                integration_subnet_prefix=cfg.integration_subnet_prefix,
+                private_endpoint_subnet_prefix=cfg.private_endpoint_subnet_prefix,
+                existing_vnet_id=cfg.existing_vnet_id,
+                existing_integration_subnet_name=cfg.existing_integration_subnet_name,
+                existing_private_endpoint_subnet_name=cfg.existing_private_endpoint_subnet_name,
+                existing_private_dns_zone_ids=cfg.existing_private_dns_zone_ids,
+            ),
+            child,
+        )
 
     def _resource_group(
         self, cfg: RecordingConfig, child: pulumi.ResourceOptions
@@ -213,4 +278,6 @@ class CallRecording(pulumi.ComponentResource):
             "EVENTS_QUEUE": self.events_queue,
             "POISON_QUEUE": self.poison_queue,
             "RESOURCE_GROUP_NAME": self.resource_group_name,
+            # The smoke test skips the data-plane checks a runner outside the VNet cannot make.
+            "NETWORK_MODE": self.network_mode,
         }

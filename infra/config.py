@@ -8,9 +8,10 @@ the value and the rule, because a half-registered stack is worse than no stack.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,12 +42,69 @@ ACS_DATA_LOCATIONS = (
 FLEX_INSTANCE_MEMORY_MB = (512, 2048, 4096)
 #: Tags the program sets on every taggable resource; the policy pack requires them.
 REQUIRED_TAG_KEYS = ("app", "environment", "managed-by")
+#: Values of the ``network`` key.
+NETWORK_MODES = ("public", "private")
+#: Regions where a Flex Consumption plan can be zone redundant. Microsoft publishes no static
+#: list ("Enable zone redundancy in Azure Functions" points to `az functionapp
+#: list-flexconsumption-locations --zone-redundant=true`); this is the intersection of the
+#: Flex Consumption regions of Microsoft's Flex samples (functions-quickstart-python-http-azd,
+#: infra/main.bicep) with the regions that have availability zones ("Azure regions with
+#: availability zone support"), checked 2026-12-03. Regions with zones have ZRS storage too.
+FLEX_ZONE_REDUNDANT_REGIONS = (
+    "australiaeast",
+    "brazilsouth",
+    "canadacentral",
+    "centralindia",
+    "centralus",
+    "eastasia",
+    "eastus",
+    "eastus2",
+    "francecentral",
+    "germanywestcentral",
+    "italynorth",
+    "japaneast",
+    "koreacentral",
+    "northeurope",
+    "norwayeast",
+    "southafricanorth",
+    "southcentralus",
+    "southeastasia",
+    "spaincentral",
+    "swedencentral",
+    "uaenorth",
+    "uksouth",
+    "westeurope",
+    "westus2",
+    "westus3",
+)
+#: Private DNS zones of the storage sub-resources the private mode reaches (public cloud).
+STORAGE_PRIVATE_DNS_ZONES = {
+    "blob": "privatelink.blob.core.windows.net",
+    "queue": "privatelink.queue.core.windows.net",
+    "table": "privatelink.table.core.windows.net",
+}
+#: ACS publishes no service tag for its callbacks (Call Automation sends them from Azure's public
+#: cloud to a public endpoint: "Secure webhook endpoint", Azure Communication Services), so an
+#: inbound allow-list that must still admit them needs this tag.
+ACS_CALLBACK_SERVICE_TAG = "AzureCloud"
 
 _EMAIL = re.compile(r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$")
 _REGION = re.compile(r"^[a-z][a-z0-9]{2,39}$")
 _PREFIX = re.compile(r"^[a-z][a-z0-9]{1,9}$")
 _RESOURCE_GROUP = re.compile(r"^[-\w._()]{1,90}$")
 _TAG_KEY = re.compile(r"^[^<>%&\\?/]{1,512}$")
+_VNET_ID = re.compile(
+    r"^/subscriptions/[0-9a-fA-F-]{36}/resourceGroups/[-\w._()]{1,90}"
+    r"/providers/Microsoft\.Network/virtualNetworks/[A-Za-z0-9][-\w.]{0,62}[\w]$",
+    re.IGNORECASE,
+)
+_DNS_ZONE_ID = re.compile(
+    r"^/subscriptions/[0-9a-fA-F-]{36}/resourceGroups/[-\w._()]{1,90}"
+    r"/providers/Microsoft\.Network/privateDnsZones/(?P<zone>[a-z0-9.-]+)$",
+    re.IGNORECASE,
+)
+_SUBNET_NAME = re.compile(r"^[A-Za-z0-9](?:[-\w.]{0,78}[\w])?$")
+_SERVICE_TAG = re.compile(r"^[A-Za-z][A-Za-z0-9]*(?:\.[A-Za-z0-9]+)?$")
 
 
 class ConfigError(ValueError):
@@ -100,6 +158,22 @@ class RecordingConfig:
     tags: Mapping[str, str]
     deploy_code: bool
     package_path: str
+    network: str
+    zone_redundant: bool
+    vnet_address_space: str
+    integration_subnet_prefix: str
+    private_endpoint_subnet_prefix: str
+    existing_vnet_id: str
+    existing_integration_subnet_name: str
+    existing_private_endpoint_subnet_name: str
+    existing_private_dns_zone_ids: Mapping[str, str]
+    api_allowed_ip_ranges: Sequence[str]
+    api_allowed_service_tags: Sequence[str]
+
+    @property
+    def private(self) -> bool:
+        """True for ``network: private``: private endpoints, VNet integration, storage firewalls."""
+        return self.network == "private"
 
     @property
     def resource_tags(self) -> dict[str, str]:
@@ -193,6 +267,88 @@ def _parse_tags(key: str, raw: str) -> dict[str, str]:
 
 def _parse_text(key: str, raw: str) -> str:
     return raw.strip()
+
+
+def _parse_choice(choices: Sequence[str]) -> Callable[[str, str], str]:
+    def parse(key: str, raw: str) -> str:
+        value = raw.strip().lower()
+        if value not in choices:
+            raise ConfigError(key, f"{key} ({raw!r}) must be one of: {', '.join(choices)}")
+        return value
+
+    return parse
+
+
+def _parse_cidr(longest_prefix: int) -> Callable[[str, str], str]:
+    """An IPv4 network in CIDR form, no host bits, at most ``/longest_prefix`` long."""
+
+    def parse(key: str, raw: str) -> str:
+        try:
+            network = ipaddress.IPv4Network(raw.strip(), strict=True)
+        except ValueError:
+            raise ConfigError(
+                key, f"{key} ({raw!r}) must be an IPv4 network in CIDR form such as 10.60.0.0/24"
+            ) from None
+        if not 8 <= network.prefixlen <= longest_prefix:
+            raise ConfigError(
+                key, f"{key} ({raw!r}) must be a network from /8 to /{longest_prefix}"
+            )
+        return str(network)
+
+    return parse
+
+
+def _parse_json(key: str, raw: str, kind: type, rule: str) -> Any:
+    """``raw`` as JSON of ``kind`` (``list`` or ``dict``); empty text is an empty one."""
+    try:
+        value = json.loads(raw) if raw.strip() else kind()
+    except json.JSONDecodeError:
+        raise ConfigError(key, f"{key} ({raw!r}) must be {rule}") from None
+    if not isinstance(value, kind):
+        raise ConfigError(key, f"{key} ({raw!r}) must be {rule}")
+    return value
+
+
+def _parse_string_list(
+    item_rule: str, item_ok: Callable[[str], bool]
+) -> Callable[[str, str], list[str]]:
+    def parse(key: str, raw: str) -> list[str]:
+        value = _parse_json(key, raw, list, "a JSON list of strings")
+        items: list[Any] = value
+        for item in items:
+            if not isinstance(item, str) or not item_ok(item):
+                raise ConfigError(key, f"{key} ({item!r}) must be {item_rule}")
+        return items
+
+    return parse
+
+
+def _is_ip_range(text: str) -> bool:
+    try:
+        ipaddress.ip_network(text, strict=True)
+    except ValueError:
+        return False
+    return True
+
+
+def _parse_dns_zone_ids(key: str, raw: str) -> dict[str, str]:
+    rule = "a JSON object of private DNS zone name to zone resource id"
+    value = _parse_json(key, raw, dict, rule)
+    zones: dict[str, Any] = value
+    known = tuple(STORAGE_PRIVATE_DNS_ZONES.values())
+    for zone, zone_id in zones.items():
+        if zone not in known:
+            raise ConfigError(
+                key, f"{key} ({zone!r}) must name one of the zones: {', '.join(known)}"
+            )
+        match = _DNS_ZONE_ID.fullmatch(zone_id) if isinstance(zone_id, str) else None
+        if match is None or match["zone"].lower() != zone:
+            raise ConfigError(
+                key,
+                f"{key} ({zone_id!r}) must be the id of the Microsoft.Network/privateDnsZones "
+                f"resource named {zone}",
+            )
+    return zones
 
 
 CONFIG_FIELDS: tuple[ConfigField, ...] = (
@@ -403,6 +559,100 @@ CONFIG_FIELDS: tuple[ConfigField, ...] = (
         "Deploy this prebuilt zip instead of building dist/functionapp.zip.",
         _parse_text,
     ),
+    ConfigField(
+        "network",
+        "string",
+        "public",
+        "public or private",
+        "private: storage behind private endpoints and firewalls, the Function App integrated "
+        "into a VNet with a NAT gateway for egress (see Private networking).",
+        _parse_choice(NETWORK_MODES),
+    ),
+    ConfigField(
+        "zoneRedundant",
+        "bool",
+        False,
+        "true only in a region where Flex Consumption is zone redundant",
+        "Zone-redundant Flex Consumption plan and ZRS runtime storage (the archive stays GRS).",
+        _parse_bool,
+    ),
+    ConfigField(
+        "vnetAddressSpace",
+        "string",
+        "10.60.0.0/23",
+        "IPv4 CIDR /8-/24; private only, without existingVnetId",
+        "Address space of the VNet the private mode creates.",
+        _parse_cidr(24),
+    ),
+    ConfigField(
+        "integrationSubnetPrefix",
+        "string",
+        "10.60.0.0/24",
+        "IPv4 CIDR /8-/27 inside vnetAddressSpace",
+        "Subnet delegated to Microsoft.App/environments for the Function App's VNet integration.",
+        _parse_cidr(27),
+    ),
+    ConfigField(
+        "privateEndpointSubnetPrefix",
+        "string",
+        "10.60.1.0/27",
+        "IPv4 CIDR /8-/28 inside vnetAddressSpace, apart from the integration subnet",
+        "Subnet of the storage private endpoints.",
+        _parse_cidr(28),
+    ),
+    ConfigField(
+        "existingVnetId",
+        "string",
+        "",
+        "empty or a Microsoft.Network/virtualNetworks resource id; private only",
+        "Use this VNet (and its two subnets below) instead of creating one; its egress is yours.",
+        _parse_optional_pattern(_VNET_ID, "a Microsoft.Network/virtualNetworks resource id"),
+    ),
+    ConfigField(
+        "existingIntegrationSubnetName",
+        "string",
+        "",
+        "subnet name; required with existingVnetId",
+        "Subnet of existingVnetId delegated to Microsoft.App/environments, used by nothing else.",
+        _parse_optional_pattern(_SUBNET_NAME, "a subnet name (1-80 chars)"),
+    ),
+    ConfigField(
+        "existingPrivateEndpointSubnetName",
+        "string",
+        "",
+        "subnet name; required with existingVnetId",
+        "Subnet of existingVnetId that holds the private endpoints.",
+        _parse_optional_pattern(_SUBNET_NAME, "a subnet name (1-80 chars)"),
+    ),
+    ConfigField(
+        "existingPrivateDnsZoneIds",
+        "object",
+        {},
+        "JSON object: privatelink.{blob,queue,table}.core.windows.net to zone id; private only",
+        "Register the endpoints in these existing zones (linked by you) instead of creating "
+        "and linking zones.",
+        _parse_dns_zone_ids,
+    ),
+    ConfigField(
+        "apiAllowedIpRanges",
+        "list",
+        [],
+        f"JSON list of CIDRs; with it, apiAllowedServiceTags must hold {ACS_CALLBACK_SERVICE_TAG}",
+        "Only these ranges (and the tags below) may call the API; empty = anyone (the key and "
+        "ACS's JWT still apply). The SCM site keeps its own (open) rules for deployments.",
+        _parse_string_list("an IP address or CIDR range", _is_ip_range),
+    ),
+    ConfigField(
+        "apiAllowedServiceTags",
+        "list",
+        [],
+        f"JSON list of Azure service tags; must include {ACS_CALLBACK_SERVICE_TAG} when set",
+        "Service tags allowed to call the API besides apiAllowedIpRanges.",
+        _parse_string_list(
+            "an Azure service tag such as AzureCloud",
+            lambda tag: _SERVICE_TAG.fullmatch(tag) is not None,
+        ),
+    ),
 )
 FIELDS_BY_KEY = {f.key: f for f in CONFIG_FIELDS}
 
@@ -414,7 +664,7 @@ def _snake(key: str) -> str:
 def _default_text(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, dict):
+    if isinstance(value, dict | list):
         return json.dumps(value)
     return str(value)
 
@@ -462,6 +712,102 @@ def _check_combinations(cfg: RecordingConfig) -> None:
         raise ConfigError(
             "lockImmutability",
             "lockImmutability (true) needs immutabilityDays > 0: there is no policy to lock",
+        )
+    _check_network(cfg)
+
+
+#: Keys that only the private mode reads, with the config attribute that holds each.
+_PRIVATE_ONLY_KEYS = (
+    ("vnetAddressSpace", "vnet_address_space"),
+    ("integrationSubnetPrefix", "integration_subnet_prefix"),
+    ("privateEndpointSubnetPrefix", "private_endpoint_subnet_prefix"),
+    ("existingVnetId", "existing_vnet_id"),
+    ("existingIntegrationSubnetName", "existing_integration_subnet_name"),
+    ("existingPrivateEndpointSubnetName", "existing_private_endpoint_subnet_name"),
+    ("existingPrivateDnsZoneIds", "existing_private_dns_zone_ids"),
+)
+#: Keys that describe the VNet the program creates (ignored with an existing VNet).
+_CREATED_VNET_KEYS = _PRIVATE_ONLY_KEYS[:3]
+
+
+def _changed(key: str, value: object) -> bool:
+    return value != FIELDS_BY_KEY[key].default
+
+
+def _check_network(cfg: RecordingConfig) -> None:
+    """Network rules: zones where they exist, private keys only in private mode, subnets that fit
+    the VNet, an existing VNet named with both subnets, an allow-list that still admits ACS."""
+    if cfg.zone_redundant and cfg.location not in FLEX_ZONE_REDUNDANT_REGIONS:
+        raise ConfigError(
+            "zoneRedundant",
+            f"zoneRedundant (true) needs a region where Flex Consumption is zone redundant; "
+            f"location {cfg.location!r} is not one of: {', '.join(FLEX_ZONE_REDUNDANT_REGIONS)}",
+        )
+    if not cfg.private:
+        for key, attribute in _PRIVATE_ONLY_KEYS:
+            value = getattr(cfg, attribute)
+            if _changed(key, value):
+                raise ConfigError(
+                    key, f"{key} ({value!r}) applies only to network: private (network is public)"
+                )
+    _check_existing_vnet(cfg)
+    if not cfg.existing_vnet_id:
+        _check_subnets(cfg)
+    if (cfg.api_allowed_ip_ranges or cfg.api_allowed_service_tags) and (
+        ACS_CALLBACK_SERVICE_TAG not in cfg.api_allowed_service_tags
+    ):
+        raise ConfigError(
+            "apiAllowedServiceTags",
+            f"apiAllowedServiceTags ({list(cfg.api_allowed_service_tags)!r}) must include "
+            f"{ACS_CALLBACK_SERVICE_TAG} when the API is restricted: ACS sends its callbacks from "
+            "Azure's public cloud and publishes no service tag of its own",
+        )
+
+
+def _check_existing_vnet(cfg: RecordingConfig) -> None:
+    subnets = (
+        ("existingIntegrationSubnetName", cfg.existing_integration_subnet_name),
+        ("existingPrivateEndpointSubnetName", cfg.existing_private_endpoint_subnet_name),
+    )
+    if cfg.existing_vnet_id:
+        for key, name in subnets:
+            if not name:
+                raise ConfigError(key, f"{key} is required with existingVnetId: name its subnet")
+        if subnets[0][1] == subnets[1][1]:
+            raise ConfigError(
+                "existingPrivateEndpointSubnetName",
+                f"existingPrivateEndpointSubnetName ({subnets[1][1]!r}) must differ from "
+                "existingIntegrationSubnetName: the delegated subnet can hold nothing else",
+            )
+        for key, attribute in _CREATED_VNET_KEYS:
+            value = getattr(cfg, attribute)
+            if _changed(key, value):
+                raise ConfigError(
+                    key,
+                    f"{key} ({value!r}) describes a VNet the program creates; with existingVnetId "
+                    "the existing subnets are used",
+                )
+    else:
+        for key, name in subnets:
+            if name:
+                raise ConfigError(key, f"{key} ({name!r}) needs existingVnetId (its VNet)")
+
+
+def _check_subnets(cfg: RecordingConfig) -> None:
+    space = ipaddress.IPv4Network(cfg.vnet_address_space)
+    integration = ipaddress.IPv4Network(cfg.integration_subnet_prefix)
+    endpoints = ipaddress.IPv4Network(cfg.private_endpoint_subnet_prefix)
+    for key, subnet in (
+        ("integrationSubnetPrefix", integration),
+        ("privateEndpointSubnetPrefix", endpoints),
+    ):
+        if not subnet.subnet_of(space):
+            raise ConfigError(key, f"{key} ({subnet}) must lie inside vnetAddressSpace ({space})")
+    if integration.overlaps(endpoints):
+        raise ConfigError(
+            "privateEndpointSubnetPrefix",
+            f"privateEndpointSubnetPrefix ({endpoints}) must not overlap integrationSubnetPrefix "
+            f"({integration})",
         )
 
 

@@ -6,8 +6,8 @@ nothing in the settings is worth stealing; the role grants live next to the app 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 import pulumi
 from pulumi_azure_native import web
@@ -82,6 +82,34 @@ def function_app_settings(
     return settings
 
 
+#: First priority of the inbound allow rules (App Service evaluates them lowest first).
+INBOUND_RULE_PRIORITY = 100
+
+
+def inbound_restrictions(
+    ip_ranges: Sequence[str], service_tags: Sequence[str]
+) -> list[web.IpSecurityRestrictionArgsDict]:
+    """``siteConfig.ipSecurityRestrictions`` that allow only these callers.
+
+    Any rule makes App Service deny everything it does not allow ("Azure App Service access
+    restrictions"), which Flex Consumption supports ("Azure Functions networking options",
+    Inbound access restrictions). Empty inputs give no rule: the API stays open to all, guarded
+    by the function key and, for callbacks, ACS's signed JWT.
+    """
+    entries = [(ip, web.IpFilterTag.DEFAULT) for ip in ip_ranges]
+    entries += [(tag, web.IpFilterTag.SERVICE_TAG) for tag in service_tags]
+    return [
+        {
+            "name": f"allow-{index}",
+            "action": "Allow",
+            "priority": INBOUND_RULE_PRIORITY + index,
+            "ip_address": value,
+            "tag": tag,
+        }
+        for index, (value, tag) in enumerate(entries)
+    ]
+
+
 @dataclass
 class FunctionAppArgs:
     """Inputs of :class:`RecordingFunctionApp`."""
@@ -119,6 +147,17 @@ class FunctionAppArgs:
     custom_roles: bool = True
     """Optional. Custom roles with exactly the permissions the code uses (False: the least
     built-in roles that cover them)."""
+    zone_redundant: bool = False
+    """Optional. Spread the plan's instances over availability zones (``zoneRedundant``)."""
+    virtual_network_subnet_id: pulumi.Input[str] | None = None
+    """Optional. Integration subnet (delegated to Microsoft.App/environments); None = no VNet."""
+    inbound_ip_ranges: Sequence[str] = ()
+    """Optional. Only these CIDRs (and the tags below) may call the app; empty = anyone."""
+    inbound_service_tags: Sequence[str] = ()
+    """Optional. Azure service tags allowed to call the app."""
+    network_ready: Sequence[pulumi.Resource] = field(default_factory=list)
+    """Optional. What must exist before the app starts (private endpoints' DNS records): with
+    storage behind private endpoints the host cannot start without them."""
 
 
 class RecordingFunctionApp(pulumi.ComponentResource):
@@ -139,9 +178,32 @@ class RecordingFunctionApp(pulumi.ComponentResource):
             kind="functionapp",
             reserved=True,
             sku={"name": "FC1", "tier": "FlexConsumption"},
+            # Flex Consumption's zone redundancy is the plan's zoneRedundant ("Reliability in
+            # Azure Functions"); None is not sent, so a plan without it keeps its inputs.
+            zone_redundant=True if args.zone_redundant else None,
             tags=args.tags,
             opts=child,
         )
+        site_config: web.SiteConfigArgsDict = {
+            "app_settings": [
+                {"name": key, "value": value} for key, value in args.app_settings.items()
+            ],
+            # Only properties Flex Consumption accepts: ARM refuses e.g. ftpsState on FC1
+            # (error 51021; policy/baseline.py FLEX_REFUSED_SITE_CONFIG). FTP is off through the
+            # basic-publishing-credentials policies below, and Flex has no FTP endpoint.
+            "min_tls_version": web.SupportedTlsVersions.SUPPORTED_TLS_VERSIONS_1_2,
+            "scm_min_tls_version": web.SupportedTlsVersions.SUPPORTED_TLS_VERSIONS_1_2,
+            "http20_enabled": True,
+            "remote_debugging_enabled": False,
+            # No healthCheckPath: Flex Consumption has no platform health check (Microsoft's
+            # Azure Monitor Baseline Alerts exclude HealthCheckStatus for FlexConsumption).
+        }
+        restrictions = inbound_restrictions(args.inbound_ip_ranges, args.inbound_service_tags)
+        if restrictions:
+            site_config["ip_security_restrictions"] = restrictions
+            # OneDeploy reaches the SCM site from the deploying runner; it takes Entra tokens
+            # only (basic publishing is off below), so it keeps its own open rules.
+            site_config["scm_ip_security_restrictions_use_main"] = False
         self.app = web.WebApp(
             name,
             resource_group_name=args.resource_group_name,
@@ -150,18 +212,9 @@ class RecordingFunctionApp(pulumi.ComponentResource):
             server_farm_id=self.plan.id,
             https_only=True,
             identity={"type": web.ManagedServiceIdentityType.SYSTEM_ASSIGNED},
-            site_config={
-                "app_settings": [
-                    {"name": key, "value": value} for key, value in args.app_settings.items()
-                ],
-                # Only properties Flex Consumption accepts: ARM refuses e.g. ftpsState on FC1
-                # (error 51021; policy/baseline.py FLEX_REFUSED_SITE_CONFIG). FTP is off through the
-                # basic-publishing-credentials policies below, and Flex has no FTP endpoint.
-                "min_tls_version": web.SupportedTlsVersions.SUPPORTED_TLS_VERSIONS_1_2,
-                "scm_min_tls_version": web.SupportedTlsVersions.SUPPORTED_TLS_VERSIONS_1_2,
-                "http20_enabled": True,
-                "remote_debugging_enabled": False,
-            },
+            site_config=site_config,
+            # None (the public mode) is not sent: no VNet integration.
+            virtual_network_subnet_id=args.virtual_network_subnet_id,
             function_app_config={
                 "deployment": {
                     "storage": {
@@ -177,7 +230,7 @@ class RecordingFunctionApp(pulumi.ComponentResource):
                 },
             },
             tags=args.tags,
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.network_ready)),
         )
         # Basic (user/password) publishing stays off for both FTP and the SCM site: deployments
         # use an Entra token (see infra/deployment.py).

@@ -8,6 +8,7 @@ be fixed on one account and forgotten on the other.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import Enum
 from typing import Any
 
 import pulumi
@@ -24,10 +25,59 @@ DEPLOYMENT_CONTAINER = "app-package"
 #: Archive tier exists only on locally and geo-redundant accounts (not ZRS/GZRS).
 ARCHIVE_SKU = "Standard_GRS"
 RUNTIME_SKU = "Standard_LRS"
+#: The runtime account with ``zoneRedundant``: it holds no recording, so it needs no Archive tier.
+RUNTIME_ZONE_REDUNDANT_SKU = "Standard_ZRS"
+
+
+class NetworkAccess(Enum):
+    """Who may reach an account's public endpoint (the data plane; ARM is unaffected)."""
+
+    OPEN = "open"
+    """``network: public``: any network; Entra ID and the roles decide."""
+    TRUSTED_SERVICES_ONLY = "trusted-services-only"
+    """The firewall denies every network, no IP or VNet rule, and admits only trusted Azure
+    services (``bypass: AzureServices``); the app comes through private endpoints. Event Grid
+    delivers to a storage queue and dead-letters to a container behind a firewall only this way,
+    with the topic's system-assigned identity ("Storage queue as an event handler", Azure Event
+    Grid). ``publicNetworkAccess: Disabled`` is not used: that setting turns off the public
+    endpoint itself, and Microsoft documents no trusted-service exception for it, so Event Grid
+    delivery there is not assured."""
+    PRIVATE_ENDPOINTS_ONLY = "private-endpoints-only"
+    """``publicNetworkAccess: Disabled``: only private endpoints reach the account (as in
+    Microsoft's Flex Consumption VNet sample for the host and deployment account)."""
+
+
+def network_access_args(access: NetworkAccess) -> dict[str, Any]:
+    """``publicNetworkAccess`` and the firewall (``networkRuleSet``) of one access level."""
+    if access is NetworkAccess.OPEN:
+        return {"public_network_access": storage.PublicNetworkAccess.ENABLED}
+    bypass = (
+        storage.Bypass.AZURE_SERVICES
+        if access is NetworkAccess.TRUSTED_SERVICES_ONLY
+        else storage.Bypass.NONE
+    )
+    return {
+        "public_network_access": (
+            storage.PublicNetworkAccess.ENABLED
+            if access is NetworkAccess.TRUSTED_SERVICES_ONLY
+            else storage.PublicNetworkAccess.DISABLED
+        ),
+        "network_rule_set": {
+            "default_action": storage.DefaultAction.DENY,
+            "bypass": bypass,
+            "ip_rules": [],
+            "virtual_network_rules": [],
+        },
+    }
 
 
 def hardened_account_args(
-    *, resource_group_name: pulumi.Input[str], location: str, sku: str, tags: dict[str, str]
+    *,
+    resource_group_name: pulumi.Input[str],
+    location: str,
+    sku: str,
+    tags: dict[str, str],
+    network_access: NetworkAccess = NetworkAccess.OPEN,
 ) -> dict[str, Any]:
     """The security baseline every storage account of the solution starts from."""
     return {
@@ -42,7 +92,7 @@ def hardened_account_args(
         "allow_shared_key_access": False,
         "default_to_o_auth_authentication": True,
         "allow_cross_tenant_replication": False,
-        "public_network_access": storage.PublicNetworkAccess.ENABLED,
+        **network_access_args(network_access),
         "encryption": {
             "key_source": storage.KeySource.MICROSOFT_STORAGE,
             "require_infrastructure_encryption": True,
@@ -181,6 +231,9 @@ class ArchiveStorageArgs:
     """Optional. Keep the account and every child on ``pulumi destroy``."""
     sku: str = ARCHIVE_SKU
     """Optional. Storage SKU; must support the Archive tier."""
+    network_access: NetworkAccess = NetworkAccess.OPEN
+    """Optional. Who reaches the public endpoint; the private mode admits trusted services only
+    (Event Grid writes the events queue and the dead-letter container)."""
 
 
 class ArchiveStorage(pulumi.ComponentResource):
@@ -208,6 +261,7 @@ class ArchiveStorage(pulumi.ComponentResource):
                 location=args.location,
                 sku=args.sku,
                 tags=args.tags,
+                network_access=args.network_access,
             ),
             opts=child,
         )
@@ -312,6 +366,10 @@ class RuntimeStorageArgs:
     """Required. Tags of every taggable resource."""
     soft_delete_days: int = 7
     """Optional. Soft-delete window of blobs and containers."""
+    sku: str = RUNTIME_SKU
+    """Optional. Storage SKU (``Standard_ZRS`` with zone redundancy)."""
+    network_access: NetworkAccess = NetworkAccess.OPEN
+    """Optional. Who reaches the public endpoint; the private mode allows private endpoints only."""
 
 
 class RuntimeStorage(pulumi.ComponentResource):
@@ -330,8 +388,9 @@ class RuntimeStorage(pulumi.ComponentResource):
             **hardened_account_args(
                 resource_group_name=args.resource_group_name,
                 location=args.location,
-                sku=RUNTIME_SKU,
+                sku=args.sku,
                 tags=args.tags,
+                network_access=args.network_access,
             ),
             opts=child,
         )

@@ -32,6 +32,7 @@ SYSTEM_TOPIC_EVENT_SUBSCRIPTION = "azure-native:eventgrid:SystemTopicEventSubscr
 EVENT_SUBSCRIPTION = "azure-native:eventgrid:EventSubscription"
 ROLE_ASSIGNMENT = "azure-native:authorization:RoleAssignment"
 ROLE_DEFINITION = "azure-native:authorization:RoleDefinition"
+PRIVATE_ENDPOINT = "azure-native:network:PrivateEndpoint"
 
 REQUIRED_TAGS = ("app", "environment", "managed-by")
 
@@ -41,6 +42,13 @@ REQUIRED_TAGS = ("app", "environment", "managed-by")
 TAGGABLE_TYPES = frozenset(
     {
         "azure-native:resources:ResourceGroup",
+        "azure-native:network:VirtualNetwork",
+        "azure-native:network:NetworkSecurityGroup",
+        "azure-native:network:PublicIPAddress",
+        "azure-native:network:NatGateway",
+        PRIVATE_ENDPOINT,
+        "azure-native:privatedns:PrivateZone",
+        "azure-native:privatedns:VirtualNetworkLink",
         STORAGE_ACCOUNT,
         WEB_APP,
         "azure-native:web:AppServicePlan",
@@ -581,6 +589,121 @@ def check_web_app_credentials_present(resources: Sequence[StackResource]) -> lis
     return violations
 
 
+#: Storage sub-resources the app reaches on the account that holds recordings (blob: media and
+#: manifests; queue: the events and poison queues; table: the registry): in a private stack each
+#: needs a private endpoint, or the app cannot reach it once the firewall denies the public path.
+RECORDINGS_ACCOUNT_SUB_RESOURCES = ("blob", "queue", "table")
+
+
+def is_private_stack(resources: Sequence[StackResource]) -> bool:
+    """A stack is private when it has a private endpoint or a VNet-integrated web app.
+
+    The pack sees resources, not stack config; these two are what ``network: private`` adds, and
+    a stack that has either has chosen private data paths, so the rules below hold it to them.
+    """
+    return any(r.type_ == PRIVATE_ENDPOINT for r in resources) or any(
+        "virtualNetworkSubnetId" in r.props for r in _of_type(resources, WEB_APP)
+    )
+
+
+def _public_path_open(props: Mapping[str, Any]) -> str | None:
+    """Why the account's public endpoint admits ordinary networks, or None when it does not.
+
+    Closed means ``publicNetworkAccess: Disabled``, or a firewall that denies by default with no
+    IP or VNet rule (trusted Azure services may still pass: Event Grid needs that).
+    """
+    access = props.get("publicNetworkAccess")
+    if access == "Disabled" or is_unknown(access):
+        return None
+    present, rules = get_path(props, "networkRuleSet")
+    if not present:
+        return (
+            f"publicNetworkAccess is {access!r} and networkRuleSet is not set; set "
+            "publicNetworkAccess to 'Disabled' or networkRuleSet.defaultAction to 'Deny'"
+        )
+    if is_unknown(rules):
+        return None
+    action = rules.get("defaultAction") if isinstance(rules, Mapping) else None
+    if is_unknown(action):
+        return None
+    if action != "Deny":
+        return f"networkRuleSet.defaultAction is {action!r}; it must be 'Deny' in a private stack"
+    for key in ("ipRules", "virtualNetworkRules"):
+        allowed = rules.get(key)
+        if isinstance(allowed, list) and allowed:
+            return (
+                f"networkRuleSet.{key} admits {len(allowed)} network(s); a private stack has none"
+            )
+    return None
+
+
+def check_private_storage_network(resources: Sequence[StackResource]) -> list[StackViolation]:
+    """In a private stack no storage account is reachable from ordinary public networks."""
+    if not is_private_stack(resources):
+        return []
+    violations = []
+    for account in _of_type(resources, STORAGE_ACCOUNT):
+        reason = _public_path_open(account.props)
+        if reason is not None:
+            name = account.urn.rsplit("::", 1)[-1]
+            violations.append(StackViolation(f"storage account {name}: {reason}", account.urn))
+    return violations
+
+
+def _endpoint_group_ids(endpoint: StackResource) -> set[str]:
+    connections = endpoint.props.get("privateLinkServiceConnections")
+    found: set[str] = set()
+    for connection in connections if isinstance(connections, list) else []:
+        group_ids = connection.get("groupIds") if isinstance(connection, Mapping) else None
+        found.update(g for g in (group_ids or []) if isinstance(g, str))
+    return found
+
+
+def check_private_recordings_endpoints(
+    resources: Sequence[StackResource],
+) -> list[StackViolation]:
+    """In a private stack the account holding recordings has a private endpoint for each
+    sub-resource the app uses there."""
+    if not is_private_stack(resources):
+        return []
+    endpoints = list(_of_type(resources, PRIVATE_ENDPOINT))
+    violations = []
+    for account in recording_accounts(resources):
+        if account is None:
+            continue
+        covered: set[str] = set()
+        for endpoint in endpoints:
+            if account.urn in endpoint.dependencies:
+                covered |= _endpoint_group_ids(endpoint)
+        missing = [s for s in RECORDINGS_ACCOUNT_SUB_RESOURCES if s not in covered]
+        if missing:
+            violations.append(
+                StackViolation(
+                    f"storage account {account.urn.rsplit('::', 1)[-1]} holds recordings but has "
+                    f"no private endpoint for {', '.join(missing)} ({PRIVATE_ENDPOINT} with that "
+                    "group id)",
+                    account.urn,
+                )
+            )
+    return violations
+
+
+def check_private_web_apps_integrated(resources: Sequence[StackResource]) -> list[StackViolation]:
+    """In a private stack every web app reaches storage through the VNet (its private
+    endpoints), so each one is VNet-integrated."""
+    if not is_private_stack(resources):
+        return []
+    return [
+        StackViolation(
+            f"web app {app.urn.rsplit('::', 1)[-1]} has no virtualNetworkSubnetId; in a private "
+            "stack it must be integrated into the VNet that holds the private endpoints",
+            app.urn,
+        )
+        for app in _of_type(resources, WEB_APP)
+        if "virtualNetworkSubnetId" not in app.props
+    ]
+
+
 @dataclass(frozen=True)
 class StackRule:
     name: str
@@ -603,6 +726,22 @@ STACK_RULES: tuple[StackRule, ...] = (
         "basic-publishing-credentials-present",
         "Every web app disables FTP and SCM basic publishing credentials with their resources.",
         check_web_app_credentials_present,
+    ),
+    StackRule(
+        "private-storage-no-public-network",
+        "Private stacks: no storage account admits ordinary public networks (public network "
+        "access disabled, or a deny-by-default firewall with no IP or VNet rule).",
+        check_private_storage_network,
+    ),
+    StackRule(
+        "private-recordings-endpoints-present",
+        "Private stacks: the recordings account has a private endpoint for blob, queue and table.",
+        check_private_recordings_endpoints,
+    ),
+    StackRule(
+        "private-web-apps-vnet-integrated",
+        "Private stacks: every web app is integrated into a VNet (virtualNetworkSubnetId).",
+        check_private_web_apps_integrated,
     ),
 )
 

@@ -8,13 +8,16 @@ Usage::
         --storage-connection-string "$CONN" --events-queue recording-events
 
 ``--outputs-json`` reads the file `pulumi stack output --json` writes (UPPER_SNAKE names:
-``API_BASE_URL``, ``EVENTS_QUEUE``, ``ARCHIVE_ACCOUNT_NAME``); explicit flags win over it. In
-Azure the queue is read with ``DefaultAzureCredential`` (the deploying identity, no keys); on
-one machine a connection string is used instead (``--storage-connection-string`` or the
-``ARCHIVE_STORAGE_CONNECTION_STRING`` environment variable, never printed).
+``API_BASE_URL``, ``EVENTS_QUEUE``, ``ARCHIVE_ACCOUNT_NAME``, ``NETWORK_MODE``); explicit flags
+win over it. In Azure the queue is read with ``DefaultAzureCredential`` (the deploying identity,
+no keys); on one machine a connection string is used instead (``--storage-connection-string`` or
+the ``ARCHIVE_STORAGE_CONNECTION_STRING`` environment variable, never printed). A private stack's
+archive account refuses public networks, so from a runner outside its VNet the queue check is
+skipped unless ``--queue-service-url`` or a connection string says where it can be reached.
 
-Each check prints one line, ``PASS``/``FAIL`` with what was asked and what came back. Exit code:
-0 all passed, 1 a check failed, 2 the arguments or outputs were unusable.
+Each check prints one line, ``PASS``/``FAIL``/``SKIP`` with what was asked and what came back.
+Exit code: 0 all passed (or were skipped), 1 a check failed, 2 the arguments or outputs were
+unusable.
 """
 
 from __future__ import annotations
@@ -39,6 +42,11 @@ _QUEUE_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9])){2,62}$")
 _ACCOUNT_NAME = re.compile(r"^[a-z0-9]{3,24}$")
 # A smoke test should fail in seconds, not sit through the SDK's default back-off.
 _QUEUE_RETRIES = 2
+NETWORK_MODES = ("public", "private")
+PRIVATE_QUEUE_SKIP = (
+    "the archive account refuses public network access (NETWORK_MODE private); run the smoke "
+    "test inside the VNet with --queue-service-url to check the events queue"
+)
 
 
 class SmokeConfigError(ValueError):
@@ -54,6 +62,8 @@ class SmokeTarget:
     queue_service_url: str | None = None
     # Carries an account key (Azurite's well-known one locally): never in a repr or a log line.
     storage_connection_string: str | None = field(default=None, repr=False)
+    queue_skip_reason: str | None = None
+    """Why the queue cannot be checked from here (a private stack), or None to check it."""
 
 
 @dataclass(frozen=True)
@@ -61,9 +71,11 @@ class CheckResult:
     name: str
     passed: bool
     detail: str
+    skipped: bool = False
 
     def __str__(self) -> str:
-        return f"{'PASS' if self.passed else 'FAIL'} {self.name}: {self.detail}"
+        verdict = "SKIP" if self.skipped else "PASS" if self.passed else "FAIL"
+        return f"{verdict} {self.name}: {self.detail}"
 
 
 # --- inputs -------------------------------------------------------------------------------------
@@ -120,6 +132,18 @@ def resolve_target(args: argparse.Namespace, outputs: Mapping[str, Any]) -> Smok
         "ARCHIVE_STORAGE_CONNECTION_STRING"
     )
     queue_url = args.queue_service_url
+    mode = _pick(args.network_mode, outputs, "NETWORK_MODE") or "public"
+    if mode not in NETWORK_MODES:
+        raise SmokeConfigError(
+            f"network mode ({mode!r}) must be one of: {', '.join(NETWORK_MODES)}"
+        )
+    if mode == "private" and queue_url is None and not connection:
+        # Nothing says where the private queue can be reached from: do not guess the public one.
+        return SmokeTarget(
+            api_base_url=_http_url("API base URL", api),
+            events_queue=queue,
+            queue_skip_reason=PRIVATE_QUEUE_SKIP,
+        )
     if queue_url is None and not connection:
         account = _pick(None, outputs, "ARCHIVE_ACCOUNT_NAME")
         if account is None:
@@ -235,7 +259,11 @@ def run_checks(
                 client, target.api_base_url, wait_seconds=health_wait_seconds, sleep=sleep
             ),
             check_key_required(client, target.api_base_url),
-            check_events_queue(target),
+            (
+                CheckResult("queue", True, target.queue_skip_reason, skipped=True)
+                if target.queue_skip_reason
+                else check_events_queue(target)
+            ),
         ]
 
 
@@ -254,6 +282,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     where.add_argument(
         "--storage-connection-string",
         help="local runs only (Azurite); default: $ARCHIVE_STORAGE_CONNECTION_STRING",
+    )
+    parser.add_argument(
+        "--network-mode",
+        choices=NETWORK_MODES,
+        help="the stack's network (default: output NETWORK_MODE, else public)",
     )
     parser.add_argument("--timeout", type=float, default=10.0, help="seconds per HTTP request")
     parser.add_argument(
@@ -284,7 +317,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if failed:
         print(f"smoke test FAILED: {', '.join(failed)}", file=sys.stderr)
         return 1
-    print(f"smoke test passed: {len(results)} checks")
+    skipped = sum(r.skipped for r in results)
+    ran = len(results) - skipped
+    print(f"smoke test passed: {ran} checks" + (f", {skipped} skipped" if skipped else ""))
     return 0
 
 

@@ -24,6 +24,12 @@ def preview_run() -> ProgramRun:
     return run_program_with_outputs(preview=True)
 
 
+@pytest.fixture(scope="session")
+def private_run() -> ProgramRun:
+    """The program with ``network: private`` and every other key at its default."""
+    return run_program_with_outputs({"network": "private"})
+
+
 @pytest.fixture
 def fake_scm() -> Iterator[FakeScm]:
     """A scripted SCM/ARM stand-in on a free loopback port, stopped after the test."""

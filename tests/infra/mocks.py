@@ -43,6 +43,15 @@ NAME_INPUT = {
     "azure-native:monitor:DiagnosticSetting": "name",
     "azure-native:authorization:RoleAssignment": "roleAssignmentName",
     "azure-native:authorization:RoleDefinition": "roleDefinitionId",
+    "azure-native:network:VirtualNetwork": "virtualNetworkName",
+    "azure-native:network:Subnet": "subnetName",
+    "azure-native:network:NetworkSecurityGroup": "networkSecurityGroupName",
+    "azure-native:network:PublicIPAddress": "publicIpAddressName",
+    "azure-native:network:NatGateway": "natGatewayName",
+    "azure-native:network:PrivateEndpoint": "privateEndpointName",
+    "azure-native:network:PrivateDnsZoneGroup": "privateDnsZoneGroupName",
+    "azure-native:privatedns:PrivateZone": "privateZoneName",
+    "azure-native:privatedns:VirtualNetworkLink": "virtualNetworkLinkName",
 }
 #: ARM provider path of top-level resources in a resource group.
 ARM_TYPE = {
@@ -58,6 +67,30 @@ ARM_TYPE = {
     "azure-native:monitor:ActionGroup": "Microsoft.Insights/actionGroups",
     "azure-native:monitor:MetricAlert": "Microsoft.Insights/metricAlerts",
     "azure-native:monitor:ScheduledQueryRule": "Microsoft.Insights/scheduledQueryRules",
+    "azure-native:network:VirtualNetwork": "Microsoft.Network/virtualNetworks",
+    "azure-native:network:NetworkSecurityGroup": "Microsoft.Network/networkSecurityGroups",
+    "azure-native:network:PublicIPAddress": "Microsoft.Network/publicIPAddresses",
+    "azure-native:network:NatGateway": "Microsoft.Network/natGateways",
+    "azure-native:network:PrivateEndpoint": "Microsoft.Network/privateEndpoints",
+    "azure-native:privatedns:PrivateZone": "Microsoft.Network/privateDnsZones",
+}
+#: Children of a network resource: type -> (parent ARM type, input naming the parent, segment).
+NETWORK_CHILD = {
+    "azure-native:network:Subnet": (
+        "Microsoft.Network/virtualNetworks",
+        "virtualNetworkName",
+        "subnets",
+    ),
+    "azure-native:network:PrivateDnsZoneGroup": (
+        "Microsoft.Network/privateEndpoints",
+        "privateEndpointName",
+        "privateDnsZoneGroups",
+    ),
+    "azure-native:privatedns:VirtualNetworkLink": (
+        "Microsoft.Network/privateDnsZones",
+        "privateZoneName",
+        "virtualNetworkLinks",
+    ),
 }
 #: Storage children: (service segment, collection segment).
 STORAGE_CHILD = {
@@ -99,6 +132,9 @@ def arm_id(type_: str, name: str, inputs: dict[str, Any]) -> str:
             if collection
             else f"{account}/{service}/{name}"
         )
+    if type_ in NETWORK_CHILD:
+        parent_type, parent_input, segment = NETWORK_CHILD[type_]
+        return f"{group}/providers/{parent_type}/{inputs[parent_input]}/{segment}/{name}"
     if type_ == "azure-native:storage:BlobContainerImmutabilityPolicy":
         return (
             f"{group}/providers/Microsoft.Storage/storageAccounts/{inputs['accountName']}"
@@ -169,6 +205,11 @@ def computed_outputs(type_: str, name: str, inputs: dict[str, Any]) -> dict[str,
         return {"etag": f'"{stable_uuid("etag", name)}"', "state": "Unlocked"}
     if type_ == "azure-native:operationalinsights:Workspace":
         return {"customerId": stable_uuid("workspace", name)}
+    if type_ == "azure-native:network:PublicIPAddress":
+        # An address from the documentation range (RFC 5737), never a real one.
+        return {
+            "ipAddress": f"203.0.113.{int(hashlib.sha256(name.encode()).hexdigest(), 16) % 254 + 1}"
+        }
     return {}
 
 

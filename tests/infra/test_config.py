@@ -8,10 +8,23 @@ from pathlib import Path
 import pytest
 import yaml
 
-from infra.config import CONFIG_FIELDS, PROJECT, ConfigError, parse_config
+from infra.config import (
+    CONFIG_FIELDS,
+    FLEX_ZONE_REDUNDANT_REGIONS,
+    PROJECT,
+    ConfigError,
+    parse_config,
+)
 from tests.infra.harness import run_program
+from tests.infra.mocks import SUBSCRIPTION_ID
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+_NETWORK = f"/subscriptions/{SUBSCRIPTION_ID}/resourceGroups/rg-net/providers/Microsoft.Network"
+VNET_ID = f"{_NETWORK}/virtualNetworks/vnet-spoke"
+SUBNET_ID = f"{VNET_ID}/subnets/snet-a"
+SUBNETS = {"existingIntegrationSubnetName": "snet-a", "existingPrivateEndpointSubnetName": "snet-b"}
+BLOB_ZONE = "privatelink.blob.core.windows.net"
+QUEUE_ZONE_ID = f"{_NETWORK}/privateDnsZones/privatelink.queue.core.windows.net"
 
 RULES = [
     # (raw config, key named, message)
@@ -157,6 +170,115 @@ RULES = [
         "tags ('a/b') tag names must be 1-512 chars without <>%&\\?/",
     ),
     ({"deployCode": "no"}, "deployCode", "deployCode ('no') must be true or false"),
+    ({"network": "vnet"}, "network", "network ('vnet') must be one of: public, private"),
+    (
+        {"zoneRedundant": "true", "location": "westus"},
+        "zoneRedundant",
+        "zoneRedundant (true) needs a region where Flex Consumption is zone redundant; location "
+        "'westus' is not one of: " + ", ".join(FLEX_ZONE_REDUNDANT_REGIONS),
+    ),
+    (
+        {"network": "private", "vnetAddressSpace": "10.60.0.1/23"},
+        "vnetAddressSpace",
+        "vnetAddressSpace ('10.60.0.1/23') must be an IPv4 network in CIDR form such as "
+        "10.60.0.0/24",
+    ),
+    (
+        {"network": "private", "integrationSubnetPrefix": "10.60.0.0/28"},
+        "integrationSubnetPrefix",
+        "integrationSubnetPrefix ('10.60.0.0/28') must be a network from /8 to /27",
+    ),
+    (
+        {"network": "private", "privateEndpointSubnetPrefix": "10.70.0.0/27"},
+        "privateEndpointSubnetPrefix",
+        "privateEndpointSubnetPrefix (10.70.0.0/27) must lie inside vnetAddressSpace "
+        "(10.60.0.0/23)",
+    ),
+    (
+        {"network": "private", "privateEndpointSubnetPrefix": "10.60.0.128/27"},
+        "privateEndpointSubnetPrefix",
+        "privateEndpointSubnetPrefix (10.60.0.128/27) must not overlap integrationSubnetPrefix "
+        "(10.60.0.0/24)",
+    ),
+    (
+        {"network": "private", "existingVnetId": SUBNET_ID},
+        "existingVnetId",
+        f"existingVnetId ({SUBNET_ID!r}) must be a Microsoft.Network/virtualNetworks resource id",
+    ),
+    (
+        {"network": "private", "existingVnetId": VNET_ID},
+        "existingIntegrationSubnetName",
+        "existingIntegrationSubnetName is required with existingVnetId: name its subnet",
+    ),
+    (
+        {
+            "network": "private",
+            "existingVnetId": VNET_ID,
+            **SUBNETS,
+            "existingPrivateEndpointSubnetName": "snet-a",
+        },
+        "existingPrivateEndpointSubnetName",
+        "existingPrivateEndpointSubnetName ('snet-a') must differ from "
+        "existingIntegrationSubnetName: the delegated subnet can hold nothing else",
+    ),
+    (
+        {
+            "network": "private",
+            "existingVnetId": VNET_ID,
+            **SUBNETS,
+            "vnetAddressSpace": "10.1.0.0/16",
+        },
+        "vnetAddressSpace",
+        "vnetAddressSpace ('10.1.0.0/16') describes a VNet the program creates; with "
+        "existingVnetId the existing subnets are used",
+    ),
+    (
+        {"network": "private", **SUBNETS},
+        "existingIntegrationSubnetName",
+        "existingIntegrationSubnetName ('snet-a') needs existingVnetId (its VNet)",
+    ),
+    (
+        {"existingVnetId": VNET_ID, **SUBNETS},
+        "existingVnetId",
+        f"existingVnetId ({VNET_ID!r}) applies only to network: private (network is public)",
+    ),
+    (
+        {
+            "network": "private",
+            "existingPrivateDnsZoneIds": '{"privatelink.file.core.windows.net": "x"}',
+        },
+        "existingPrivateDnsZoneIds",
+        "existingPrivateDnsZoneIds ('privatelink.file.core.windows.net') must name one of the "
+        "zones: privatelink.blob.core.windows.net, privatelink.queue.core.windows.net, "
+        "privatelink.table.core.windows.net",
+    ),
+    (
+        {"network": "private", "existingPrivateDnsZoneIds": json.dumps({BLOB_ZONE: QUEUE_ZONE_ID})},
+        "existingPrivateDnsZoneIds",
+        f"existingPrivateDnsZoneIds ({QUEUE_ZONE_ID!r}) must be the id of the "
+        f"Microsoft.Network/privateDnsZones resource named {BLOB_ZONE}",
+    ),
+    (
+        {"apiAllowedIpRanges": '["198.51.100.0/33"]'},
+        "apiAllowedIpRanges",
+        "apiAllowedIpRanges ('198.51.100.0/33') must be an IP address or CIDR range",
+    ),
+    (
+        {"apiAllowedIpRanges": '"198.51.100.0/24"'},
+        "apiAllowedIpRanges",
+        "apiAllowedIpRanges ('\"198.51.100.0/24\"') must be a JSON list of strings",
+    ),
+    (
+        {"apiAllowedServiceTags": '["Azure Cloud"]'},
+        "apiAllowedServiceTags",
+        "apiAllowedServiceTags ('Azure Cloud') must be an Azure service tag such as AzureCloud",
+    ),
+    (
+        {"apiAllowedIpRanges": '["198.51.100.0/24"]'},
+        "apiAllowedServiceTags",
+        "apiAllowedServiceTags ([]) must include AzureCloud when the API is restricted: ACS sends "
+        "its callbacks from Azure's public cloud and publishes no service tag of its own",
+    ),
     (
         {"coolAfterDay": "3"},
         "coolAfterDay",
@@ -215,7 +337,7 @@ def _as_config_text(value: object) -> str:
 
 def test_every_field_documents_its_type_rule_and_description_and_its_default_passes() -> None:
     for field in CONFIG_FIELDS:
-        assert field.type_name in {"string", "int", "bool", "object"}, field.key
+        assert field.type_name in {"string", "int", "bool", "object", "list"}, field.key
         assert field.rule and field.description, field.key
         assert field.parse(field.key, _as_config_text(field.default)) == field.default, field.key
 
@@ -225,13 +347,39 @@ def test_stack_config_goes_through_the_same_validation() -> None:
         run_program({"dataLocation": "Atlantis"})
 
 
-def test_dev_stack_file_sets_every_key_with_a_valid_value() -> None:
-    values = yaml.safe_load((REPO_ROOT / "Pulumi.dev.yaml").read_text())["config"]
+def _stack_file(stack: str) -> dict[str, str]:
+    values = yaml.safe_load((REPO_ROOT / f"Pulumi.{stack}.yaml").read_text())["config"]
     prefix = f"{PROJECT}:"
-    raw = {
+    return {
         key.removeprefix(prefix): _as_config_text(value)
         for key, value in values.items()
         if key.startswith(prefix)
     }
+
+
+def test_dev_stack_file_sets_every_key_with_a_valid_value() -> None:
+    raw = _stack_file("dev")
     assert set(raw) == {f.key for f in CONFIG_FIELDS}
     assert parse_config(raw, "dev").stack == "dev"
+
+
+def test_private_stack_file_is_a_valid_private_zone_redundant_stack() -> None:
+    cfg = parse_config(_stack_file("private"), "private")
+    assert cfg.private and cfg.zone_redundant
+    assert cfg.api_allowed_service_tags == ["AzureCloud"]
+
+
+def test_valid_network_values_are_kept() -> None:
+    zone_id = f"{_NETWORK}/privateDnsZones/{BLOB_ZONE}"
+    cfg = parse_config(
+        {"network": "PRIVATE", "existingVnetId": VNET_ID, **SUBNETS,
+         "existingPrivateDnsZoneIds": json.dumps({BLOB_ZONE: zone_id}),
+         "apiAllowedIpRanges": '["198.51.100.7", "2001:db8::/48"]',
+         "apiAllowedServiceTags": '["AzureCloud", "AzureCloud.WestEurope"]'},
+        "dev",
+    )  # fmt: skip
+    assert cfg.network == "private" and cfg.existing_vnet_id == VNET_ID
+    assert cfg.existing_private_dns_zone_ids == {
+        BLOB_ZONE: f"{_NETWORK}/privateDnsZones/{BLOB_ZONE}"
+    }
+    assert cfg.api_allowed_ip_ranges == ["198.51.100.7", "2001:db8::/48"]

@@ -154,3 +154,126 @@ def test_credentials_switch_linked_by_known_name() -> None:
     ftp = resource(baseline.WEB_APP_FTP_ALLOWED, "ftp", examples.publishing_credentials())
     scm = resource(baseline.WEB_APP_SCM_ALLOWED, "scm", examples.publishing_credentials())
     assert baseline.stack_violations([app, ftp, scm]) == {}
+
+
+# --- private stacks -----------------------------------------------------------------------------
+
+TRUSTED_SERVICES_ONLY = {
+    "publicNetworkAccess": "Enabled",
+    "networkRuleSet": {
+        "defaultAction": "Deny",
+        "bypass": "AzureServices",
+        "ipRules": [],
+        "virtualNetworkRules": [],
+    },
+}
+
+
+def private_stack(
+    *, sub_resources: tuple[str, ...] = ("blob", "queue", "table")
+) -> list[StackResource]:
+    """The archive behind its firewall with one endpoint per sub-resource, and a VNet app."""
+    archive = archive_stack()
+    account = archive[0]
+    archive[0] = StackResource(
+        type_=account.type_, urn=account.urn, props={**account.props, **TRUSTED_SERVICES_ONLY}
+    )
+    endpoints = [
+        resource(
+            baseline.PRIVATE_ENDPOINT,
+            f"archive-{sub}-pe",
+            {"privateLinkServiceConnections": [{"name": sub, "groupIds": [sub]}]},
+            depends_on=(archive[0],),
+        )
+        for sub in sub_resources
+    ]
+    app, ftp, scm = app_stack()
+    app = StackResource(
+        type_=app.type_, urn=app.urn, props={**app.props, "virtualNetworkSubnetId": None}
+    )
+    return [*archive, *endpoints, app, ftp, scm]
+
+
+def test_private_stack_with_closed_storage_and_all_endpoints_is_compliant() -> None:
+    assert baseline.stack_violations(private_stack()) == {}
+
+
+def test_a_public_stack_is_not_held_to_the_private_rules() -> None:
+    """No endpoint and no VNet-integrated app: an open storage account is the public mode."""
+    assert not baseline.is_private_stack(archive_stack() + app_stack())
+    assert baseline.stack_violations(archive_stack() + app_stack()) == {}
+
+
+@pytest.mark.parametrize(
+    ("props", "message"),
+    [
+        ({"publicNetworkAccess": "Enabled"}, "networkRuleSet is not set"),
+        (
+            {**TRUSTED_SERVICES_ONLY, "networkRuleSet": {"defaultAction": "Allow"}},
+            "networkRuleSet.defaultAction is 'Allow'",
+        ),
+        (
+            {
+                **TRUSTED_SERVICES_ONLY,
+                "networkRuleSet": {"defaultAction": "Deny", "ipRules": [{"value": "1.2.3.4"}]},
+            },
+            "networkRuleSet.ipRules admits 1 network(s)",
+        ),
+    ],
+)
+def test_private_stack_with_reachable_storage_is_a_violation(
+    props: dict[str, Any], message: str
+) -> None:
+    stack = private_stack()
+    account = stack[0]
+    stack[0] = StackResource(
+        type_=account.type_, urn=account.urn, props={**examples.storage_account(), **props}
+    )
+    found = baseline.stack_violations(stack)
+    assert set(found) == {"private-storage-no-public-network"}
+    [violation] = found["private-storage-no-public-network"]
+    assert violation.urn == account.urn
+    assert message in violation.message
+
+
+def test_disabled_public_network_access_is_compliant_without_a_firewall() -> None:
+    stack = private_stack()
+    account = stack[0]
+    stack[0] = StackResource(
+        type_=account.type_,
+        urn=account.urn,
+        props={**examples.storage_account(), "publicNetworkAccess": "Disabled"},
+    )
+    assert baseline.stack_violations(stack) == {}
+
+
+def test_missing_queue_endpoint_on_the_recordings_account_is_a_violation() -> None:
+    found = baseline.stack_violations(private_stack(sub_resources=("blob", "table")))
+    assert set(found) == {"private-recordings-endpoints-present"}
+    [violation] = found["private-recordings-endpoints-present"]
+    assert "no private endpoint for queue" in violation.message
+
+
+def test_an_endpoint_of_another_account_does_not_count() -> None:
+    stack = private_stack(sub_resources=("blob", "queue"))
+    other = resource(baseline.STORAGE_ACCOUNT, "runtime", examples.storage_account())
+    table_elsewhere = resource(
+        baseline.PRIVATE_ENDPOINT,
+        "runtime-table-pe",
+        {"privateLinkServiceConnections": [{"name": "t", "groupIds": ["table"]}]},
+        depends_on=(other,),
+    )
+    found = baseline.stack_violations([*stack, table_elsewhere])
+    assert (
+        "no private endpoint for table" in found["private-recordings-endpoints-present"][0].message
+    )
+
+
+def test_private_stack_with_a_web_app_outside_the_vnet_is_a_violation() -> None:
+    stack = private_stack()
+    apps = [r for r in stack if r.type_ == baseline.WEB_APP]
+    stack = [r for r in stack if r.type_ != baseline.WEB_APP]
+    outside = StackResource(type_=apps[0].type_, urn=apps[0].urn, props=examples.web_app())
+    found = baseline.stack_violations([*stack, outside])
+    assert set(found) == {"private-web-apps-vnet-integrated"}
+    assert found["private-web-apps-vnet-integrated"][0].urn == outside.urn

@@ -291,3 +291,78 @@ def test_config_refuses_a_single_delivery_attempt_like_the_pack() -> None:
     """One attempt means no retry at all: the stack config stops it before the pack has to."""
     with pytest.raises(ConfigError, match=r"eventMaxDeliveryAttempts \(1\) must be between 2"):
         run_program({"eventMaxDeliveryAttempts": 1})
+
+
+# --- the private stack ----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def private_program() -> list[Registration]:
+    return run_program({"network": "private", "zoneRedundant": True})
+
+
+@pytest.mark.parametrize("preview", [False, True], ids=["up", "preview"])
+def test_private_program_has_no_violation(preview: bool) -> None:
+    registrations = run_program({"network": "private"}, preview=preview)
+    assert baseline.is_private_stack(as_stack(registrations))
+    assert resource_findings(registrations) == {}
+    assert baseline.stack_violations(as_stack(registrations)) == {}
+
+
+def test_private_program_taggable_types_are_listed(private_program: list[Registration]) -> None:
+    test_every_taggable_type_of_the_program_is_listed(private_program)
+
+
+def _replace_inputs(
+    registrations: list[Registration], type_: str, name: str, **changes: Any
+) -> list[Registration]:
+    changed = []
+    for r in registrations:
+        if r.type_ == type_ and r.name == name:
+            inputs = copy.deepcopy(r.inputs)
+            for key, value in changes.items():
+                assert key in inputs, f"{name} does not set {key}"
+                if value is None:
+                    del inputs[key]
+                else:
+                    inputs[key] = value
+            r = copy.copy(r)
+            r.inputs = inputs
+        changed.append(r)
+    return changed
+
+
+@pytest.mark.parametrize(
+    ("account", "changes"),
+    [
+        ("acsrecarch", {"networkRuleSet": {"defaultAction": "Allow", "bypass": "AzureServices"}}),
+        ("acsrecarch", {"networkRuleSet": None}),
+        ("acsrechost", {"publicNetworkAccess": "Enabled", "networkRuleSet": None}),
+    ],
+)
+def test_private_program_with_a_reachable_account_is_caught(
+    private_program: list[Registration], account: str, changes: dict[str, Any]
+) -> None:
+    broken = _replace_inputs(private_program, SA, account, **changes)
+    found = baseline.stack_violations(as_stack(broken))
+    assert set(found) == {"private-storage-no-public-network"}
+    assert [v.urn.endswith(f"{SA}::{account}") for v in found[next(iter(found))]] == [True]
+
+
+@pytest.mark.parametrize("sub_resource", ["blob", "queue", "table"])
+def test_private_program_without_an_archive_endpoint_is_caught(
+    private_program: list[Registration], sub_resource: str
+) -> None:
+    pe = "azure-native:network:PrivateEndpoint"
+    broken = _without(private_program, pe, f"acsrec-net-archive-{sub_resource}-pe")
+    found = baseline.stack_violations(as_stack(broken))
+    assert set(found) == {"private-recordings-endpoints-present"}
+    assert f"no private endpoint for {sub_resource}" in found[next(iter(found))][0].message
+
+
+def test_private_program_with_an_app_outside_the_vnet_is_caught(
+    private_program: list[Registration],
+) -> None:
+    broken = _replace_inputs(private_program, APP, "acsrec-func", virtualNetworkSubnetId=None)
+    found = baseline.stack_violations(as_stack(broken))
+    assert set(found) == {"private-web-apps-vnet-integrated"}
