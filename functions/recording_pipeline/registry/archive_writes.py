@@ -26,6 +26,7 @@ from azure.data.tables import TableClient, UpdateMode
 
 from recording_pipeline.ids import encode_id
 from recording_pipeline.registry import schema
+from recording_pipeline.registry.pending import PendingIndex
 from recording_pipeline.registry.schema import participant_partition_key
 
 LOGGER = logging.getLogger(__name__)
@@ -117,6 +118,44 @@ class ArchiveRegistry:
             },
             mode=UpdateMode.MERGE,
         )
+
+    def mark_overdue(self, recording_id: str, overdue_at: str) -> bool:
+        """Record that no event came in time; ``False`` once any event was seen (the archiver
+        wrote a status) or the entity is gone. ETag-checked, so an archiver that starts at the
+        same moment wins."""
+        keys = schema.recording_keys(recording_id)
+        for _ in range(_CONDITIONAL_ATTEMPTS):
+            try:
+                current = self._table.get_entity(**_key_args(keys))
+            except ResourceNotFoundError:
+                return False
+            if current.get(schema.ARCHIVE_STATUS):
+                return False
+            try:
+                self._table.update_entity(
+                    {
+                        **keys,
+                        schema.ARCHIVE_STATUS: schema.STATUS_OVERDUE,
+                        schema.OVERDUE_AT: overdue_at,
+                    },
+                    mode=UpdateMode.MERGE,
+                    etag=current.metadata["etag"],
+                    match_condition=MatchConditions.IfNotModified,
+                )
+            except (ResourceModifiedError, ResourceNotFoundError):
+                continue
+            return True
+        raise RuntimeError(f"registry row of {recording_id!r} kept changing; giving up for now")
+
+    def mark_acs_delete_pending(self, manifest: dict[str, Any], manifest_blob: str) -> None:
+        """Before deleting an archived recording's chunks from ACS: what to retry if it fails."""
+        PendingIndex(self._table).add_acs_delete(
+            manifest["recordingId"], manifest["archivedAt"], manifest_blob
+        )
+
+    def mark_acs_deleted(self, manifest: dict[str, Any]) -> None:
+        """Every chunk is deleted from ACS: nothing left to retry."""
+        PendingIndex(self._table).remove_acs_delete(manifest["recordingId"], manifest["archivedAt"])
 
     def _merge_unless_archived(self, recording_id: str, properties: dict[str, Any]) -> bool:
         keys = schema.recording_keys(recording_id)
