@@ -33,6 +33,7 @@ T0 = datetime(2026, 5, 6, 7, 0, 0, tzinfo=UTC)
 
 @dataclass
 class Bed:
+    env: dict[str, str]
     settings: Settings
     clients: ReconcileClients
     emulator: RunningEmulator
@@ -123,4 +124,4 @@ def bed(azurite: Azurite, module_emulator: RunningEmulator) -> Bed:
     for queue in (clients.events, clients.poison):
         with contextlib.suppress(ResourceExistsError):
             queue.create_queue()
-    return Bed(settings, clients, module_emulator)
+    return Bed(env, settings, clients, module_emulator)
