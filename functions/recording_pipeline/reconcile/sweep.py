@@ -9,8 +9,8 @@ minus ``sweep_lookback``. The filter is on ``CreatedAt``, which Table Storage do
 service still reads every entity, which is why this runs hours apart and the index does the
 work in between. For each recording not archived, erased or lost:
 
-- stopped in the registry: indexed at the stop time its history records (the same row the API
-  writes, so a row that exists is only rewritten);
+- stopped in the registry: indexed at the stop time its history records, unless that row (the
+  one the API writes) is there;
 - still ``active`` or ``inactive`` in the registry, no event seen, started more than
   ``overdue_after`` ago: ACS is asked; when it no longer knows the recording (404: the call ended
   or the stop was lost), the stop is recorded in the registry (source ``acs``, at the time of
@@ -20,7 +20,7 @@ work in between. For each recording not archived, erased or lost:
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from azure.communication.callautomation import CallAutomationClient
@@ -51,6 +51,8 @@ _SELECT = [
     schema.PARTICIPANT_ID,
 ]
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+#: Past any stop time: the whole stop index (one small partition) in one query.
+_ALL_OF_IT = timedelta(days=3650)
 
 
 def sweep_due(table: TableClient, policy: ReconcilePolicy, now: datetime) -> bool:
@@ -73,6 +75,7 @@ def sweep(
     last = pending.last_sweep()
     since = (datetime.fromisoformat(last) if last else _EPOCH) - policy.sweep_lookback
     report.ran = True
+    indexed = {row.row_key for row in pending.stopped_before(now + _ALL_OF_IT)}
     entities = table.query_entities(
         f"{schema.ROW_KEY} eq @row and {schema.CREATED_AT} ge @since",
         parameters={"row": schema.RECORDING_ROW_KEY, "since": iso(max(since, _EPOCH))},
@@ -88,6 +91,8 @@ def sweep(
         state = str(entity.get(schema.STATE) or "")
         if state == "stopped":
             stopped_at = _stop_time(entity, now)
+            if schema.time_ordered_row_key(stopped_at, recording_id) in indexed:
+                continue
             report.indexed.append({"recordingId": recording_id, "stoppedAt": stopped_at})
             if not dry_run:
                 pending.add_stopped(recording_id, stopped_at)
