@@ -166,21 +166,15 @@ def test_faults_given_on_the_command_line_apply_from_the_start(tmp_path) -> None
     assert faults["seed"] == 3
 
 
-def _stopped_recording(emulator: RunningEmulator, seconds: float = 1) -> str:
+def _stopped_recording(emulator: RunningEmulator) -> str:
     """A recording of a one-participant call, stopped; its event is then rendered and handled."""
-    call = emulator.simulation.create_call(["8:acs:a"])
-    with emulator.sdk_client() as client:
-        recording_id = client.start_recording(
-            server_call_id=call["serverCallId"],
-            recording_content_type="audio",
-            recording_format_type="wav",
-        ).recording_id
-        emulator.simulation.advance_clock(seconds)
-        client.stop_recording(recording_id)
+    recording_id = _start(emulator)
+    _stop(emulator, recording_id)
     return recording_id
 
 
 def _start(emulator: RunningEmulator) -> str:
+    """An audio recording of a new one-participant call, started."""
     call = emulator.simulation.create_call(["8:acs:a"])
     with emulator.sdk_client() as client:
         return client.start_recording(

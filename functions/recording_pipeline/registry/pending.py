@@ -29,14 +29,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from azure.core import MatchConditions
-from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
+from azure.core.exceptions import ResourceNotFoundError
 from azure.data.tables import TableClient, UpdateMode
 
 from recording_pipeline.clock import iso
 from recording_pipeline.registry import schema
-
-_CONDITIONAL_ATTEMPTS = 8
+from recording_pipeline.registry.conditional import merge_if_unchanged
 
 
 @dataclass(frozen=True)
@@ -117,35 +115,19 @@ class PendingIndex:
 
     def count_replay(self, body_hash: str, recording_id: str, at: datetime) -> int:
         """Add one replay (ETag-checked, so two runs cannot both take the last one); the count."""
+
+        def decide(current: dict[str, Any] | None) -> dict[str, Any]:
+            count = int((current or {}).get(schema.REPLAY_COUNT) or 0) + 1
+            return {
+                schema.RECORDING_ID: recording_id,
+                schema.REPLAY_COUNT: count,
+                schema.LAST_REPLAYED_AT: iso(at),
+            }
+
         keys = {schema.PARTITION_KEY: schema.POISON_REPLAY_PARTITION, schema.ROW_KEY: body_hash}
-        for _ in range(_CONDITIONAL_ATTEMPTS):
-            try:
-                current = self._table.get_entity(schema.POISON_REPLAY_PARTITION, body_hash)
-            except ResourceNotFoundError:
-                try:
-                    self._table.create_entity(
-                        {
-                            **keys,
-                            schema.RECORDING_ID: recording_id,
-                            schema.REPLAY_COUNT: 1,
-                            schema.LAST_REPLAYED_AT: iso(at),
-                        }
-                    )
-                except ResourceExistsError:
-                    continue
-                return 1
-            count = int(current.get(schema.REPLAY_COUNT) or 0) + 1
-            try:
-                self._table.update_entity(
-                    {**keys, schema.REPLAY_COUNT: count, schema.LAST_REPLAYED_AT: iso(at)},
-                    mode=UpdateMode.MERGE,
-                    etag=current.metadata["etag"],
-                    match_condition=MatchConditions.IfNotModified,
-                )
-            except (ResourceModifiedError, ResourceNotFoundError):
-                continue
-            return count
-        raise RuntimeError(f"replay count {body_hash} kept changing; giving up for now")
+        written = merge_if_unchanged(self._table, keys, decide, what=f"replay count {body_hash}")
+        assert written is not None  # decide always writes
+        return int(written[schema.REPLAY_COUNT])
 
     # --- the sweep --------------------------------------------------------------------------------
 
