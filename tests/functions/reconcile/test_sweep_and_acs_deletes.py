@@ -10,8 +10,12 @@ import secrets
 from datetime import timedelta
 from typing import Any
 
+import pytest
+from azure.core.exceptions import HttpResponseError
+
 from emulator.client import emulator_call_automation_client
-from recording_pipeline.clock import iso
+from recording_pipeline.archive.archiver import ArchiveOutcome, handle_event_message
+from recording_pipeline.clock import iso, utc_now
 from tests.functions.reconcile.conftest import T0, Bed
 
 
@@ -182,3 +186,34 @@ def test_deletions_are_left_alone_when_deleting_from_acs_is_off(bed: Bed) -> Non
 
     assert report.acs_deletes.deleted == []
     assert acs_status(bed, recording_id) == {"stored"}
+
+
+def test_the_archiver_notes_a_failed_acs_deletion_and_the_reconciler_finishes_it(
+    bed: Bed,
+) -> None:
+    settings = dataclasses.replace(bed.settings, acs_resource_id=bed.emulator.resource_id)
+    failing, _ = recorded_chunks(bed)
+    clean, _ = recorded_chunks(bed)
+    events = {r: bed.emulator.simulation.wait_for_event(r) for r in (failing, clean)}
+    everything = utc_now() + timedelta(days=1)
+
+    assert handle_event_message(json.dumps(events[clean]), settings=settings) is (
+        ArchiveOutcome.ARCHIVED
+    )
+    assert list(bed.pending.acs_deletes_before(everything)) == []  # noted, then removed
+    bed.emulator.simulation.set_faults(
+        [{"operation": "delete_recording", "kind": "error", "status": 503}]
+    )
+    with pytest.raises(HttpResponseError):
+        handle_event_message(json.dumps(events[failing]), dequeue_count=5, settings=settings)
+
+    assert bed.entity(failing)["ArchiveStatus"] == "archived"
+    assert [row.recording_id for row in bed.pending.acs_deletes_before(everything)] == [failing]
+    assert acs_status(bed, failing) == {"stored"}
+
+    bed.emulator.simulation.set_faults([])
+    report = bed.run(utc_now() + timedelta(minutes=20))
+
+    assert [item["recordingId"] for item in report.acs_deletes.deleted] == [failing]
+    assert acs_status(bed, failing) == {"deleted"}
+    assert list(bed.pending.acs_deletes_before(everything)) == []
