@@ -21,6 +21,7 @@ from emulator.constants import (
     DEFAULT_REGION_HOST,
     DEFAULT_RESOURCE_ID,
 )
+from emulator.events import DEFAULT_DEAD_LETTER_CONTAINER
 from emulator.service import EmulatorService
 
 LOG = logging.getLogger("emulator")
@@ -106,6 +107,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="wait this long after rendering before delivering the event (default 0)",
     )
     add(
+        "--dead-letter-container",
+        default=DEFAULT_DEAD_LETTER_CONTAINER,
+        help="container in the event queue's storage account that receives events a "
+        f"'deadletter' fault rule dead-letters (default {DEFAULT_DEAD_LETTER_CONTAINER})",
+    )
+    add(
         "--region-host",
         default=DEFAULT_REGION_HOST,
         help=f"media host written into event URLs (default {DEFAULT_REGION_HOST})",
@@ -152,6 +159,7 @@ def config_from(args: argparse.Namespace) -> EmulatorConfig:
         event_queue_encoding=args.event_queue_encoding,
         event_webhook=args.event_webhook,
         event_delay_seconds=args.event_delay,
+        dead_letter_container=args.dead_letter_container,
         region_host=args.region_host,
         resource_id=args.resource_id,
         immutable_resource_id=args.immutable_resource_id,

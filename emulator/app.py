@@ -67,7 +67,10 @@ async def fault_injection(request: web.Request, handler) -> web.StreamResponse:
     route = resolve(request.method, raw_path(request))
     if route is None:
         return await handler(request)
-    fault = request.app[SERVICE_KEY].faults.draw(route.operation, HTTP_KINDS)
+    service = request.app[SERVICE_KEY]
+    fault = service.faults.draw(
+        route.operation, HTTP_KINDS, recording_id=_recording_of(service, route.params)
+    )
     if fault is None:
         return await handler(request)
     if fault.kind == "error":
@@ -82,6 +85,14 @@ async def fault_injection(request: web.Request, handler) -> web.StreamResponse:
     if isinstance(response, web.Response) and not response.prepared:
         return await _send_faulted(request, response)
     return response
+
+
+def _recording_of(service: EmulatorService, params: dict[str, str]) -> str | None:
+    """The recording a request is about: named in its path, or owning the media object."""
+    if "recordingId" in params:
+        return params["recordingId"]
+    media = service.store.objects.get(params.get("documentId", ""))
+    return media.recording_id if media is not None else None
 
 
 async def _send_faulted(request: web.Request, response: web.Response) -> web.StreamResponse:

@@ -33,6 +33,8 @@ class EmulatorConfig:
     event_queue_encoding: str = "base64"
     event_webhook: str | None = None
     event_delay_seconds: float = 0.0
+    #: Container (in the queue's account) that dead-lettered events are written to.
+    dead_letter_container: str = "event-deadletter"
     region_host: str = DEFAULT_REGION_HOST
     resource_id: str = DEFAULT_RESOURCE_ID
     immutable_resource_id: str = DEFAULT_IMMUTABLE_RESOURCE_ID

@@ -5,6 +5,15 @@ Grid writes to a queue today (``--event-queue-encoding json`` writes the plain J
 years). Webhook sink: Event Grid's array form, preceded once by the subscription validation
 handshake, retried with back-off on failure. Every published event is also kept in memory for
 ``GET /emulator/events``.
+
+When a fault rule dead-letters an event, it is written where Event Grid writes the events it
+gave up on: a blob in the dead-letter container (same storage account as the queue) named
+``{TOPIC}/{SUBSCRIPTION}/{year}/{month}/{day}/{hour}/{guid}.json`` (names upper-cased, date and
+hour of the dead-lettering in UTC without zero padding, as Microsoft's "Dead letter and retry
+policies" page shows), holding a JSON array of the events, each with Event Grid's dead-letter
+properties added (``deadLetterReason``, ``deliveryAttempts``, ``lastDeliveryOutcome``,
+``lastHttpStatusCode``, ``publishTime``, ``lastDeliveryAttemptTime``). A dropped event goes
+nowhere. Both are listed by ``GET /emulator/events`` (``deadLettered``, ``dropped``).
 """
 
 from __future__ import annotations
@@ -15,6 +24,7 @@ import json
 import logging
 import time
 import uuid
+from collections.abc import Callable
 
 import aiohttp
 
@@ -26,6 +36,16 @@ from emulator.rendering import RenderedChunk
 
 LOG = logging.getLogger(__name__)
 WEBHOOK_ATTEMPTS = 4
+DEFAULT_DEAD_LETTER_CONTAINER = "event-deadletter"
+#: Second segment of dead-letter blob names: the event subscription (upper-cased by Event Grid).
+DEAD_LETTER_SUBSCRIPTION = "RECORDING-FILE-STATUS"
+#: What an event dead-lettered after its retries carries (Event Grid's field values).
+DEAD_LETTER_DETAILS = {
+    "deadLetterReason": "MaxDeliveryAttemptsExceeded",
+    "deliveryAttempts": 30,
+    "lastDeliveryOutcome": "TimedOut",
+    "lastHttpStatusCode": 408,
+}
 
 
 def media_urls(region_host: str, document_id: str, format_type: str) -> dict[str, str]:
@@ -117,6 +137,48 @@ class QueueSink:
             await client.send_message(self.encode(event))
 
 
+class DeadLetterSink:
+    """Writes dead-lettered events as Event Grid does: one JSON-array blob per dead-lettering."""
+
+    def __init__(self, connection_string: str, container: str, topic: str) -> None:
+        self.connection_string = connection_string
+        self.container = container
+        #: First segment of blob names: the topic's name, upper-cased.
+        self.topic_segment = topic.rstrip("/").rsplit("/", 1)[-1].upper()
+
+    def blob_name(self, now: float) -> str:
+        moment = time.gmtime(now)
+        return (
+            f"{self.topic_segment}/{DEAD_LETTER_SUBSCRIPTION}/{moment.tm_year}/{moment.tm_mon}"
+            f"/{moment.tm_mday}/{moment.tm_hour}/{uuid.uuid4()}.json"
+        )
+
+    @staticmethod
+    def content(event: dict, now: float) -> bytes:
+        dead = {
+            **event,
+            **DEAD_LETTER_DETAILS,
+            "publishTime": event.get("eventTime") or iso8601(now),
+            "lastDeliveryAttemptTime": iso8601(now),
+        }
+        return json.dumps([dead]).encode()
+
+    async def write(self, event: dict, now: float) -> str:
+        from azure.core.exceptions import ResourceExistsError
+        from azure.storage.blob.aio import ContainerClient
+
+        name = self.blob_name(now)
+        async with ContainerClient.from_connection_string(
+            self.connection_string, self.container
+        ) as container:
+            try:
+                await container.create_container()
+            except ResourceExistsError:
+                LOG.debug("container %s exists", self.container)
+            await container.upload_blob(name, self.content(event, now))
+        return name
+
+
 class WebhookSink:
     def __init__(self, url: str, topic: str) -> None:
         self.url = url
@@ -184,17 +246,27 @@ class EventPublisher:
         webhook: WebhookSink | None,
         delay_seconds: float,
         faults: FaultInjector,
+        dead_letter: DeadLetterSink | None = None,
+        now: Callable[[], float] = time.time,
     ) -> None:
         self.queue = queue
         self.webhook = webhook
         self.delay_seconds = delay_seconds
         self.faults = faults
+        self.dead_letter = dead_letter
+        self.now = now
         self.published: list[dict] = []
+        #: ``{"event", "blob"}`` per dead-lettered event (``blob`` None without a sink).
+        self.dead_lettered: list[dict] = []
+        self.dropped: list[dict] = []
 
-    async def publish(self, event: dict) -> None:
+    async def publish(self, event: dict, *, recording_id: str | None = None) -> None:
         copies = 1
         delay = self.delay_seconds
-        fault = self.faults.draw("events", EVENT_KINDS)
+        fault = self.faults.draw("events", EVENT_KINDS, recording_id=recording_id)
+        if fault is not None and fault.kind in ("drop", "deadletter"):
+            await self._not_delivered(event, fault.kind)
+            return
         if fault is not None and fault.kind == "duplicate":
             copies = 2
         if fault is not None and fault.kind == "delay":
@@ -205,6 +277,21 @@ class EventPublisher:
             await self._deliver(event)
             # Listed only once handed to the sinks: a test that saw it can read the queue.
             self.published.append(event)
+
+    async def _not_delivered(self, event: dict, kind: str) -> None:
+        if kind == "drop" or self.dead_letter is None:
+            if kind == "deadletter":
+                LOG.warning("event %s dropped: no dead-letter container configured", event["id"])
+            LOG.info("event %s dropped on purpose (fault rule)", event["id"])
+            self.dropped.append(event)
+            return
+        try:
+            blob = await self.dead_letter.write(event, self.now())
+        except Exception:  # a broken sink must not stop the emulator
+            LOG.exception("writing dead-lettered event %s failed", event["id"])
+            blob = None
+        LOG.info("event %s dead-lettered on purpose (fault rule) to %s", event["id"], blob)
+        self.dead_lettered.append({"event": event, "blob": blob})
 
     async def prepare(self) -> None:
         if self.queue is not None:

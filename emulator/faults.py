@@ -5,7 +5,12 @@ A rule names an operation (or ``*``), a kind and how often it fires. Draws come 
 
 Kinds: ``error`` (a 5xx), ``throttle`` (429 with Retry-After), ``drop`` (connection closed after
 ``afterBytes`` bytes of the body), ``slow`` (body sent at ``bytesPerSecond``), and for
-``events``: ``duplicate`` (delivered twice) and ``delay`` (``delaySeconds`` later).
+``events``: ``duplicate`` (delivered twice), ``delay`` (``delaySeconds`` later), ``drop`` (never
+delivered, as when Event Grid drops an event it cannot deliver and has no dead-letter
+destination) and ``deadletter`` (written to the dead-letter container the way Event Grid writes
+an event it gave up on). A rule may name a ``recordingId``: it then fires only for requests
+about that recording (its REST operations, the download and deletion of its chunks) or for its
+event, so one recording can be made to fail while the others go through.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ OPERATIONS = (
     "events",
 )
 HTTP_KINDS = ("error", "throttle", "drop", "slow")
-EVENT_KINDS = ("duplicate", "delay")
+EVENT_KINDS = ("duplicate", "delay", "drop", "deadletter")
 
 
 @dataclass
@@ -40,6 +45,8 @@ class FaultRule:
     after_bytes: int = 0
     bytes_per_second: int = 1_000_000
     delay_seconds: float = 1.0
+    #: The rule fires only for this recording's requests and event (None: any).
+    recording_id: str | None = None
     fired: int = 0
 
     def describe(self) -> dict:
@@ -53,6 +60,7 @@ class FaultRule:
             "afterBytes": self.after_bytes,
             "bytesPerSecond": self.bytes_per_second,
             "delaySeconds": self.delay_seconds,
+            "recordingId": self.recording_id,
             "fired": self.fired,
         }
 
@@ -81,8 +89,18 @@ def parse_rule(item: object, field: str) -> FaultRule:
         after_bytes=int(_number(item, "afterBytes", field, 0, 0, 1e12)),
         bytes_per_second=int(_number(item, "bytesPerSecond", field, 1_000_000, 1, 1e12)),
         delay_seconds=_number(item, "delaySeconds", field, 1.0, 0.0, 3600.0),
+        recording_id=_recording_id(item, field),
     )
     return rule
+
+
+def _recording_id(item: dict, field: str) -> str | None:
+    value = item.get("recordingId")
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value:
+        raise InvalidField(f"{field}.recordingId", "must be a non-empty string", value)
+    return value
 
 
 def _number(item: dict, key: str, field: str, default: float, low: float, high: float) -> float:
@@ -117,10 +135,19 @@ class FaultInjector:
     def describe(self) -> dict:
         return {"seed": self.seed, "rules": [rule.describe() for rule in self.rules]}
 
-    def draw(self, operation: str, kinds: tuple[str, ...]) -> FaultRule | None:
-        """The first matching rule that fires for this request, if any; counts the firing."""
+    def draw(
+        self, operation: str, kinds: tuple[str, ...], *, recording_id: str | None = None
+    ) -> FaultRule | None:
+        """The first matching rule that fires for this request, if any; counts the firing.
+
+        A rule that names a recording matches only a draw for that recording (and uses no
+        draw from the seeded sequence for any other, so naming one recording does not change
+        which of the others a probabilistic rule hits).
+        """
         for rule in self.rules:
             if rule.operation not in ("*", operation) or rule.kind not in kinds:
+                continue
+            if rule.recording_id is not None and rule.recording_id != recording_id:
                 continue
             if rule.times is not None and rule.fired >= rule.times:
                 continue

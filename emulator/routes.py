@@ -203,7 +203,14 @@ async def list_objects(request: web.Request) -> web.Response:
 
 async def list_events(request: web.Request) -> web.Response:
     service = service_of(request)
-    return json_response({"events": service.events.published, "callbacks": service.callbacks.sent})
+    return json_response(
+        {
+            "events": service.events.published,
+            "deadLettered": service.events.dead_lettered,
+            "dropped": service.events.dropped,
+            "callbacks": service.callbacks.sent,
+        }
+    )
 
 
 async def get_faults(request: web.Request) -> web.Response:

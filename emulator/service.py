@@ -15,7 +15,13 @@ from emulator.callbacks import CallbackSender, CallbackSigner, recording_state_c
 from emulator.calls import CallSimulator
 from emulator.clock import ManualClock, make_clock
 from emulator.config import EmulatorConfig
-from emulator.events import EventPublisher, QueueSink, WebhookSink, file_status_event
+from emulator.events import (
+    DeadLetterSink,
+    EventPublisher,
+    QueueSink,
+    WebhookSink,
+    file_status_event,
+)
 from emulator.faults import FaultInjector, parse_rule
 from emulator.ids import IdFactory
 from emulator.models import Recording
@@ -56,6 +62,8 @@ class EmulatorService:
             else None,
             delay_seconds=config.event_delay_seconds,
             faults=self.faults,
+            dead_letter=_dead_letter_sink(config),
+            now=self.clock.now,
         )
         self._tasks: set[asyncio.Task] = set()
         self._render_slots = asyncio.Semaphore(RENDER_CONCURRENCY)
@@ -70,6 +78,8 @@ class EmulatorService:
         self._tasks.clear()
         self.store.reset()
         self.events.published.clear()
+        self.events.dead_lettered.clear()
+        self.events.dropped.clear()
         self.callbacks.sent.clear()
         self.faults.configure(self.config.fault_seed, [])
 
@@ -129,7 +139,7 @@ class EmulatorService:
             region_host=self.config.region_host,
             now=self.clock.now(),
         )
-        await self.events.publish(event)
+        await self.events.publish(event, recording_id=recording.recording_id)
 
     def objects_report(self) -> dict:
         self.provider.expire_objects()
@@ -169,4 +179,13 @@ def _queue_sink(config: EmulatorConfig) -> QueueSink | None:
         return None
     return QueueSink(
         config.event_queue_connection_string, config.event_queue_name, config.event_queue_encoding
+    )
+
+
+def _dead_letter_sink(config: EmulatorConfig) -> DeadLetterSink | None:
+    """Dead letters go to a container of the queue's storage account, as in Azure."""
+    if not (config.event_queue_connection_string and config.dead_letter_container):
+        return None
+    return DeadLetterSink(
+        config.event_queue_connection_string, config.dead_letter_container, config.resource_id
     )

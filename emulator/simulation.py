@@ -80,6 +80,14 @@ class EmulatorSimulation:
         """Every RecordingFileStatusUpdated event published so far (duplicates included)."""
         return self._request("GET", "/emulator/events")["events"]
 
+    def dead_lettered(self) -> list[dict[str, Any]]:
+        """``{"event", "blob"}`` for each event a fault rule dead-lettered (blob name or None)."""
+        return self._request("GET", "/emulator/events")["deadLettered"]
+
+    def dropped(self) -> list[dict[str, Any]]:
+        """Every event a fault rule dropped (never delivered anywhere)."""
+        return self._request("GET", "/emulator/events")["dropped"]
+
     def callbacks(self) -> list[dict[str, Any]]:
         return self._request("GET", "/emulator/events")["callbacks"]
 
@@ -104,6 +112,28 @@ class EmulatorSimulation:
                     return event
             status = self._render_status(recording_id)
             if status == "failed":
+                raise SimulationError(500, f"rendering of {recording_id} failed")
+            time.sleep(0.05)
+        raise TimeoutError(f"no RecordingFileStatusUpdated event for {recording_id} in {timeout}s")
+
+    def wait_for_event_outcome(
+        self, recording_id: str, timeout: float = 60.0
+    ) -> tuple[str, dict[str, Any]]:
+        """``(outcome, event)`` of a recording's file-status event once its fate is known:
+        ``published``, ``deadLettered`` or ``dropped``."""
+        deadline = time.monotonic() + timeout
+        suffix = f"/recordingId/{recording_id}"
+        while time.monotonic() < deadline:
+            report = self._request("GET", "/emulator/events")
+            candidates = [
+                *(("published", e) for e in report["events"]),
+                *(("deadLettered", item["event"]) for item in report["deadLettered"]),
+                *(("dropped", e) for e in report["dropped"]),
+            ]
+            for outcome, event in candidates:
+                if event["subject"].endswith(suffix):
+                    return outcome, event
+            if self._render_status(recording_id) == "failed":
                 raise SimulationError(500, f"rendering of {recording_id} failed")
             time.sleep(0.05)
         raise TimeoutError(f"no RecordingFileStatusUpdated event for {recording_id} in {timeout}s")

@@ -10,6 +10,10 @@
   the catch-all's ``http_app_func`` (a test checks it).
 - ``archive_recording_event``: the queue trigger on ``%EVENTS_QUEUE%`` (connection
   ``RecordingQueue``, identity-based in Azure) that runs the archiver.
+- ``reconcile_archive``: the timer (NCRONTAB from the app setting ``RECONCILE_SCHEDULE``,
+  every 10 minutes by default) that runs the reconciler: dead letters and outage-poisoned events
+  back to the queue, overdue and lost recordings marked, failed ACS deletions retried. Its name
+  carries "archive" so the archive-failure alert also sees a run that fails.
 
 Settings are validated when this module is imported (``create_app``), so a misconfigured app
 fails at start with one message listing every problem. At interpreter exit the registry changes
@@ -24,6 +28,7 @@ import azure.functions as func
 
 from recording_pipeline.api.app import create_app, platform_base_url
 from recording_pipeline.archive.archiver import handle_event_message
+from recording_pipeline.reconcile.run import run_scheduled
 
 api = create_app(host_checks_keys=True, public_base_url=platform_base_url())
 atexit.register(api.state.services.writes.close, 10.0)
@@ -57,3 +62,9 @@ def archive_recording_event(message: func.QueueMessage) -> None:
     handle_event_message(
         message.get_body(), dequeue_count=message.dequeue_count or 1, message_id=message.id
     )
+
+
+@app.function_name(name="reconcile_archive")
+@app.timer_trigger(arg_name="timer", schedule="%RECONCILE_SCHEDULE%", run_on_startup=False)
+def reconcile_archive(timer: func.TimerRequest) -> None:
+    run_scheduled()

@@ -126,6 +126,10 @@ class CallRecording(pulumi.ComponentResource):
             runtime_account_name=runtime.account_name,
             app_insights_connection_string=observability.app_insights.connection_string,
             delete_from_acs_after_archive=cfg.delete_from_acs_after_archive,
+            reconcile_every_minutes=cfg.reconcile_every_minutes,
+            overdue_after_minutes=cfg.overdue_after_minutes,
+            lost_after_hours=cfg.lost_after_hours,
+            max_poison_replays=cfg.max_poison_replays,
         )
         function_app = RecordingFunctionApp(
             f"{prefix}-func",
@@ -142,6 +146,7 @@ class CallRecording(pulumi.ComponentResource):
                 archive_account_id=archive.account_id,
                 events_queue_id=archive.events_queue.id,
                 poison_queue_id=archive.poison_queue.id,
+                dead_letter_container_id=archive.dead_letter_container.id,
                 registry_table_id=archive.registry_table.id,
                 acs_id=acs.id,
                 app_insights_id=observability.app_insights.id,

@@ -147,6 +147,10 @@ class RecordingConfig:
     lock_immutability: bool
     retain_archive_on_destroy: bool
     delete_from_acs_after_archive: bool
+    reconcile_every_minutes: int
+    overdue_after_minutes: int
+    lost_after_hours: int
+    max_poison_replays: int
     event_max_delivery_attempts: int
     event_ttl_minutes: int
     function_instance_memory_mb: int
@@ -226,6 +230,15 @@ def _parse_optional_pattern(pattern: re.Pattern[str], rule: str) -> Callable[[st
         return "" if not raw.strip() else required(key, raw)
 
     return parse
+
+
+def _parse_minutes_dividing_an_hour(key: str, raw: str) -> int:
+    value = _parse_int(1, 60)(key, raw)
+    if 60 % value:
+        raise ConfigError(
+            key, f"{key} ({value}) must divide 60 (1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30 or 60)"
+        )
+    return value
 
 
 def _parse_data_location(key: str, raw: str) -> str:
@@ -471,6 +484,42 @@ CONFIG_FIELDS: tuple[ConfigField, ...] = (
         "true or false",
         "Delete the ACS copy of a recording once it is archived and verified.",
         _parse_bool,
+    ),
+    ConfigField(
+        "reconcileEveryMinutes",
+        "int",
+        10,
+        "1-60, a divisor of 60",
+        "The reconciler runs this often: dead letters and outage-poisoned events back to the "
+        "queue, overdue and lost recordings marked, failed ACS deletions retried.",
+        _parse_minutes_dividing_an_hour,
+    ),
+    ConfigField(
+        "overdueAfterMinutes",
+        "int",
+        30,
+        "5-720",
+        "A recording stopped this long ago with no archive event is marked overdue and "
+        "RECORDING_OVERDUE is logged (the log alert fires).",
+        _parse_int(5, 720),
+    ),
+    ConfigField(
+        "lostAfterHours",
+        "int",
+        25,
+        "24-72 (ACS keeps recordings about 24 h)",
+        "An overdue recording is marked lost (RECORDING_LOST) this long after its stop, once "
+        "ACS's retention window has certainly passed.",
+        _parse_int(24, 72),
+    ),
+    ConfigField(
+        "maxPoisonReplays",
+        "int",
+        5,
+        "0-20 (0 = never replay)",
+        "The reconciler puts an event poisoned by an outage back on the queue at most this many "
+        "times (spaced 15 min, 30 min, 1 h, ...); then it is left for a person.",
+        _parse_int(0, 20),
     ),
     ConfigField(
         "eventMaxDeliveryAttempts",

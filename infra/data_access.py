@@ -116,7 +116,8 @@ OPERATIONS: tuple[DataOperation, ...] = (
         why="API: sign read-only download links (they grant no more than the signer's roles)"),
     # --- registry table -----------------------------------------------------------------------
     _op(_F, Scope.REGISTRY_TABLE, "Query Entities", sdk_call="query_entities",
-        data_actions=[f"{_ENTITIES}/read"], why="API: list recordings"),
+        data_actions=[f"{_ENTITIES}/read"],
+        why="API: list recordings; reconciler: its index partitions, the sweep"),
     _op(_F, Scope.REGISTRY_TABLE, "Query Entities (one entity)", sdk_call="get_entity",
         data_actions=[f"{_ENTITIES}/read"],
         why="API, archiver: read a recording, an idempotency key, a poison marker"),
@@ -128,7 +129,11 @@ OPERATIONS: tuple[DataOperation, ...] = (
         why="API, archiver: ETag-checked state and archive changes"),
     _op(_F, Scope.REGISTRY_TABLE, "Insert Or Merge Entity", sdk_call="upsert_entity",
         data_actions=[f"{_ENTITIES}/write"],
-        why="API: idempotency completion; archiver: archive status, participant index"),
+        why="API: idempotency completion, stop index; archiver: archive status, participant "
+            "index, pending ACS deletion; reconciler: index repair, replay counts"),
+    _op(_F, Scope.REGISTRY_TABLE, "Delete Entity", sdk_call="delete_entity",
+        data_actions=[f"{_ENTITIES}/delete"],
+        why="archiver: its pending-ACS-deletion row once done; reconciler: index rows it closed"),
     # --- poison queue -------------------------------------------------------------------------
     _op(_F, Scope.POISON_QUEUE, "Put Message", sdk_call="send_message",
         data_actions=[f"{_QUEUES}/messages/add/action"],
@@ -136,6 +141,24 @@ OPERATIONS: tuple[DataOperation, ...] = (
     _op(_F, Scope.POISON_QUEUE, "Put Message (host)",
         data_actions=[f"{_QUEUES}/messages/add/action"],
         why="Functions host: move a message after its last failed attempt (maxDequeueCount)"),
+    _op(_F, Scope.POISON_QUEUE, "Get Messages", sdk_call="receive_messages",
+        data_actions=[f"{_QUEUES}/messages/process/action"],
+        why="reconciler: take poisoned events to decide about (a lease, not a removal)"),
+    _op(_F, Scope.POISON_QUEUE, "Delete Message", sdk_call="delete_message",
+        data_actions=[f"{_QUEUES}/messages/process/action"],
+        why="reconciler: remove an event it replayed or whose recording is done"),
+    _op(_F, Scope.POISON_QUEUE, "Update Message", sdk_call="update_message",
+        data_actions=[f"{_QUEUES}/messages/write"],
+        why="reconciler: make the events it leaves visible again"),
+    # --- dead-letter container: the reconciler reads and marks, never rewrites ----------------
+    _op(_F, Scope.DEAD_LETTER_CONTAINER, "List Blobs (include=tags)", sdk_call="list_blobs",
+        data_actions=[f"{_BLOBS}/read", f"{_BLOBS}/tags/read"],
+        why="reconciler: find dead letters not yet re-enqueued (their tags say which)"),
+    _op(_F, Scope.DEAD_LETTER_CONTAINER, "Get Blob", sdk_call="download_blob",
+        data_actions=[f"{_BLOBS}/read"], why="reconciler: read the dead-lettered events"),
+    _op(_F, Scope.DEAD_LETTER_CONTAINER, "Set Blob Tags", sdk_call="set_blob_tags",
+        data_actions=[f"{_BLOBS}/tags/write"],
+        why="reconciler: mark a dead letter re-enqueued (a tag: the content stays Event Grid's)"),
     # --- events queue: the queue trigger and the scale controller ------------------------------
     _op(_F, Scope.EVENTS_QUEUE, "Get Messages", data_actions=[f"{_QUEUES}/messages/process/action"],
         why="Functions host: the archiver's queue trigger dequeues events"),
@@ -148,6 +171,9 @@ OPERATIONS: tuple[DataOperation, ...] = (
         why="Functions host scale monitor: age of the oldest message"),
     _op(_F, Scope.EVENTS_QUEUE, "Get Queue Metadata", actions=[f"{_QUEUES}/read"],
         why="Functions host scale monitor: queue length, for target-based scaling"),
+    _op(_F, Scope.EVENTS_QUEUE, "Put Message", sdk_call="send_message",
+        data_actions=[f"{_QUEUES}/messages/add/action"],
+        why="reconciler: put a dead-lettered or outage-poisoned event back for the archiver"),
     # --- runtime account: the Functions host and the Flex deployment --------------------------
     _op(_F, Scope.RUNTIME_ACCOUNT, "Create Container, Get/Put/Delete Blob, Lease Blob",
         actions=[f"{_BLOB}/containers/read", f"{_BLOB}/containers/write"],
@@ -213,6 +239,8 @@ CUSTOM_ROLE_TITLES = {
     Scope.RECORDINGS_CONTAINER: "Recordings archive writer",
     Scope.EVENTS_QUEUE: "Recording events queue consumer",
     Scope.REGISTRY_TABLE: "Recording registry writer",
+    Scope.POISON_QUEUE: "Recording poison queue handler",
+    Scope.DEAD_LETTER_CONTAINER: "Dead-letter reconciler",
 }
 
 
@@ -276,6 +304,7 @@ ASSIGNMENT_SUFFIX = {
     (Caller.FUNCTION_APP, Scope.EVENTS_QUEUE): "events-queue",
     (Caller.FUNCTION_APP, Scope.POISON_QUEUE): "poison-queue",
     (Caller.FUNCTION_APP, Scope.REGISTRY_TABLE): "registry-table",
+    (Caller.FUNCTION_APP, Scope.DEAD_LETTER_CONTAINER): "deadletter-reconciler",
     (Caller.EVENT_GRID, Scope.EVENTS_QUEUE): "queue-sender",
     (Caller.EVENT_GRID, Scope.DEAD_LETTER_CONTAINER): "deadletter-writer",
 }

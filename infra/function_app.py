@@ -14,7 +14,7 @@ from pulumi_azure_native import web
 
 from infra import data_access, roles
 from infra.data_access import Caller, Scope
-from infra.storage import EVENTS_QUEUE, RECORDINGS_CONTAINER, REGISTRY_TABLE
+from infra.storage import DEAD_LETTER_CONTAINER, EVENTS_QUEUE, RECORDINGS_CONTAINER, REGISTRY_TABLE
 
 PYTHON_VERSION = "3.11"
 CALLBACK_OIDC_METADATA_URL = (
@@ -31,6 +31,11 @@ RUNTIME_SETTING_NAMES = (
     "REGISTRY_TABLE",
     "CALLBACK_OIDC_METADATA_URL",
     "DELETE_FROM_ACS_AFTER_ARCHIVE",
+    "DEAD_LETTER_CONTAINER",
+    "RECONCILE_SCHEDULE",
+    "OVERDUE_AFTER_MINUTES",
+    "LOST_AFTER_HOURS",
+    "MAX_POISON_REPLAYS",
 )
 #: Settings the Functions host reads: identity-based storage, the queue trigger's connection
 #: (connection="RecordingQueue") and Entra-authenticated Application Insights.
@@ -62,8 +67,16 @@ def function_app_settings(
     runtime_account_name: pulumi.Input[str],
     app_insights_connection_string: pulumi.Input[str],
     delete_from_acs_after_archive: bool,
+    reconcile_every_minutes: int = 10,
+    overdue_after_minutes: int = 30,
+    lost_after_hours: int = 25,
+    max_poison_replays: int = 5,
 ) -> dict[str, pulumi.Input[str]]:
-    """Every app setting of the Function App, in one place so both sides can be checked."""
+    """Every app setting of the Function App, in one place so both sides can be checked.
+
+    ``RECONCILE_SCHEDULE`` is the reconciler timer's NCRONTAB (the host reads it through the
+    trigger's ``%RECONCILE_SCHEDULE%``); the other reconciler settings are its thresholds.
+    """
     settings: dict[str, pulumi.Input[str]] = {
         "ACS_ENDPOINT": acs_endpoint,
         "ACS_RESOURCE_ID": acs_resource_id,
@@ -74,6 +87,11 @@ def function_app_settings(
         "REGISTRY_TABLE": REGISTRY_TABLE,
         "CALLBACK_OIDC_METADATA_URL": CALLBACK_OIDC_METADATA_URL,
         "DELETE_FROM_ACS_AFTER_ARCHIVE": "true" if delete_from_acs_after_archive else "false",
+        "DEAD_LETTER_CONTAINER": DEAD_LETTER_CONTAINER,
+        "RECONCILE_SCHEDULE": reconcile_schedule(reconcile_every_minutes),
+        "OVERDUE_AFTER_MINUTES": str(overdue_after_minutes),
+        "LOST_AFTER_HOURS": str(lost_after_hours),
+        "MAX_POISON_REPLAYS": str(max_poison_replays),
         "AzureWebJobsStorage__accountName": runtime_account_name,
         "RecordingQueue__queueServiceUri": archive_queue_endpoint,
         "APPLICATIONINSIGHTS_CONNECTION_STRING": app_insights_connection_string,
@@ -110,6 +128,13 @@ def inbound_restrictions(
     ]
 
 
+def reconcile_schedule(every_minutes: int) -> str:
+    """NCRONTAB (seconds first) of a run every ``every_minutes`` minutes, on the hour's grid."""
+    if every_minutes == 60:
+        return "0 0 * * * *"
+    return f"0 */{every_minutes} * * * *"
+
+
 @dataclass
 class FunctionAppArgs:
     """Inputs of :class:`RecordingFunctionApp`."""
@@ -133,7 +158,9 @@ class FunctionAppArgs:
     events_queue_id: pulumi.Input[str]
     """Required. Queue the archiver is triggered from."""
     poison_queue_id: pulumi.Input[str]
-    """Required. Queue failed events are moved to."""
+    """Required. Queue failed events are moved to (the reconciler replays outages from it)."""
+    dead_letter_container_id: pulumi.Input[str]
+    """Required. Container Event Grid dead-letters to (the reconciler reads and tags it)."""
     registry_table_id: pulumi.Input[str]
     """Required. Registry table of recordings."""
     acs_id: pulumi.Input[str]
@@ -269,6 +296,7 @@ class RecordingFunctionApp(pulumi.ComponentResource):
             Scope.ARCHIVE_ACCOUNT: args.archive_account_id,
             Scope.EVENTS_QUEUE: args.events_queue_id,
             Scope.POISON_QUEUE: args.poison_queue_id,
+            Scope.DEAD_LETTER_CONTAINER: args.dead_letter_container_id,
             Scope.REGISTRY_TABLE: args.registry_table_id,
         }
         storage = data_access.grant(

@@ -11,12 +11,21 @@ from pulumi_azure_native import applicationinsights, monitor, operationalinsight
 
 #: Event Grid system-topic metrics that mean an event did not reach the queue.
 EVENT_DELIVERY_FAILURE_METRICS = ("DeadLetteredCount", "DroppedEventCount")
-#: Name fragment the archiver's queue-triggered function carries (its requests are alerted on).
+#: Name fragment the archiver's queue-triggered function and the reconciler's timer
+#: (``reconcile_archive``) carry: their failed runs are alerted on.
 ARCHIVER_FUNCTION_FRAGMENT = "archive"
 #: Markers the app logs for a lost recording and for an event the archiver rejected to the
-#: poison queue (functions/recording_pipeline/archive/archiver.py), and for a registry change
-#: the API could not write after its retries (registry/writer.py); a test keeps both sides equal.
-ALERT_MARKERS = ("RECORDING_LOST", "EVENT_REJECTED", "REGISTRY_WRITE_FAILED")
+#: poison queue (functions/recording_pipeline/archive/archiver.py), for a registry change the
+#: API could not write after its retries (registry/writer.py), for a stopped recording whose
+#: archive event is overdue and for a reconciler run that found something a person must see
+#: (recording_pipeline/reconcile/); a test keeps both sides equal.
+ALERT_MARKERS = (
+    "RECORDING_LOST",
+    "EVENT_REJECTED",
+    "REGISTRY_WRITE_FAILED",
+    "RECORDING_OVERDUE",
+    "RECONCILE_ATTENTION",
+)
 
 
 #: HTTP requests the Function App answered with a server error (the host records every HTTP

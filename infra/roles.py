@@ -36,10 +36,22 @@ class Permissions:
         return _matches(self.actions, action)
 
     def grants_data_action(self, data_action: str) -> bool:
-        return _matches(self.data_actions, data_action)
+        alternatives = (data_action, *IMPLIED_BY.get(data_action.lower(), ()))
+        return any(_matches(self.data_actions, wanted) for wanted in alternatives)
 
     def __or__(self, other: Permissions) -> Permissions:
         return Permissions(self.actions | other.actions, self.data_actions | other.data_actions)
+
+
+#: Data actions that another one also authorizes. Put Message is "Put a message"
+#: (``messages/add/action``) and also part of "Put or update a message" (``messages/write``), as
+#: Microsoft's "Actions and attributes for Azure role assignment conditions for Azure Queue
+#: Storage" lists them: a role with ``messages/write`` may send messages.
+IMPLIED_BY = {
+    f"{_STORAGE}/queueServices/queues/messages/add/action".lower(): (
+        f"{_STORAGE}/queueServices/queues/messages/write",
+    ),
+}
 
 
 def permissions(actions: Iterable[str] = (), data_actions: Iterable[str] = ()) -> Permissions:

@@ -2,11 +2,14 @@
 
 A simulated call with three participants, each speaking its own tone. Through the API: an
 unmixed WAV recording (participant order fixed) that is paused and resumed, then a mixed MP4
-recording; then the call hangs up. The demo waits for the archiver, reads the archive back from
-Blob Storage and checks each file against what the scenario did: size and MD5 against the
-manifest, duration against the time recorded (pauses excluded), each WAV channel's dominant
-frequency against its participant's tone, the video's resolution, and that ACS no longer holds
-a copy. It exits non-zero when anything does not match.
+recording; then the call hangs up. The second recording's file-status event is dead-lettered on
+purpose (an emulator fault rule), as Event Grid does with an event it cannot deliver: the demo
+runs the reconciler, which puts it back on the queue, and the archiver takes it from there. The
+demo waits for the archiver, reads the archive back from Blob Storage and checks each file
+against what the scenario did: size and MD5 against the manifest, duration against the time
+recorded (pauses excluded), each WAV channel's dominant frequency against its participant's
+tone, the video's resolution, and that ACS no longer holds a copy. It exits non-zero when
+anything does not match.
 """
 
 from __future__ import annotations
@@ -28,6 +31,11 @@ import numpy as np
 from azure.storage.blob import ContainerClient
 
 from emulator.simulation import EmulatorSimulation
+from recording_pipeline.clock import utc_now
+from recording_pipeline.reconcile.policy import ReconcilePolicy
+from recording_pipeline.reconcile.report import ReconcileReport
+from recording_pipeline.reconcile.run import ReconcileClients, run
+from recording_pipeline.settings import Settings
 
 if TYPE_CHECKING:
     from local_runtime.stack import LocalStack
@@ -53,6 +61,8 @@ class FileCheck:
     duration_s: float | None
     channels: str
     problems: list[str]
+    #: How the archive got it: its event, or its dead-lettered event through the reconciler.
+    route: str = "event"
 
     @property
     def verified(self) -> bool:
@@ -131,13 +141,40 @@ def record_scenario(api: RecordingApi, sim: EmulatorSimulation) -> dict[str, dic
         idempotency_key="demo-mixed",
     )
     step("recording 2 started", "mixed MP4 (1080p, 16 fps)")
+    sim.set_faults([{"operation": "events", "kind": "deadletter", "recordingId": mixed}])
     sim.advance_clock(3)
     sim.hangup(server_call_id)
     step("call hung up", "ACS renders the files and publishes RecordingFileStatusUpdated")
     return {
         unmixed: {"label": "unmixed wav", "seconds": 4 + 3, "channel_tones": order},
-        mixed: {"label": "mixed mp4", "seconds": 3, "channel_tones": None},
+        mixed: {
+            "label": "mixed mp4",
+            "seconds": 3,
+            "channel_tones": None,
+            "route": "dead letter → reconciler",
+        },
     }
+
+
+def recover_dead_letters(
+    sim: EmulatorSimulation, stack: LocalStack, expected: dict[str, dict[str, Any]]
+) -> ReconcileReport:
+    """Wait until the dead-lettered events are in the dead-letter container, then run the
+    reconciler once (the timer function's run) and show what it did."""
+    for recording_id, scenario in expected.items():
+        if "route" not in scenario:
+            continue
+        outcome, _ = sim.wait_for_event_outcome(recording_id)
+        if outcome != "deadLettered":
+            raise DemoError(f"the event of {scenario['label']} was {outcome}, not dead-lettered")
+        step(f"{scenario['label']} event dead-lettered", "Event Grid gave up on it (fault rule)")
+    settings = Settings.from_env(stack.function_env())
+    clients = ReconcileClients.from_settings(settings)
+    report = run(clients, ReconcilePolicy.from_settings(settings), now=utc_now())
+    recovered = [item["recordingId"] for item in report.dead_letters.requeued]
+    labels = ", ".join(expected[r]["label"] for r in recovered if r in expected) or "none"
+    step("reconciler ran", f"{len(recovered)} dead-lettered event(s) back on the queue: {labels}")
+    return report
 
 
 def wait_for_archives(
@@ -166,7 +203,7 @@ def check_recording(
     label = expected["label"]
     if archive.get("status") != "archived":
         problem = f"archive status {archive.get('status')}: {archive.get('error')}"
-        return [FileCheck(label, "-", 0, None, "-", [problem])]
+        return [FileCheck(label, "-", 0, None, "-", [problem], expected.get("route", "event"))]
     manifest = json.loads(container.download_blob(archive["manifestBlob"]).readall())
     checks = [_check_chunk(container, chunk, manifest, expected) for chunk in manifest["chunks"]]
     total = sum(c.duration_s or 0.0 for c in checks)
@@ -189,7 +226,8 @@ def _check_chunk(
     else:
         duration, channels = _check_mp4(data, problems)
     name = chunk["contentBlob"].rsplit("/", 1)[-1]
-    return FileCheck(expected["label"], name, len(data), duration, channels, problems)
+    route = expected.get("route", "event")
+    return FileCheck(expected["label"], name, len(data), duration, channels, problems, route)
 
 
 def _dominant_hz(samples: np.ndarray, rate: int) -> float:
@@ -258,10 +296,12 @@ def check_acs_copies_deleted(sim: EmulatorSimulation, recording_ids: list[str]) 
 
 
 def print_table(checks: list[FileCheck]) -> None:
-    header = ("recording", "file", "size", "duration", "channel → participant", "verified")
+    header = ("recording", "archived via", "file", "size", "duration", "channel → participant")
+    header = (*header, "verified")
     rows = [
         (
             c.recording,
+            c.route,
             c.file,
             f"{c.size:,}",
             f"{c.duration_s:.2f}s" if c.duration_s is not None else "-",
@@ -289,6 +329,7 @@ def run_demo(*, api_url: str, function_key: str, stack: LocalStack) -> int:
     )
     try:
         expected = record_scenario(api, sim)
+        recover_dead_letters(sim, stack, expected)
         archives = wait_for_archives(api, list(expected))
         checks = [
             check

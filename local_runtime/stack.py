@@ -1,4 +1,5 @@
-"""The whole pipeline on one machine: Azurite, the ACS emulator, the API and the archive worker.
+"""The whole pipeline on one machine: Azurite, the ACS emulator, the API, the archive worker and
+the reconciler.
 
 ``make local`` and ``make up`` start it through ``scripts/local_stack.py``, the tests and the API
 benchmark through :func:`running_stack`. Every service binds 127.0.0.1 on a free port and keeps
@@ -46,6 +47,7 @@ LOCAL_IMMUTABLE_RESOURCE_ID = "00000000-0000-4000-8000-00000000ac50"
 EVENTS_QUEUE = "recording-events"
 RECORDINGS_CONTAINER = "recordings"
 REGISTRY_TABLE = "recordings"
+DEAD_LETTER_CONTAINER = "event-deadletter"
 
 
 def _random_access_key() -> str:
@@ -54,7 +56,7 @@ def _random_access_key() -> str:
 
 @dataclass
 class LocalStack:
-    """Starts the four services in dependency order and knows how to reach each."""
+    """Starts the services in dependency order and knows how to reach each."""
 
     state_dir: Path
     delete_from_acs_after_archive: bool = True
@@ -62,12 +64,15 @@ class LocalStack:
     api_args: tuple[str, ...] = ()
     #: Off for a benchmark of the API alone.
     with_archive_worker: bool = True
+    #: Seconds between reconciler runs (the timer function's part); 0: no reconciler.
+    reconcile_every_seconds: float = 60.0
     access_key: str = field(default_factory=_random_access_key)
     function_key: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     azurite: Azurite | None = None
     emulator: ManagedProcess | None = None
     api: ManagedProcess | None = None
     worker: ManagedProcess | None = None
+    reconciler: ManagedProcess | None = None
     emulator_port: int = 0
     api_port: int = 0
 
@@ -111,6 +116,8 @@ class LocalStack:
             self._start_api()
             if self.with_archive_worker:
                 self._start_worker()
+            if self.reconcile_every_seconds:
+                self._start_reconciler()
         except BaseException:
             self.stop()
             raise
@@ -123,10 +130,9 @@ class LocalStack:
         """Create what the Pulumi program creates in Azure: container, queues and table."""
         assert self.azurite is not None
         connection = self.azurite.connection_string
-        with contextlib.suppress(ResourceExistsError):
-            BlobServiceClient.from_connection_string(connection).create_container(
-                RECORDINGS_CONTAINER
-            )
+        for container in (RECORDINGS_CONTAINER, DEAD_LETTER_CONTAINER):
+            with contextlib.suppress(ResourceExistsError):
+                BlobServiceClient.from_connection_string(connection).create_container(container)
         queues = QueueServiceClient.from_connection_string(connection)
         for name in (EVENTS_QUEUE, f"{EVENTS_QUEUE}-poison"):
             with contextlib.suppress(ResourceExistsError):
@@ -180,16 +186,32 @@ class LocalStack:
         )
         self.worker = worker.start()
 
+    def _start_reconciler(self) -> None:
+        every = str(self.reconcile_every_seconds)
+        reconciler = ManagedProcess(
+            name="reconciler",
+            argv=python_module_argv("scripts.reconcile", "--every", every),
+            env=self.function_env(),
+            ready=lambda: "reconciler running" in reconciler.log_tail(5),
+            log_path=self.state_dir / "reconciler.log",
+        )
+        self.reconciler = reconciler.start()
+
     def stop(self) -> None:
         """Stop in reverse order; each stop is safe if the service never started."""
-        for service in (self.worker, self.api, self.emulator):
+        for service in (self.reconciler, self.worker, self.api, self.emulator):
             if service is not None:
                 service.stop()
         if self.azurite is not None:
             self.azurite.stop()
 
     def all_running(self) -> bool:
-        services = (self.emulator, self.api, *((self.worker,) if self.with_archive_worker else ()))
+        services = (
+            self.emulator,
+            self.api,
+            *((self.worker,) if self.with_archive_worker else ()),
+            *((self.reconciler,) if self.reconcile_every_seconds else ()),
+        )
         return all(s is not None and s.running for s in services)
 
     def describe(self) -> dict[str, str]:

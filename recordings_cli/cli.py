@@ -375,7 +375,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     listing.add_argument("--server-call-id", help="only recordings of this call")
     listing.add_argument("--state", choices=["active", "inactive", "stopped", "failed"])
-    listing.add_argument("--archive-status", choices=["archiving", "archived", "lost", "failed"])
+    listing.add_argument(
+        "--archive-status", choices=["archiving", "archived", "lost", "failed", "overdue"]
+    )
     listing.add_argument("--limit", type=_limit, default=20, help="recordings per page, 1-100 (20)")
     listing.add_argument("--all", action="store_true", help="follow every page")
     listing.add_argument("--continuation-token", help="continue where a previous page ended")

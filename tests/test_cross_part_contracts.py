@@ -10,6 +10,7 @@ from infra import monitoring
 from local_runtime.processes import REPO_ROOT
 from recording_pipeline import settings
 from recording_pipeline.archive import archiver
+from recording_pipeline.reconcile import overdue, report
 from recording_pipeline.registry import writer as registry_writer
 
 
@@ -58,11 +59,16 @@ def test_the_log_alert_matches_what_the_app_logs() -> None:
         archiver.RECORDING_LOST_MARKER,
         archiver.EVENT_REJECTED_MARKER,
         registry_writer.REGISTRY_WRITE_FAILED_MARKER,
+        overdue.RECORDING_OVERDUE_MARKER,
+        report.RECONCILE_ATTENTION_MARKER,
     }
     source = (REPO_ROOT / "functions" / "function_app.py").read_text()
     trigger = re.search(r"@app\.queue_trigger\([^)]*\)\s*\ndef (\w+)", source)
     assert trigger is not None, "function_app.py declares no queue-triggered function"
     assert monitoring.ARCHIVER_FUNCTION_FRAGMENT in trigger.group(1)
+    timer = re.search(r"@app\.timer_trigger\([^)]*\)\s*\ndef (\w+)", source)
+    assert timer is not None, "function_app.py declares no reconciler timer"
+    assert monitoring.ARCHIVER_FUNCTION_FRAGMENT in timer.group(1)
 
 
 def test_the_alerted_log_lines_are_never_sampled_away() -> None:

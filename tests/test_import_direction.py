@@ -28,6 +28,7 @@ ALLOWED = {
     "archive": {"registry", LEAVES},
     "api": {"registry", LEAVES},
     "operations": {"archive", "registry", LEAVES},
+    "reconcile": {"archive", "registry", LEAVES},
 }
 #: Top-level packages outside functions/ and what they must never import.
 FORBIDDEN_OUTSIDE = {

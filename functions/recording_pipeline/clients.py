@@ -114,17 +114,21 @@ def _storage_endpoint(settings: Settings, service: str) -> str:
 
 
 def recordings_container_client(settings: Settings, **kwargs: Any) -> ContainerClient:
+    return _archive_container_client(settings, settings.recordings_container, **kwargs)
+
+
+def dead_letter_container_client(settings: Settings, **kwargs: Any) -> ContainerClient:
+    """Where Event Grid writes the events it could not deliver (the reconciler reads them)."""
+    return _archive_container_client(settings, settings.dead_letter_container, **kwargs)
+
+
+def _archive_container_client(settings: Settings, name: str, **kwargs: Any) -> ContainerClient:
     if settings.archive_storage_connection_string is not None:
         return ContainerClient.from_connection_string(
-            settings.archive_storage_connection_string.reveal(),
-            settings.recordings_container,
-            **kwargs,
+            settings.archive_storage_connection_string.reveal(), name, **kwargs
         )
     return ContainerClient(
-        _storage_endpoint(settings, "blob"),
-        settings.recordings_container,
-        credential=_azure_credential(),
-        **kwargs,
+        _storage_endpoint(settings, "blob"), name, credential=_azure_credential(), **kwargs
     )
 
 

@@ -11,6 +11,7 @@ one round trip instead of one error at a time.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -20,6 +21,8 @@ DEFAULT_CALLBACK_OIDC_METADATA_URL = (
     "https://acscallautomation.communication.azure.com/calling/.well-known/acsopenidconfiguration"
 )
 MIB = 1024 * 1024
+#: NCRONTAB (with seconds) of the reconciler's timer: every 10 minutes.
+DEFAULT_RECONCILE_SCHEDULE = "0 */10 * * * *"
 
 #: Settings the Pulumi program must set on the Function App (checked by a test on both sides).
 AZURE_SETTING_NAMES = (
@@ -32,6 +35,11 @@ AZURE_SETTING_NAMES = (
     "REGISTRY_TABLE",
     "CALLBACK_OIDC_METADATA_URL",
     "DELETE_FROM_ACS_AFTER_ARCHIVE",
+    "DEAD_LETTER_CONTAINER",
+    "RECONCILE_SCHEDULE",
+    "OVERDUE_AFTER_MINUTES",
+    "LOST_AFTER_HOURS",
+    "MAX_POISON_REPLAYS",
 )
 #: Settings that only make sense on one machine; the Pulumi program must never set them.
 LOCAL_ONLY_SETTING_NAMES = (
@@ -87,6 +95,13 @@ class Settings:
     registry_table: str = "recordings"
     callback_oidc_metadata_url: str = DEFAULT_CALLBACK_OIDC_METADATA_URL
     delete_from_acs_after_archive: bool = True
+    dead_letter_container: str = "event-deadletter"
+    #: Read by the Functions host (the timer's ``%RECONCILE_SCHEDULE%``); validated here so a
+    #: bad value stops the app at start with the other problems.
+    reconcile_schedule: str = DEFAULT_RECONCILE_SCHEDULE
+    overdue_after_minutes: int = 30
+    lost_after_hours: int = 25
+    max_poison_replays: int = 5
     archive_account_name: str | None = None
     archive_storage_connection_string: Secret | None = field(default=None, repr=False)
     acs_access_key: Secret | None = field(default=None, repr=False)
@@ -127,6 +142,18 @@ class Settings:
             "delete_from_acs_after_archive": reader.optional(
                 "DELETE_FROM_ACS_AFTER_ARCHIVE", _boolean, True
             ),
+            "dead_letter_container": reader.optional(
+                "DEAD_LETTER_CONTAINER", _container_name, "event-deadletter"
+            ),
+            "reconcile_schedule": reader.optional(
+                "RECONCILE_SCHEDULE", _ncrontab, DEFAULT_RECONCILE_SCHEDULE
+            ),
+            "overdue_after_minutes": reader.optional(
+                "OVERDUE_AFTER_MINUTES", _int_between(5, 720), 30
+            ),
+            # ACS keeps a recording about 24 hours: "lost" before that would be a guess.
+            "lost_after_hours": reader.optional("LOST_AFTER_HOURS", _int_between(24, 72), 25),
+            "max_poison_replays": reader.optional("MAX_POISON_REPLAYS", _int_between(0, 20), 5),
             "archive_account_name": reader.optional("ARCHIVE_ACCOUNT_NAME", _account_name, None),
             "archive_storage_connection_string": reader.optional(
                 "ARCHIVE_STORAGE_CONNECTION_STRING", _secret, None
@@ -255,6 +282,19 @@ def _int_between(low: int, high: int) -> Callable[[str], int]:
         return value
 
     return parse
+
+
+_NCRONTAB_FIELD = re.compile(r"^[0-9*/,\-]+$")
+
+
+def _ncrontab(raw: str) -> str:
+    """Six NCRONTAB fields (second minute hour day month weekday) of digits, ``*/,-``."""
+    fields = raw.split()
+    if len(fields) != 6 or not all(_NCRONTAB_FIELD.match(f) for f in fields):
+        raise ValueError(
+            "must be an NCRONTAB expression of six fields, e.g. '0 */10 * * * *' (every 10 min)"
+        )
+    return " ".join(fields)
 
 
 def _name_rule(low: int, high: int, allowed: str, what: str) -> Callable[[str], str]:

@@ -14,6 +14,7 @@ import psutil
 import pytest
 from azure.storage.blob import ContainerClient
 
+from emulator.simulation import EmulatorSimulation
 from local_runtime.demo import PARTICIPANTS, RecordingApi, check_recording, run_demo
 from local_runtime.processes import REPO_ROOT
 from local_runtime.stack import LocalStack, running_stack
@@ -35,10 +36,12 @@ def test_demo_verifies_every_file_catches_a_mismatch_and_stops_every_service(
     tmp_path: Path,
 ) -> None:
     with running_stack(tmp_path, emulator_args=("--clock", "manual")) as stack:
-        services = [stack.emulator, stack.api, stack.worker, stack.azurite.proc]
+        services = [stack.emulator, stack.api, stack.worker, stack.reconciler, stack.azurite.proc]
         pids = [s.process.pid for s in services if s is not None and s.process is not None]
-        assert len(pids) == 4
+        assert len(pids) == 5
         assert run_demo(api_url=stack.api_url, function_key=stack.function_key, stack=stack) == 0
+        # One of the two files reached the archive only through the reconciler.
+        assert len(EmulatorSimulation(stack.emulator_url).dead_lettered()) == 1
         _assert_checks_catch_swapped_channels(stack)
     assert not [pid for pid in pids if _is_running(pid)]
 

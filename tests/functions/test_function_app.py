@@ -77,10 +77,16 @@ async def invoke(function: Any, request: func.HttpRequest) -> func.HttpResponse:
     return await function.get_user_function()(request, None)
 
 
-def test_app_registers_the_api_callbacks_health_and_queue_trigger(
+def test_app_registers_the_api_callbacks_health_queue_trigger_and_reconciler_timer(
     functions: dict[str, Any],
 ) -> None:
-    assert set(functions) == {"http_app_func", "callbacks", "health", "archive_recording_event"}
+    assert set(functions) == {
+        "http_app_func",
+        "callbacks",
+        "health",
+        "archive_recording_event",
+        "reconcile_archive",
+    }
 
 
 def test_api_requires_function_keys_and_callbacks_and_health_are_anonymous(
@@ -120,6 +126,21 @@ def test_queue_trigger_uses_the_events_queue_setting_and_identity_connection(
         "name": "message",
         "queueName": "%EVENTS_QUEUE%",
         "connection": "RecordingQueue",
+    }
+
+
+def test_the_reconciler_timer_reads_its_schedule_from_an_app_setting(
+    functions: dict[str, Any],
+) -> None:
+    """The host resolves ``%NAME%`` in a timer schedule from the app settings, so the Pulumi
+    program sets the schedule (``RECONCILE_SCHEDULE``) without a code change."""
+    [trigger] = bindings_of(functions["reconcile_archive"])
+    assert trigger == {
+        "direction": "IN",
+        "type": "timerTrigger",
+        "name": "timer",
+        "schedule": "%RECONCILE_SCHEDULE%",
+        "runOnStartup": False,
     }
 
 

@@ -123,6 +123,31 @@ RULES = [
         "deleteFromAcsAfterArchive ('maybe') must be true or false",
     ),
     (
+        {"reconcileEveryMinutes": "7"},
+        "reconcileEveryMinutes",
+        "reconcileEveryMinutes (7) must divide 60 (1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30 or 60)",
+    ),
+    (
+        {"reconcileEveryMinutes": "0"},
+        "reconcileEveryMinutes",
+        "reconcileEveryMinutes (0) must be between 1 and 60",
+    ),
+    (
+        {"overdueAfterMinutes": "721"},
+        "overdueAfterMinutes",
+        "overdueAfterMinutes (721) must be between 5 and 720",
+    ),
+    (
+        {"lostAfterHours": "23"},
+        "lostAfterHours",
+        "lostAfterHours (23) must be between 24 and 72",
+    ),
+    (
+        {"maxPoisonReplays": "-1"},
+        "maxPoisonReplays",
+        "maxPoisonReplays (-1) must be between 0 and 20",
+    ),
+    (
         {"eventMaxDeliveryAttempts": "31"},
         "eventMaxDeliveryAttempts",
         "eventMaxDeliveryAttempts (31) must be between 2 and 30",

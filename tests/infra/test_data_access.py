@@ -168,13 +168,14 @@ def test_a_grant_on_a_sibling_scope_does_not_count(default_run: ProgramRun) -> N
     poison.inputs["scope"] = poison.inputs["scope"].replace("-poison", "-other")
     gaps = coverage_gaps(default_run, registrations)
     assert gaps and all("recording-events-poison queue" in gap for gap in gaps)
-    assert len(gaps) == 2
+    # Put Message by the archiver and by the host; the reconciler's Get, Delete, Update Message
+    assert len(gaps) == 5
 
 
 def test_custom_roles_grant_exactly_what_their_scope_needs(default_run: ProgramRun) -> None:
     regs = default_run.registrations
     definitions = {r.outputs["id"]: r for r in of_type(regs, ROLE_DEFINITION)}
-    assert len(definitions) == 3
+    assert len(definitions) == 5
     scopes = {value: key for key, value in _scope_ids(default_run).items()}
     group = one(regs, "azure-native:resources:ResourceGroup").outputs["id"]
     app_name = one(regs, "azure-native:web:WebApp").outputs["name"]
@@ -189,6 +190,46 @@ def test_custom_roles_grant_exactly_what_their_scope_needs(default_run: ProgramR
         assert definition.inputs["scope"] == group, definition.name
         assert definition.inputs["roleType"] == "CustomRole"
         assert definition.inputs["roleName"].endswith(f"({app_name})"), definition.name
+
+
+def test_the_reconciler_may_mark_dead_letters_but_never_rewrite_or_delete_them(
+    default_run: ProgramRun,
+) -> None:
+    """Least privilege on the two scopes the reconciler adds: dead letters are read and tagged
+    (the content stays Event Grid's evidence), poison messages taken, released or removed one by
+    one (never the whole queue cleared, never the queue itself touched)."""
+    regs = default_run.registrations
+    function = _principal(default_run, Caller.FUNCTION_APP)
+    scopes = _scope_ids(default_run)
+    blobs = "Microsoft.Storage/storageAccounts/blobServices/containers/blobs"
+    queues = "Microsoft.Storage/storageAccounts/queueServices/queues"
+    dead_letters = effective_grants(regs, function, scopes[Scope.DEAD_LETTER_CONTAINER])
+    poison = effective_grants(regs, function, scopes[Scope.POISON_QUEUE])
+
+    assert all(
+        dead_letters.grants_data_action(f"{blobs}/{action}")
+        for action in ("read", "tags/read", "tags/write")
+    )
+    assert not any(
+        dead_letters.grants_data_action(f"{blobs}/{action}")
+        for action in ("write", "delete", "add/action", "move/action")
+    )
+    assert all(
+        poison.grants_data_action(f"{queues}/messages/{action}")
+        for action in ("add/action", "process/action", "write")
+    )
+    assert not poison.grants_data_action(f"{queues}/messages/delete")  # Clear Messages
+    assert not poison.grants_data_action(f"{queues}/messages/read")  # Peek: not needed
+    assert not any(poison.grants_action(f"{queues}/{action}") for action in ("write", "delete"))
+
+
+def test_put_message_is_also_granted_by_put_or_update() -> None:
+    """Microsoft lists Put Message under messages/add/action and under messages/write."""
+    put = "Microsoft.Storage/storageAccounts/queueServices/queues/messages/add/action"
+    assert roles.STORAGE_QUEUE_DATA_CONTRIBUTOR.grants.grants_data_action(put)
+    assert roles.STORAGE_QUEUE_DATA_MESSAGE_SENDER.grants.grants_data_action(put)
+    assert not roles.STORAGE_QUEUE_DATA_MESSAGE_PROCESSOR.grants.grants_data_action(put)
+    assert not roles.STORAGE_QUEUE_DATA_READER.grants.grants_data_action(put)
 
 
 def test_built_in_roles_are_used_only_when_exact_or_documented() -> None:

@@ -120,6 +120,46 @@ def test_delete_from_acs_after_archive_follows_config() -> None:
     assert settings["DELETE_FROM_ACS_AFTER_ARCHIVE"] == "false"
 
 
+def test_reconciler_settings_follow_config_and_start_the_function_code() -> None:
+    """The timer's schedule and thresholds come from stack config; the values the program
+    writes are ones the function code's settings accept."""
+    from recording_pipeline.settings import Settings
+
+    default = _settings(run_program({}))
+    assert (
+        default["RECONCILE_SCHEDULE"],
+        default["OVERDUE_AFTER_MINUTES"],
+        default["LOST_AFTER_HOURS"],
+        default["MAX_POISON_REPLAYS"],
+        default["DEAD_LETTER_CONTAINER"],
+    ) == ("0 */10 * * * *", "30", "25", "5", "event-deadletter")
+    settings = _settings(
+        run_program(
+            {
+                "reconcileEveryMinutes": 60,
+                "overdueAfterMinutes": 45,
+                "lostAfterHours": 30,
+                "maxPoisonReplays": 0,
+            }
+        )
+    )
+    assert settings["RECONCILE_SCHEDULE"] == "0 0 * * * *"
+    runtime = Settings.from_env(
+        {
+            **{k: v for k, v in settings.items() if isinstance(v, str)},
+            "ACS_ENDPOINT": "https://acs.communication.azure.com",
+            "ACS_RESOURCE_ID": "/subscriptions/s/resourceGroups/g/providers/"
+            "Microsoft.Communication/communicationServices/a",
+        }
+    )
+    assert (
+        runtime.reconcile_schedule,
+        runtime.overdue_after_minutes,
+        runtime.lost_after_hours,
+        runtime.max_poison_replays,
+    ) == ("0 0 * * * *", 45, 30, 0)
+
+
 def test_app_settings_hold_no_key_or_local_only_setting(default_run: ProgramRun) -> None:
     settings = _settings(default_run.registrations)
     assert not set(settings) & set(FORBIDDEN_SETTING_NAMES)

@@ -38,8 +38,8 @@ EXPECTED_COUNTS = {
     "azure-native:web:WebApp": 1,
     "azure-native:web:WebAppFtpAllowed": 1,
     "azure-native:web:WebAppScmAllowed": 1,
-    "azure-native:authorization:RoleAssignment": 10,
-    "azure-native:authorization:RoleDefinition": 3,
+    "azure-native:authorization:RoleAssignment": 11,
+    "azure-native:authorization:RoleDefinition": 5,
     "azure-native:eventgrid:SystemTopic": 1,
     "azure-native:eventgrid:SystemTopicEventSubscription": 1,
     "azure-native:monitor:ActionGroup": 1,
@@ -179,7 +179,7 @@ def test_code_deployment_targets_the_app_with_the_package_hash(default_run: Prog
     grants = {
         r.urn for r in regs if r.name.startswith("acsrec-func-") and "RoleAssignment" in r.type_
     }
-    assert len(grants) == 8
+    assert len(grants) == 9
     assert grants <= set(code.depends_on)
     assert one(regs, "azure-native:web:WebApp").urn in code.depends_on
 

@@ -40,8 +40,12 @@ def _expected(run: ProgramRun) -> dict[str, tuple[str, str, str]]:
             f"{queues}/recording-events",
         ),
         "acsrec-func-poison-queue": (
-            function, roles.STORAGE_QUEUE_DATA_MESSAGE_SENDER.guid,
+            function, _custom_role_id(run, "acsrec-func-poison-queue-role"),
             f"{queues}/recording-events-poison",
+        ),
+        "acsrec-func-deadletter-reconciler": (
+            function, _custom_role_id(run, "acsrec-func-deadletter-reconciler-role"),
+            f"{containers}/event-deadletter",
         ),
         "acsrec-func-registry-table": (
             function,
@@ -107,4 +111,6 @@ def test_without_custom_roles_the_least_built_in_roles_are_assigned() -> None:
     assert by_name["acsrec-func-recordings-blob"] == roles.STORAGE_BLOB_DATA_OWNER.guid
     assert by_name["acsrec-func-events-queue"] == roles.STORAGE_QUEUE_DATA_CONTRIBUTOR.guid
     assert by_name["acsrec-func-registry-table"] == roles.STORAGE_TABLE_DATA_CONTRIBUTOR.guid
-    assert by_name["acsrec-func-poison-queue"] == roles.STORAGE_QUEUE_DATA_MESSAGE_SENDER.guid
+    assert by_name["acsrec-func-poison-queue"] == roles.STORAGE_QUEUE_DATA_CONTRIBUTOR.guid
+    # Tags: Storage Blob Data Contributor has none, so only the Owner role covers the marks.
+    assert by_name["acsrec-func-deadletter-reconciler"] == roles.STORAGE_BLOB_DATA_OWNER.guid

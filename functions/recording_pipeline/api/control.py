@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import functools
 import json
 import logging
 from collections import OrderedDict
@@ -279,9 +280,16 @@ class RecordingControl:
         raise problems.transition_not_allowed(transition.action, state, transition.allowed_from)
 
     def _record(self, recording_id: str, change: StateChange) -> None:
-        """Queue the change for the registry; the answer does not wait for the write."""
+        """Queue the change for the registry; the answer does not wait for the write.
+
+        A stop, once written, is also indexed for the reconciler (``registry.pending``), which
+        looks for stopped recordings whose archive does not come.
+        """
+        index = None
+        if change.state == "stopped":
+            index = functools.partial(self._registry.index_stopped, recording_id, change.at)
         self._writes.submit(
-            recording_id, state_change(recording_id, change, create_if_missing=True)
+            recording_id, state_change(recording_id, change, create_if_missing=True), then=index
         )
 
 

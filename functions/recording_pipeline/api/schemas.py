@@ -104,6 +104,11 @@ class ArchiveView(BaseModel):
     totalBytes: int | None = None  # noqa: N815 - wire name
     archivedAt: str | None = None  # noqa: N815 - wire name
     error: str | None = None
+    overdueAt: str | None = Field(  # noqa: N815 - wire name
+        default=None,
+        description="When the reconciler found the recording stopped with no archive event "
+        "(status `overdue`); kept if the recording is archived later.",
+    )
     chunks: list[dict[str, object]] | dict[str, object] | None = Field(
         default=None,
         description="Archived chunks, or a pointer to the manifest when the list is too long.",
@@ -148,7 +153,7 @@ class CallbackAck(BaseModel):
     ignored: int = Field(description="Events of types this API does not record (logged).")
 
 
-ArchiveStatus = Literal["archiving", "archived", "lost", "failed"]
+ArchiveStatus = Literal["archiving", "archived", "lost", "failed", "overdue"]
 
 
 class RecordingSummary(BaseModel):
@@ -164,11 +169,16 @@ class RecordingSummary(BaseModel):
     createdAt: str | None = None  # noqa: N815 - wire name
     updatedAt: str | None = None  # noqa: N815 - wire name
     archiveStatus: str | None = Field(  # noqa: N815 - wire name
-        default=None, description="`archiving`, `archived`, `lost`, `failed`, or null."
+        default=None,
+        description="`archiving`, `archived`, `lost`, `failed`, `overdue` (stopped, no archive "
+        "event in time), `erased`, or null.",
     )
     archivedAt: str | None = None  # noqa: N815 - wire name
     chunkCount: int | None = None  # noqa: N815 - wire name
     totalBytes: int | None = None  # noqa: N815 - wire name
+    overdueAt: str | None = Field(  # noqa: N815 - wire name
+        default=None, description="When the recording was found overdue, if it was."
+    )
 
 
 class RecordingList(BaseModel):

@@ -69,6 +69,7 @@ from recording_pipeline.clients import (
     recordings_container_client,
     registry_table_client,
 )
+from recording_pipeline.failures import describe
 from recording_pipeline.registry import schema
 from recording_pipeline.registry.archive_writes import ArchiveRegistry
 from recording_pipeline.settings import Settings
@@ -162,7 +163,7 @@ def handle_event_message(
         return archive_recording(event, services, retry=retry or RetrySchedule())
     except Exception as error:
         if dequeue_count >= max_dequeue_count():
-            services.registry.mark_failed(event.recording_id, f"{type(error).__name__}: {error}")
+            services.registry.mark_failed(event.recording_id, describe(error))
         raise
 
 
@@ -203,12 +204,18 @@ def archive_recording(
 
 
 def finish_archive(manifest: dict[str, Any], manifest_name: str, services: ArchiveServices) -> None:
-    """The idempotent tail after the manifest: registry, participant index, deletion from ACS."""
+    """The idempotent tail after the manifest: registry, participant index, deletion from ACS.
+
+    The deletion is noted in the registry first and the note removed once every chunk is gone,
+    so a deletion that fails after the host's last attempt is retried by the reconciler.
+    """
     services.registry.mark_archived(manifest, manifest_name)
     services.registry.index_participants(manifest, manifest_name)
     if services.settings.delete_from_acs_after_archive:
+        services.registry.mark_acs_delete_pending(manifest, manifest_name)
         for chunk in manifest["chunks"]:
             delete_from_acs(services.acs, chunk["deleteLocation"])
+        services.registry.mark_acs_deleted(manifest)
 
 
 def delete_from_acs(acs: CallAutomationClient, delete_location: str) -> None:

@@ -20,12 +20,12 @@ import json
 import logging
 from typing import Any
 
-from azure.core import MatchConditions
-from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
 from azure.data.tables import TableClient, UpdateMode
 
 from recording_pipeline.ids import encode_id
 from recording_pipeline.registry import schema
+from recording_pipeline.registry.conditional import merge_if_unchanged
+from recording_pipeline.registry.pending import PendingIndex
 from recording_pipeline.registry.schema import participant_partition_key
 
 LOGGER = logging.getLogger(__name__)
@@ -33,7 +33,6 @@ LOGGER = logging.getLogger(__name__)
 # A string property holds 64 KiB (32 K UTF-16 characters); longer chunk lists stay in the
 # manifest.
 _MAX_CHUNKS_JSON_CHARS = 30_000
-_CONDITIONAL_ATTEMPTS = 8
 
 
 class ArchiveRegistry:
@@ -118,30 +117,42 @@ class ArchiveRegistry:
             mode=UpdateMode.MERGE,
         )
 
+    def mark_overdue(self, recording_id: str, overdue_at: str) -> bool:
+        """Record that no event came in time; ``False`` once any event was seen (the archiver
+        wrote a status) or the entity is gone. ETag-checked, so an archiver that starts at the
+        same moment wins."""
+
+        def decide(current: dict[str, Any] | None) -> dict[str, Any] | None:
+            if current is None or current.get(schema.ARCHIVE_STATUS):
+                return None
+            return {schema.ARCHIVE_STATUS: schema.STATUS_OVERDUE, schema.OVERDUE_AT: overdue_at}
+
+        written = merge_if_unchanged(
+            self._table, schema.recording_keys(recording_id), decide, what=_row(recording_id)
+        )
+        return written is not None
+
+    def mark_acs_delete_pending(self, manifest: dict[str, Any], manifest_blob: str) -> None:
+        """Before deleting an archived recording's chunks from ACS: what to retry if it fails."""
+        PendingIndex(self._table).add_acs_delete(
+            manifest["recordingId"], manifest["archivedAt"], manifest_blob
+        )
+
+    def mark_acs_deleted(self, manifest: dict[str, Any]) -> None:
+        """Every chunk is deleted from ACS: nothing left to retry."""
+        PendingIndex(self._table).remove_acs_delete(manifest["recordingId"], manifest["archivedAt"])
+
     def _merge_unless_archived(self, recording_id: str, properties: dict[str, Any]) -> bool:
-        keys = schema.recording_keys(recording_id)
-        for _ in range(_CONDITIONAL_ATTEMPTS):
-            try:
-                current = self._table.get_entity(**_key_args(keys))
-            except ResourceNotFoundError:
-                try:
-                    self._table.create_entity({**keys, **properties})
-                except ResourceExistsError:
-                    continue
-                return True
-            if current.get(schema.ARCHIVE_STATUS) in schema.FINAL_STATUSES:
-                return False
-            try:
-                self._table.update_entity(
-                    {**keys, **properties},
-                    mode=UpdateMode.MERGE,
-                    etag=current.metadata["etag"],
-                    match_condition=MatchConditions.IfNotModified,
-                )
-            except (ResourceModifiedError, ResourceNotFoundError):
-                continue
-            return True
-        raise RuntimeError(f"registry row of {recording_id!r} kept changing; giving up for now")
+        def decide(current: dict[str, Any] | None) -> dict[str, Any] | None:
+            final = (
+                current is not None and current.get(schema.ARCHIVE_STATUS) in schema.FINAL_STATUSES
+            )
+            return None if final else properties
+
+        written = merge_if_unchanged(
+            self._table, schema.recording_keys(recording_id), decide, what=_row(recording_id)
+        )
+        return written is not None
 
 
 def _chunks_json(chunks: list[dict[str, Any]]) -> str:
@@ -153,5 +164,5 @@ def _chunks_json(chunks: list[dict[str, Any]]) -> str:
     return "[]"
 
 
-def _key_args(keys: dict[str, str]) -> dict[str, str]:
-    return {"partition_key": keys[schema.PARTITION_KEY], "row_key": keys[schema.ROW_KEY]}
+def _row(recording_id: str) -> str:
+    return f"registry row of {recording_id!r}"

@@ -1,8 +1,10 @@
 """The registry table's schema: every key, property name and archive status, named once.
 
-One table holds four kinds of entity (docs/architecture.md) written by three parties: the API
-(the recording's lifecycle properties, idempotency keys), the archiver (the ``Archive*``
-properties, the participant index, poison markers) and the operator's participant erase. Each
+One table holds the recordings and a few kinds of index entity (docs/architecture.md), written by
+four parties: the API (the recording's lifecycle properties, idempotency keys, the stopped-index
+row), the archiver (the ``Archive*`` properties, the participant index, poison markers, the
+pending-ACS-delete row), the reconciler (``overdue``/``lost``, its own bookkeeping) and the
+operator's participant erase. Each
 writer and reader takes its names from here, so a renamed property cannot drift between them;
 the tests spell the names out literally, as the contract they are.
 """
@@ -24,6 +26,17 @@ IDEMPOTENCY_PARTITION = "idempotency"
 PARTICIPANT_PARTITION_PREFIX = "participant-"
 #: PartitionKey of the archiver's "poisoned once" markers; the RowKey is ``encode_id(messageId)``.
 POISON_MARKER_PARTITION = "poison"
+#: PartitionKey of "stopped, not yet archived": RowKey ``iso(stoppedAt) + "-" + encode_id(id)``,
+#: so the partition reads oldest stop first (see :func:`stopped_row_key`).
+PENDING_ARCHIVE_PARTITION = "pending-archive"
+#: PartitionKey of "archived, not yet deleted from ACS": RowKey ``iso(archivedAt) + "-" +
+#: encode_id(id)``.
+PENDING_ACS_DELETE_PARTITION = "pending-acs-delete"
+#: PartitionKey of the reconciler's replay counts of poison messages; RowKey: the body's SHA-256.
+POISON_REPLAY_PARTITION = "poison-replay"
+#: PartitionKey of the reconciler's own state; RowKey :data:`SWEEP_ROW_KEY`.
+RECONCILER_PARTITION = "reconciler"
+SWEEP_ROW_KEY = "sweep"
 
 # --- the recording entity: the API's properties -------------------------------------------------
 
@@ -52,6 +65,8 @@ ARCHIVE_TOTAL_BYTES = "ArchiveTotalBytes"
 ARCHIVED_AT = "ArchivedAt"
 ARCHIVE_ERROR = "ArchiveError"
 ARCHIVE_CHUNKS_JSON = "ArchiveChunksJson"
+#: When the reconciler found the recording stopped with no event (kept after a late archive).
+OVERDUE_AT = "OverdueAt"
 
 # --- an idempotency entity (also RECORDING_ID and CREATED_AT) ------------------------------------
 
@@ -70,6 +85,13 @@ RECORDING_START_TIME = "RecordingStartTime"
 POISON_REASON = "Reason"
 POISONED_AT = "PoisonedAt"
 
+# --- index rows for the reconciler (also RECORDING_ID; a pending delete: MANIFEST_BLOB) ---------
+
+STOPPED_AT = "StoppedAt"
+REPLAY_COUNT = "ReplayCount"
+LAST_REPLAYED_AT = "LastReplayedAt"
+LAST_SWEEP_AT = "LastSweepAt"
+
 # --- archive statuses (``ArchiveStatus``) -------------------------------------------------------
 
 STATUS_ARCHIVING = "archiving"
@@ -77,6 +99,8 @@ STATUS_ARCHIVED = "archived"
 STATUS_LOST = "lost"
 STATUS_FAILED = "failed"
 STATUS_ERASED = "erased"
+#: Set by the reconciler: stopped longer than the overdue time with no event seen.
+STATUS_OVERDUE = "overdue"
 #: Final: nothing the archiver does may change a row in one of these states.
 FINAL_STATUSES = frozenset({STATUS_ARCHIVED, STATUS_ERASED})
 
@@ -88,3 +112,12 @@ def recording_keys(recording_id: str) -> dict[str, str]:
 
 def participant_partition_key(participant_id: str) -> str:
     return PARTICIPANT_PARTITION_PREFIX + encode_id(participant_id)
+
+
+def time_ordered_row_key(at: str, recording_id: str) -> str:
+    """RowKey of an index row: ``at`` (``clock.iso``, fixed width) then the encoded id.
+
+    Table Storage returns a partition in RowKey order, so these rows come oldest first and a
+    ``RowKey lt iso(cutoff)`` filter reads only those older than ``cutoff``.
+    """
+    return f"{at}-{encode_id(recording_id)}"

@@ -38,6 +38,7 @@ from azure.data.tables import TableClient, UpdateMode
 from recording_pipeline.clock import iso
 from recording_pipeline.ids import encode_id
 from recording_pipeline.registry import schema, views
+from recording_pipeline.registry.pending import PendingIndex
 from recording_pipeline.registry.states import EntityChange, fold, preview
 from recording_pipeline.registry.views import RecordingPage, RegistryEntry
 
@@ -166,6 +167,15 @@ class Registry:
                 },
                 mode=UpdateMode.MERGE,
             )
+
+    def index_stopped(self, recording_id: str, stopped_at: str) -> None:
+        """Add the recording to the reconciler's "stopped, not yet archived" index
+        (``registry.pending``); idempotent.
+
+        :raises RegistryUnavailableError: when the table cannot be written.
+        """
+        with _unavailable_on_error():
+            PendingIndex(self._table).add_stopped(recording_id, stopped_at)
 
     def list_recordings(
         self,

@@ -29,6 +29,7 @@ ARCHIVE_FIELDS = {
     "totalBytes": schema.ARCHIVE_TOTAL_BYTES,
     "archivedAt": schema.ARCHIVED_AT,
     "error": schema.ARCHIVE_ERROR,
+    "overdueAt": schema.OVERDUE_AT,
 }
 
 #: Properties a list item needs; the history and chunk lists stay in the table.
@@ -47,6 +48,7 @@ SUMMARY_PROPERTIES = [
     schema.ARCHIVED_AT,
     schema.ARCHIVE_CHUNK_COUNT,
     schema.ARCHIVE_TOTAL_BYTES,
+    schema.OVERDUE_AT,
     schema.PARTICIPANT_ID,
 ]
 
@@ -148,6 +150,7 @@ def summary(entity: dict[str, Any]) -> dict[str, Any]:
         "archivedAt": text(schema.ARCHIVED_AT),
         "chunkCount": number(schema.ARCHIVE_CHUNK_COUNT),
         "totalBytes": number(schema.ARCHIVE_TOTAL_BYTES),
+        "overdueAt": text(schema.OVERDUE_AT),
     }
 
 

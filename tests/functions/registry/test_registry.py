@@ -161,6 +161,7 @@ def test_api_writes_never_erase_the_archivers_fields(
         "totalBytes": None,
         "archivedAt": "2026-01-02T03:04:05.678000Z",
         "error": None,
+        "overdueAt": None,
         "chunks": [{"index": 0}, {"index": 1}],
     }
 

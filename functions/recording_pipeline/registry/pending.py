@@ -1,0 +1,167 @@
+"""Index rows that let the reconciler find what it must look at without scanning the table.
+
+Table Storage indexes only PartitionKey and RowKey, and a recording's entity is keyed by its id,
+so "every recording stopped and not archived, oldest first" would otherwise be a scan of every
+recording ever made. Instead a small partition holds one row per such recording, keyed so that
+the partition reads in time order (``schema.time_ordered_row_key``):
+
+- ``pending-archive``: written (upsert, idempotent) just after the API records a stop; the
+  reconciler reads the rows older than its overdue cutoff, oldest first, looks at the recording
+  each names and deletes the row once the recording is archived, lost or erased. A row is a
+  candidate, never a verdict: the recording entity decides.
+- ``pending-acs-delete``: written by the archiver before it deletes an archived recording's
+  chunks from ACS and deleted once every chunk is gone; what is left is retried by the
+  reconciler.
+- ``poison-replay``: how often the reconciler has put one poisoned event back, by the SHA-256
+  of its body (the host gives a message a new id each time it moves it), so a message that keeps
+  failing stops cycling.
+- ``reconciler``/``sweep``: when the last full sweep ran (the sweep repairs a lost index write).
+
+A stop and its index row are two writes in two partitions (Table transactions cannot span
+partitions), so a crash between them can lose the row; the reconciler's periodic sweep finds
+such recordings from the recording entities themselves (docs/architecture.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from azure.core.exceptions import ResourceNotFoundError
+from azure.data.tables import TableClient, UpdateMode
+
+from recording_pipeline.clock import iso
+from recording_pipeline.registry import schema
+from recording_pipeline.registry.conditional import merge_if_unchanged
+
+
+@dataclass(frozen=True)
+class IndexRow:
+    """One index row: the recording it names, its time (stop or archive) and its key."""
+
+    recording_id: str
+    at: str
+    row_key: str
+    manifest_blob: str | None = None
+
+
+@dataclass(frozen=True)
+class ReplayCount:
+    count: int
+    last_replayed_at: str | None
+
+
+class PendingIndex:
+    """The reconciler's index partitions of the registry table.
+
+    :param table: the registry table.
+    """
+
+    def __init__(self, table: TableClient) -> None:
+        self._table = table
+
+    # --- stopped, not yet archived ----------------------------------------------------------------
+
+    def add_stopped(self, recording_id: str, stopped_at: str) -> None:
+        """Index a stopped recording (idempotent: the same stop gives the same row)."""
+        self._upsert(
+            schema.PENDING_ARCHIVE_PARTITION,
+            schema.time_ordered_row_key(stopped_at, recording_id),
+            {schema.RECORDING_ID: recording_id, schema.STOPPED_AT: stopped_at},
+        )
+
+    def stopped_before(self, cutoff: datetime) -> Iterator[IndexRow]:
+        """Rows of recordings stopped before ``cutoff``, oldest first (one partition, paged)."""
+        return self._older_than(schema.PENDING_ARCHIVE_PARTITION, cutoff, schema.STOPPED_AT)
+
+    def remove_stopped(self, row: IndexRow) -> None:
+        self._table.delete_entity(schema.PENDING_ARCHIVE_PARTITION, row.row_key)
+
+    # --- archived, not yet deleted from ACS -------------------------------------------------------
+
+    def add_acs_delete(self, recording_id: str, archived_at: str, manifest_blob: str) -> None:
+        self._upsert(
+            schema.PENDING_ACS_DELETE_PARTITION,
+            schema.time_ordered_row_key(archived_at, recording_id),
+            {
+                schema.RECORDING_ID: recording_id,
+                schema.ARCHIVED_AT: archived_at,
+                schema.MANIFEST_BLOB: manifest_blob,
+            },
+        )
+
+    def acs_deletes_before(self, cutoff: datetime) -> Iterator[IndexRow]:
+        return self._older_than(schema.PENDING_ACS_DELETE_PARTITION, cutoff, schema.ARCHIVED_AT)
+
+    def remove_acs_delete(self, recording_id: str, archived_at: str) -> None:
+        """Deleting a row that is not there succeeds (the SDK treats the 404 as done)."""
+        self._table.delete_entity(
+            schema.PENDING_ACS_DELETE_PARTITION,
+            schema.time_ordered_row_key(archived_at, recording_id),
+        )
+
+    # --- replays of poisoned events ---------------------------------------------------------------
+
+    def replays(self, body_hash: str) -> ReplayCount:
+        try:
+            entity = self._table.get_entity(schema.POISON_REPLAY_PARTITION, body_hash)
+        except ResourceNotFoundError:
+            return ReplayCount(0, None)
+        return ReplayCount(
+            int(entity.get(schema.REPLAY_COUNT) or 0), entity.get(schema.LAST_REPLAYED_AT) or None
+        )
+
+    def count_replay(self, body_hash: str, recording_id: str, at: datetime) -> int:
+        """Add one replay (ETag-checked, so two runs cannot both take the last one); the count."""
+
+        def decide(current: dict[str, Any] | None) -> dict[str, Any]:
+            count = int((current or {}).get(schema.REPLAY_COUNT) or 0) + 1
+            return {
+                schema.RECORDING_ID: recording_id,
+                schema.REPLAY_COUNT: count,
+                schema.LAST_REPLAYED_AT: iso(at),
+            }
+
+        keys = {schema.PARTITION_KEY: schema.POISON_REPLAY_PARTITION, schema.ROW_KEY: body_hash}
+        written = merge_if_unchanged(self._table, keys, decide, what=f"replay count {body_hash}")
+        assert written is not None  # decide always writes
+        return int(written[schema.REPLAY_COUNT])
+
+    # --- the sweep --------------------------------------------------------------------------------
+
+    def last_sweep(self) -> str | None:
+        try:
+            entity = self._table.get_entity(schema.RECONCILER_PARTITION, schema.SWEEP_ROW_KEY)
+        except ResourceNotFoundError:
+            return None
+        return entity.get(schema.LAST_SWEEP_AT) or None
+
+    def mark_swept(self, at: datetime) -> None:
+        self._upsert(
+            schema.RECONCILER_PARTITION, schema.SWEEP_ROW_KEY, {schema.LAST_SWEEP_AT: iso(at)}
+        )
+
+    # --- helpers ----------------------------------------------------------------------------------
+
+    def _upsert(self, partition: str, row: str, properties: dict[str, Any]) -> None:
+        self._table.upsert_entity(
+            {schema.PARTITION_KEY: partition, schema.ROW_KEY: row, **properties},
+            mode=UpdateMode.MERGE,
+        )
+
+    def _older_than(
+        self, partition: str, cutoff: datetime, time_property: str
+    ) -> Iterator[IndexRow]:
+        entities = self._table.query_entities(
+            f"{schema.PARTITION_KEY} eq @partition and {schema.ROW_KEY} lt @cutoff",
+            parameters={"partition": partition, "cutoff": iso(cutoff)},
+        )
+        for entity in entities:
+            yield IndexRow(
+                recording_id=str(entity.get(schema.RECORDING_ID) or ""),
+                at=str(entity.get(time_property) or ""),
+                row_key=str(entity[schema.ROW_KEY]),
+                manifest_blob=entity.get(schema.MANIFEST_BLOB) or None,
+            )
