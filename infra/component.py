@@ -34,7 +34,8 @@ from infra.storage import (
 #: calls on the archive (infra/data_access.py), and blob only on the runtime account (host keys,
 #: leases and the Flex deployment package; Microsoft's Flex VNet sample enables only blob too).
 ARCHIVE_SUB_RESOURCES = ("blob", "queue", "table")
-RUNTIME_SUB_RESOURCES = ("blob",)
+#: Blob for host keys, leases and the deployment package; table for the host's diagnostic events.
+RUNTIME_SUB_RESOURCES = ("blob", "table")
 
 
 @dataclass
@@ -153,6 +154,7 @@ class CallRecording(pulumi.ComponentResource):
                 instance_memory_mb=cfg.function_instance_memory_mb,
                 maximum_instances=cfg.function_maximum_instances,
                 custom_roles=cfg.custom_roles,
+                role_propagation_wait_seconds=cfg.role_propagation_wait_seconds,
                 zone_redundant=cfg.zone_redundant,
                 virtual_network_subnet_id=(
                     self.network.integration_subnet_id if self.network else None

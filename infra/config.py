@@ -549,10 +549,12 @@ CONFIG_FIELDS: tuple[ConfigField, ...] = (
         "functionMaximumInstances",
         "int",
         40,
-        "1-1000",
-        "Scale-out limit of the Function App (Flex Consumption accepts 1-1000; the region's "
-        "core quota, 250 by default, caps real scale-out).",
-        _parse_int(1, 1000),
+        "40-1000",
+        "Scale-out limit of the Function App. Flex Consumption's documented range is 40-1000 "
+        "(lower limits exist only in some regions' newer releases, so they are not offered); "
+        "the region's memory quota (512,000 MB by default: 250 instances of 2048 MB) caps real "
+        "scale-out.",
+        _parse_int(40, 1000),
     ),
     ConfigField(
         "customRoles",
@@ -569,8 +571,9 @@ CONFIG_FIELDS: tuple[ConfigField, ...] = (
         "int",
         120,
         "0-900",
-        "Wait this long after Event Grid's role assignments are created before creating the "
-        "subscription that Azure validates with them (first deployment only).",
+        "Wait this long after new custom role definitions before assigning them, and after "
+        "Event Grid's role assignments before creating the subscription Azure validates with "
+        "them (first deployment, or when they are replaced).",
         _parse_int(0, 900),
     ),
     ConfigField(

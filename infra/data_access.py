@@ -38,6 +38,7 @@ class Scope(Enum):
     """Where an operation runs; the program assigns each grant on exactly one of these."""
 
     RUNTIME_ACCOUNT = "runtime storage account"
+    RUNTIME_TABLES = "runtime storage account's tables"
     ARCHIVE_ACCOUNT = "archive storage account"
     RECORDINGS_CONTAINER = "recordings container"
     DEAD_LETTER_CONTAINER = "event-deadletter container"
@@ -181,6 +182,11 @@ OPERATIONS: tuple[DataOperation, ...] = (
                       f"{_BLOBS}/add/action"],
         why="Functions host: host keys, singleton locks, the deployment package (Microsoft "
             "documents Storage Blob Data Owner for identity-based AzureWebJobsStorage)"),
+    _op(_F, Scope.RUNTIME_TABLES, "Create Table, Insert Entity, Insert Or Merge Entity",
+        actions=["Microsoft.Storage/storageAccounts/tableServices/tables/write"],
+        data_actions=[f"{_ENTITIES}/add/action", f"{_ENTITIES}/write"],
+        why="Functions host: diagnostic events, kept in tables of AzureWebJobsStorage (Microsoft "
+            "documents Storage Table Data Contributor for them)"),
     # --- Event Grid's own identity ------------------------------------------------------------
     _op(_EG, Scope.EVENTS_QUEUE, "Put Message", data_actions=[f"{_QUEUES}/messages/add/action"],
         why="Event Grid delivers RecordingFileStatusUpdated to the queue"),
@@ -218,6 +224,7 @@ OPERATIONS: tuple[DataOperation, ...] = (
 #: this project makes: the Functions host's own storage, and Event Grid's dead-letter writer.
 DOCUMENTED_ROLES: dict[tuple[Caller, Scope], BuiltInRole] = {
     (Caller.FUNCTION_APP, Scope.RUNTIME_ACCOUNT): roles.STORAGE_BLOB_DATA_OWNER,
+    (Caller.FUNCTION_APP, Scope.RUNTIME_TABLES): roles.STORAGE_TABLE_DATA_CONTRIBUTOR,
     (Caller.EVENT_GRID, Scope.DEAD_LETTER_CONTAINER): roles.STORAGE_BLOB_DATA_CONTRIBUTOR,
 }
 #: Built-in roles a grant may use when no custom role is wanted, least first.
@@ -299,6 +306,7 @@ def uncovered(wanted: Permissions, granted: Permissions) -> list[str]:
 #: Logical name suffix of each grant (kept stable: renaming one would replace the assignment).
 ASSIGNMENT_SUFFIX = {
     (Caller.FUNCTION_APP, Scope.RUNTIME_ACCOUNT): "runtime-blob",
+    (Caller.FUNCTION_APP, Scope.RUNTIME_TABLES): "runtime-table",
     (Caller.FUNCTION_APP, Scope.RECORDINGS_CONTAINER): "recordings-blob",
     (Caller.FUNCTION_APP, Scope.ARCHIVE_ACCOUNT): "archive-delegator",
     (Caller.FUNCTION_APP, Scope.EVENTS_QUEUE): "events-queue",
@@ -319,28 +327,51 @@ def grant(
     *,
     custom_roles: bool,
     owner_name: Any,
+    propagation_wait_seconds: int = 0,
 ) -> list[Any]:
     """Register the role definitions and assignments :func:`grant_plan` asks for.
 
     ``scope_ids`` maps every scope ``caller`` works on to its ARM id; ``owner_name`` (the
-    identity's resource name) makes custom role names unique in the tenant.
+    identity's resource name) makes custom role names unique in the tenant. A new custom role
+    definition can be refused by an assignment made right after it (``RoleDefinitionDoesNotExist``
+    while the definition replicates), so assignments of custom roles wait
+    ``propagation_wait_seconds`` after the definitions on the first deployment.
     """
     import pulumi
 
-    registered: list[Any] = []
-    for scope, role in grant_plan(caller, custom_roles=custom_roles).items():
-        suffix = ASSIGNMENT_SUFFIX[(caller, scope)]
-        scope_id = pulumi.Output.from_input(scope_ids[scope])
-        if isinstance(role, CustomRoleSpec):
-            role = roles.define_custom_role(
-                f"{prefix}-{suffix}-role",
-                role,
-                scope_id.apply(roles.resource_group_of),
-                owner_name,
-                parent,
-            )
-            registered.append(role)
-        registered.append(
-            roles.assign_role(f"{prefix}-{suffix}", role, principal_id, scope_id, parent)
+    from infra.propagation import RolePropagationWait
+
+    plan = grant_plan(caller, custom_roles=custom_roles)
+    definitions: dict[Scope, Any] = {
+        scope: roles.define_custom_role(
+            f"{prefix}-{ASSIGNMENT_SUFFIX[(caller, scope)]}-role",
+            role,
+            pulumi.Output.from_input(scope_ids[scope]).apply(roles.resource_group_of),
+            owner_name,
+            parent,
         )
-    return registered
+        for scope, role in plan.items()
+        if isinstance(role, CustomRoleSpec)
+    }
+    settled: list[Any] = list(definitions.values())
+    if definitions and propagation_wait_seconds > 0:
+        settled.append(
+            RolePropagationWait(
+                f"{prefix}-role-definitions-settled",
+                grants=list(definitions.values()),
+                seconds=propagation_wait_seconds,
+                opts=pulumi.ResourceOptions(parent=parent),
+            )
+        )
+    assignments = [
+        roles.assign_role(
+            f"{prefix}-{ASSIGNMENT_SUFFIX[(caller, scope)]}",
+            definitions.get(scope, role),
+            principal_id,
+            scope_ids[scope],
+            parent,
+            depends_on=settled if scope in definitions else (),
+        )
+        for scope, role in plan.items()
+    ]
+    return [*definitions.values(), *assignments]

@@ -11,8 +11,10 @@ because the deployment service, acting as the app's identity, gets a storage 403
 the package to the deployment container (seen in public reports of first azd and Core Tools
 deployments; a retry a minute later succeeds): such a deployment is published again, with a
 bounded backoff, and each retry is reported on stderr and in the resource's ``notes`` output.
-A 404 from the status endpoint after the deployment was seen is treated as Microsoft's azd
-client treats it: the deployment worker recycles once it is done, so it is complete. The
+A 404 from the status endpoint is waited out a few times, as Microsoft's azd client does (the
+deployment may not be registered yet, or the worker is recycling); 404s that persist after the
+deployment was seen are checked against ``/api/deployments/latest`` and, failing that, taken
+as azd takes them: the worker recycles once it is done, so the deployment is complete. The
 resource's only change trigger is the package's SHA-256: same hash, no redeploy.
 
 The dynamic provider process does not share this program's ``sys.path``, so the registered
@@ -56,12 +58,13 @@ IN_PROGRESS = frozenset({0, 1, 2})
 DEFAULT_FORBIDDEN_RETRY_DELAYS = (5.0, 10.0, 20.0, 30.0, 30.0, 30.0, 60.0, 60.0, 60.0)
 #: Waits before publishing again after a deployment failed on a storage 403 (about 5 minutes).
 DEFAULT_STORAGE_RETRY_DELAYS = (30.0, 60.0, 90.0, 120.0)
-#: 404s the status endpoint may answer before it has seen the deployment at all (azd allows 4).
-NOT_FOUND_BEFORE_SEEN = 4
+#: Consecutive 404s the status endpoint may answer before they mean something (azd allows 4).
+NOT_FOUND_TOLERATED = 4
 INPUT_KEYS = ("app_name", "scm_url", "package_path", "package_sha256")
-#: Both words must appear in a failed deployment's reason or log for it to count as a storage
-#: authorization failure ("Failed to upload because Azure Storage responded with Forbidden ...
-#: 403 (This request is not authorized to perform this operation ...)").
+#: Both must appear in ONE line of a failed deployment's reason or log for it to count as a
+#: storage authorization failure ("Failed to upload because Azure Storage responded with
+#: Forbidden ... 403 (This request is not authorized to perform this operation ...)"). Every Flex
+#: log names its deployment blob on some line, so words spread over the log prove nothing.
 _STORAGE_WORDS = re.compile(r"storage|blob", re.IGNORECASE)
 _FORBIDDEN_WORDS = re.compile(r"\b403\b|forbidden|not authorized", re.IGNORECASE)
 
@@ -74,11 +77,25 @@ class StorageNotYetAuthorizedError(DeploymentError):
     """The deployment failed because storage refused the app's identity (RBAC propagating)."""
 
 
-def default_token_source() -> str:
-    """An Entra access token for the SCM site from whatever identity is logged in."""
-    from azure.identity import DefaultAzureCredential
+class CachedTokenSource:
+    """An Entra access token for the SCM site from whatever identity is logged in.
 
-    return DefaultAzureCredential().get_token(SCM_ACCESS_SCOPE).token
+    One credential, and its token reused until five minutes before it expires: a deployment
+    polls every few seconds, and some credentials (the Azure CLI's) start a process per token.
+    """
+
+    def __init__(self) -> None:
+        self._credential: Any = None
+        self._token: Any = None
+
+    def __call__(self) -> str:
+        if self._token is None or self._token.expires_on - 300 < time.time():
+            if self._credential is None:
+                from azure.identity import DefaultAzureCredential
+
+                self._credential = DefaultAzureCredential()
+            self._token = self._credential.get_token(SCM_ACCESS_SCOPE)
+        return str(self._token.token)
 
 
 def http_request(
@@ -188,20 +205,19 @@ class OneDeployClient:
         while True:
             status, payload = self._request("GET", path)
             if status == 404:
-                if seen:
-                    self._note(
-                        f"deployment {deployment_id or 'latest'}: the status endpoint answered "
-                        "404 after the deployment was seen; the deployment worker recycles when "
-                        "it is done, so the deployment is taken as complete (as azd does)"
-                    )
-                    return
                 not_found += 1
-                if not_found > NOT_FOUND_BEFORE_SEEN:
+                if not_found > NOT_FOUND_TOLERATED:
+                    if seen:
+                        self._settle_unseen_end(deployment_id)
+                        return
                     raise DeploymentError(
                         f"deployment {deployment_id or 'latest'} was accepted by {self.scm_url} "
                         f"but its status answered 404 {not_found} times: {_reason(payload)}"
                     )
-            elif status >= 400 and status not in (401, 403):
+                self.sleep(self.poll_interval)
+                continue
+            not_found = 0
+            if status >= 400 and status not in (401, 403):
                 raise DeploymentError(
                     f"deployment status {path} answered HTTP {status}: {_reason(payload)}"
                 )
@@ -219,6 +235,23 @@ class OneDeployClient:
                     f"{STATUS_TEXT.get(code, code) if code is not None else status})"
                 )
             self.sleep(self.poll_interval)
+
+    def _settle_unseen_end(self, deployment_id: str) -> None:
+        """The deployment was seen, then its status went away: ask for the latest deployment,
+        and when that is not it either, take it as complete, as azd does."""
+        status, payload = self._request("GET", "/api/deployments/latest")
+        record = _json_object(payload) if status < 400 else {}
+        if record and deployment_id and str(record.get("id", "")) == deployment_id:
+            code = record.get("status")
+            if code == STATUS_SUCCESS:
+                return
+            if isinstance(code, int) and code not in IN_PROGRESS:
+                self._raise_failed(deployment_id, code, payload)
+        self._note(
+            f"deployment {deployment_id or 'latest'}: its status answered 404 after it was seen "
+            "and the latest deployment does not say how it ended; the deployment worker "
+            "recycles when it is done, so it is taken as complete (as azd does)"
+        )
 
     def _raise_failed(self, deployment_id: str, code: int, payload: bytes) -> None:
         reason = _reason(payload)
@@ -249,7 +282,9 @@ class OneDeployClient:
 
 
 def _is_storage_forbidden(text: str) -> bool:
-    return bool(_STORAGE_WORDS.search(text) and _FORBIDDEN_WORDS.search(text))
+    return any(
+        _STORAGE_WORDS.search(line) and _FORBIDDEN_WORDS.search(line) for line in text.splitlines()
+    )
 
 
 def _json_object(payload: bytes) -> dict[str, Any]:
@@ -291,7 +326,7 @@ class OneDeployProvider(ResourceProvider):
         token_source: Callable[[], str] | None = None,
         client_options: Mapping[str, Any] | None = None,
     ) -> None:
-        self.token_source = token_source or default_token_source
+        self.token_source = token_source or CachedTokenSource()
         self.client_options = dict(client_options or {})
 
     def _deploy(self, props: Mapping[str, Any]) -> dict[str, Any]:

@@ -174,6 +174,8 @@ class FunctionAppArgs:
     custom_roles: bool = True
     """Optional. Custom roles with exactly the permissions the code uses (False: the least
     built-in roles that cover them)."""
+    role_propagation_wait_seconds: int = 120
+    """Optional. Wait after new custom role definitions before assigning them (0 = no wait)."""
     zone_redundant: bool = False
     """Optional. Spread the plan's instances over availability zones (``zoneRedundant``)."""
     virtual_network_subnet_id: pulumi.Input[str] | None = None
@@ -290,6 +292,8 @@ class RecordingFunctionApp(pulumi.ComponentResource):
         smallest scope; ACS and telemetry are not Storage and are granted here by name."""
         scope_ids = {
             Scope.RUNTIME_ACCOUNT: args.runtime_account_id,
+            # Same account: the host's diagnostic events go to its tables (a second role).
+            Scope.RUNTIME_TABLES: args.runtime_account_id,
             Scope.RECORDINGS_CONTAINER: args.recordings_container_id,
             # A user delegation key can only be requested at account scope; it signs the API's
             # read-only download links, which the container-scoped role still caps.
@@ -307,6 +311,7 @@ class RecordingFunctionApp(pulumi.ComponentResource):
             self,
             custom_roles=args.custom_roles,
             owner_name=self.app.name,
+            propagation_wait_seconds=args.role_propagation_wait_seconds,
         )
         others = (
             ("acs", roles.COMMUNICATION_AND_EMAIL_SERVICE_OWNER, args.acs_id),

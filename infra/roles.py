@@ -14,7 +14,7 @@ Integration (learn.microsoft.com/azure/role-based-access-control/built-in-roles)
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -243,7 +243,8 @@ def define_custom_role(
 
     Role names are unique per tenant, so the name ends with ``owner_name`` (the globally unique
     name of the resource whose identity holds it). The definition's GUID is derived from the
-    group and ``name``, so a re-run finds the same definition instead of a duplicate.
+    group, the owner and ``name``, so a re-run finds the same definition instead of a duplicate
+    and two stacks in one resource group never share one.
     """
     import uuid
 
@@ -253,8 +254,8 @@ def define_custom_role(
     group = pulumi.Output.from_input(resource_group_id)
     return authorization.RoleDefinition(
         name,
-        role_definition_id=group.apply(
-            lambda g: str(uuid.uuid5(uuid.NAMESPACE_URL, f"{g}/{name}"))
+        role_definition_id=pulumi.Output.all(group, owner_name).apply(
+            lambda values: str(uuid.uuid5(uuid.NAMESPACE_URL, f"{values[0]}/{values[1]}/{name}"))
         ),
         role_name=pulumi.Output.from_input(owner_name).apply(lambda o: f"{spec.title} ({o})"),
         description=f"acs-call-recording: exactly the permissions its code uses ({spec.title}).",
@@ -277,6 +278,7 @@ def assign_role(
     principal_id: Any,
     scope: Any,
     parent: Any,
+    depends_on: Sequence[Any] = (),
 ) -> Any:
     """Grant ``role`` on ``scope`` to a managed identity.
 
@@ -301,5 +303,5 @@ def assign_role(
         role_definition_id=definition_id,
         scope=scope_output,
         description=f"{role_name} for {name}",
-        opts=pulumi.ResourceOptions(parent=parent),
+        opts=pulumi.ResourceOptions(parent=parent, depends_on=list(depends_on)),
     )

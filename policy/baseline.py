@@ -88,6 +88,10 @@ APP_SERVICE_TLS_VERSIONS = ("1.2", "1.3")
 MAX_DELIVERY_ATTEMPTS_RANGE = (2, 30)
 EVENT_TTL_MINUTES_RANGE = (1, 1440)
 
+#: Actions that hand out more access than the role itself: managing access, reading keys.
+_ESCALATING_ACTION = re.compile(
+    r"^Microsoft\.Authorization/|/listKeys/action$|/regenerateKey/action$", re.IGNORECASE
+)
 _BROAD_SCOPE = re.compile(
     r"^/$"
     r"|^/subscriptions/[^/]+/?$"
@@ -216,11 +220,13 @@ def check_web_app(props: Mapping[str, Any]) -> list[str]:
         *_identity_is_managed(props),
     ]
     flex, _ = get_path(props, "functionAppConfig")
+    _, site = get_path(props, "siteConfig")
     if flex:
+        # ARM refuses the property by its presence, whatever its value (even one not known yet).
         violations += [
             f"siteConfig.{key} is set; ARM refuses it for Flex Consumption sites (error 51021)"
             for key in FLEX_REFUSED_SITE_CONFIG
-            if not is_unknown(get_path(props, f"siteConfig.{key}")[1])
+            if isinstance(site, Mapping) and key in site
         ]
     else:
         violations += _require_value(
@@ -354,6 +360,11 @@ def check_role_definition(props: Mapping[str, Any]) -> list[str]:
                     violations.append(
                         f"permissions[{index}].{key} has {action!r}; a custom role must list "
                         "each permission, without wildcards"
+                    )
+                elif isinstance(action, str) and _ESCALATING_ACTION.search(action):
+                    violations.append(
+                        f"permissions[{index}].{key} has {action!r}; a workload's custom role "
+                        "must not manage access or read keys"
                     )
     return violations
 

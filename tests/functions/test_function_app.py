@@ -89,6 +89,15 @@ def test_app_registers_the_api_callbacks_health_queue_trigger_and_reconciler_tim
     }
 
 
+def test_the_server_error_alert_watches_exactly_the_http_functions(
+    functions: dict[str, Any],
+) -> None:
+    from infra import monitoring
+
+    http = {name for name, fn in functions.items() if bindings_of(fn)[0]["type"] == "httpTrigger"}
+    assert http == set(monitoring.API_FUNCTION_NAMES)
+
+
 def test_api_requires_function_keys_and_callbacks_and_health_are_anonymous(
     functions: dict[str, Any],
 ) -> None:

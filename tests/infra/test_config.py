@@ -168,9 +168,9 @@ RULES = [
         "functionInstanceMemoryMb (1024) must be one of 512, 2048, 4096 (Flex Consumption)",
     ),
     (
-        {"functionMaximumInstances": "0"},
+        {"functionMaximumInstances": "39"},
         "functionMaximumInstances",
-        "functionMaximumInstances (0) must be between 1 and 1000",
+        "functionMaximumInstances (39) must be between 40 and 1000",
     ),
     (
         {"alertEmail": "ops@"},

@@ -71,6 +71,7 @@ def _scope_ids(run: ProgramRun) -> dict[Scope, str]:
     runtime = one(run.registrations, STORAGE_ACCOUNT, "acsrechost").outputs["id"]
     return {
         Scope.RUNTIME_ACCOUNT: runtime,
+        Scope.RUNTIME_TABLES: runtime,
         Scope.ARCHIVE_ACCOUNT: archive,
         Scope.RECORDINGS_CONTAINER: f"{archive}/blobServices/default/containers/recordings",
         Scope.DEAD_LETTER_CONTAINER: f"{archive}/blobServices/default/containers/event-deadletter",

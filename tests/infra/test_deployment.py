@@ -241,44 +241,88 @@ def test_storage_403s_that_never_clear_end_with_the_reason_after_the_last_retry(
     assert len(_posts(fake_scm)) == 3
 
 
+#: The lines every Flex deployment log has, before whatever ended it.
+FLEX_LOG_PREAMBLE = [
+    {"message": "Starting deployment pipeline."},
+    {"message": "[DeploymentStorageValidation] starting."},
+    {"message": "Created blob uri: https://acsrechost.blob.core.windows.net/app-package/x.zip"},
+    {"message": "Blob uploaded. Package size 41 MB."},
+]
+
+
+@pytest.mark.parametrize(
+    "ending",
+    [
+        "Sync triggers failed: ARM answered 403 Forbidden for sites/x/syncfunctiontriggers",
+        "ModuleNotFoundError: No module named 'fastapi'",
+    ],
+)
 def test_a_failure_that_is_not_about_storage_is_not_published_again(
-    fake_scm: FakeScm, tmp_path: Path
+    fake_scm: FakeScm, tmp_path: Path, ending: str
 ) -> None:
+    """A real Flex log names its package blob on some line and may carry an unrelated 403: only
+    a line that says both storage and forbidden is a storage authorization failure."""
     package, sha = _zip(tmp_path, "a.zip", "{}")
     fake_scm.script("POST", "/api/publish", Answer(202, '"dep-11"'))
     fake_scm.script(
         "GET", "/api/deployments/dep-11/log",
-        Answer(200, [{"message": "ModuleNotFoundError: No module named 'fastapi'"}]),
+        Answer(200, [*FLEX_LOG_PREAMBLE, {"message": ending}]),
     )  # fmt: skip
     fake_scm.script(
         "GET", "/api/deployments/dep-11",
-        Answer(200, {"status": 3, "complete": True, "status_text": "Forbidden word, no store"}),
+        Answer(200, {"status": 3, "complete": True, "status_text": "Deployment failed"}),
     )  # fmt: skip
     sleeps: list[float] = []
-    with pytest.raises(DeploymentError, match="ended Failed: Forbidden word"):
+    with pytest.raises(DeploymentError, match="ended Failed: Deployment failed") as caught:
         _storage_provider(sleeps).create(_props(fake_scm, package, sha))
+    assert not isinstance(caught.value, deployment.StorageNotYetAuthorizedError)
     assert sleeps == []
     assert len(_posts(fake_scm)) == 1
 
 
-def test_a_404_after_the_deployment_was_seen_means_it_completed(
+def test_a_brief_404_after_the_deployment_was_seen_is_waited_out(
     fake_scm: FakeScm, tmp_path: Path
 ) -> None:
-    """azd's rule: the deployment worker recycles when done, and its status goes with it."""
+    """azd waits out four 404s whether or not the deployment was seen: one in the middle of a
+    deployment must not turn a failure into a success."""
     package, sha = _zip(tmp_path, "a.zip", "{}")
     fake_scm.script("POST", "/api/publish", Answer(202, '"dep-12"'))
     fake_scm.script(
         "GET", "/api/deployments/dep-12",
-        Answer(200, {"status": 2, "complete": False}), Answer(404, "Deployment dep-12 not found"),
+        Answer(200, {"status": 1, "complete": False}),
+        Answer(404, "Deployment dep-12 not found"),
+        Answer(200, {"status": 3, "complete": True, "status_text": "Oryx build failed"}),
     )  # fmt: skip
-    sleeps: list[float] = []
-    result = _provider(sleeps).create(_props(fake_scm, package, sha))
-    assert result.outs["deployment_id"] == "dep-12"
-    assert [r.path for r in fake_scm.requests if r.method == "GET"] == [
-        "/api/deployments/dep-12"
-    ] * 2
-    assert sleeps == [0.25]
+    with pytest.raises(DeploymentError, match="ended Failed: Oryx build failed"):
+        _provider([]).create(_props(fake_scm, package, sha))
+
+
+def test_404s_that_persist_after_the_deployment_was_seen_are_settled_by_the_latest(
+    fake_scm: FakeScm, tmp_path: Path
+) -> None:
+    package, sha = _zip(tmp_path, "a.zip", "{}")
+    fake_scm.script("POST", "/api/publish", Answer(202, '"dep-15"'), Answer(202, '"dep-16"'))
+    fake_scm.script(
+        "GET", "/api/deployments/latest",
+        Answer(200, {"id": "dep-15", "status": 3, "status_text": "Failed to sync triggers"}),
+        Answer(404, "no deployments"),
+    )  # fmt: skip
+    fake_scm.script(
+        "GET", "/api/deployments/dep-15",
+        Answer(200, {"status": 2, "complete": False}), Answer(404, "Deployment not found"),
+    )  # fmt: skip
+    fake_scm.script(
+        "GET", "/api/deployments/dep-16",
+        Answer(200, {"status": 2, "complete": False}), Answer(404, "Deployment not found"),
+    )  # fmt: skip
+    with pytest.raises(DeploymentError, match="ended Failed: Failed to sync triggers"):
+        _provider([]).create(_props(fake_scm, package, sha))
+    # The latest deployment says nothing of this one: complete, as azd takes it, with a note.
+    result = _provider([]).create(_props(fake_scm, package, sha))
+    assert result.outs["deployment_id"] == "dep-16"
     assert "taken as complete" in result.outs["notes"][0]
+    statuses = [r.path for r in fake_scm.requests if r.path == "/api/deployments/dep-16"]
+    assert len(statuses) == 1 + 5
 
 
 def test_404s_before_the_deployment_is_seen_are_waited_out_then_refused(

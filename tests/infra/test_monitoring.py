@@ -81,7 +81,10 @@ def test_function_errors_alert_is_a_log_alert_flex_consumption_can_feed(
     assert rule["scopes"] == [insights_id]
     condition = rule["criteria"]["allOf"][0]
     assert condition["query"] == SERVER_ERRORS_QUERY
-    assert condition["query"].startswith("requests | where toint(resultCode) >= 500")
+    assert condition["query"].startswith(
+        'requests | where operation_Name in ("http_app_func", "callbacks", "health") and '
+        "toint(resultCode) >= 500"
+    )
     assert (condition["operator"], condition["threshold"]) == ("GreaterThan", 0)
     assert condition["metricMeasureColumn"] == "failures"
     assert rule["actions"] == {"actionGroups": [_action_group_id(default_run)]}

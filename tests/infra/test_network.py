@@ -34,8 +34,8 @@ PRIVATE_EXTRA = {
     NSG: 1,
     PUBLIC_IP: 1,
     NAT: 1,
-    ENDPOINT: 4,
-    ZONE_GROUP: 4,
+    ENDPOINT: 5,
+    ZONE_GROUP: 5,
     ZONE: 3,
     LINK: 3,
 }
@@ -154,6 +154,7 @@ def test_one_private_endpoint_per_sub_resource(private_run: ProgramRun) -> None:
         (archive_id, "queue"),
         (archive_id, "table"),
         (runtime_id, "blob"),
+        (runtime_id, "table"),
     }
 
 
@@ -211,7 +212,7 @@ def test_app_is_integrated_and_starts_after_the_dns_records(private_run: Program
     assert "vnetRouteAllEnabled" not in site
     assert "healthCheckPath" not in site
     waits_for = {r.urn for r in regs if r.type_ in (ZONE_GROUP, LINK)}
-    assert len(waits_for) == 7
+    assert len(waits_for) == 8
     assert waits_for <= set(app.depends_on)
     code = one(regs, "pulumi-python:dynamic:Resource", "acsrec-code")
     assert app.urn in code.depends_on
@@ -241,7 +242,7 @@ def test_existing_vnet_is_used_as_it_is() -> None:
     created = _counts(regs)
     for type_ in (VNET, SUBNET, NSG, PUBLIC_IP, NAT):
         assert created[type_] == 0, type_
-    assert (created[ENDPOINT], created[ZONE], created[LINK]) == (4, 3, 3)
+    assert (created[ENDPOINT], created[ZONE], created[LINK]) == (5, 3, 3)
     app = one(regs, WEB_APP).inputs
     assert app["virtualNetworkSubnetId"] == f"{EXISTING_VNET}/subnets/snet-functions"
     subnets = {r.inputs["subnet"]["id"] for r in of_type(regs, ENDPOINT)}

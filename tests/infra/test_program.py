@@ -38,14 +38,14 @@ EXPECTED_COUNTS = {
     "azure-native:web:WebApp": 1,
     "azure-native:web:WebAppFtpAllowed": 1,
     "azure-native:web:WebAppScmAllowed": 1,
-    "azure-native:authorization:RoleAssignment": 11,
+    "azure-native:authorization:RoleAssignment": 12,
     "azure-native:authorization:RoleDefinition": 5,
     "azure-native:eventgrid:SystemTopic": 1,
     "azure-native:eventgrid:SystemTopicEventSubscription": 1,
     "azure-native:monitor:ActionGroup": 1,
     "azure-native:monitor:MetricAlert": 2,
     "azure-native:monitor:ScheduledQueryRule": 2,
-    "pulumi-python:dynamic:Resource": 2,
+    "pulumi-python:dynamic:Resource": 3,
 }
 REQUIRED_TAGS = {"app": "acs-call-recording", "environment": "dev", "managed-by": "pulumi"}
 
@@ -179,7 +179,7 @@ def test_code_deployment_targets_the_app_with_the_package_hash(default_run: Prog
     grants = {
         r.urn for r in regs if r.name.startswith("acsrec-func-") and "RoleAssignment" in r.type_
     }
-    assert len(grants) == 9
+    assert len(grants) == 10
     assert grants <= set(code.depends_on)
     assert one(regs, "azure-native:web:WebApp").urn in code.depends_on
 
@@ -187,7 +187,10 @@ def test_code_deployment_targets_the_app_with_the_package_hash(default_run: Prog
 def test_deploy_code_false_registers_no_code_deployment() -> None:
     regs = run_program({"deployCode": False})
     dynamic = of_type(regs, "pulumi-python:dynamic:Resource")
-    assert [r.name for r in dynamic] == ["acsrec-events-grants-settled"]
+    assert sorted(r.name for r in dynamic) == [
+        "acsrec-events-grants-settled",
+        "acsrec-func-role-definitions-settled",
+    ]
 
 
 def test_missing_package_path_is_a_config_error(tmp_path) -> None:

@@ -28,6 +28,9 @@ def _expected(run: ProgramRun) -> dict[str, tuple[str, str, str]]:
     containers = f"{archive_id}/blobServices/default/containers"
     return {
         "acsrec-func-runtime-blob": (function, roles.STORAGE_BLOB_DATA_OWNER.guid, runtime_id),
+        "acsrec-func-runtime-table": (
+            function, roles.STORAGE_TABLE_DATA_CONTRIBUTOR.guid, runtime_id
+        ),
         "acsrec-func-recordings-blob": (
             function, _custom_role_id(run, "acsrec-func-recordings-blob-role"),
             f"{containers}/recordings",
@@ -114,3 +117,28 @@ def test_without_custom_roles_the_least_built_in_roles_are_assigned() -> None:
     assert by_name["acsrec-func-poison-queue"] == roles.STORAGE_QUEUE_DATA_CONTRIBUTOR.guid
     # Tags: Storage Blob Data Contributor has none, so only the Owner role covers the marks.
     assert by_name["acsrec-func-deadletter-reconciler"] == roles.STORAGE_BLOB_DATA_OWNER.guid
+
+
+def test_custom_role_assignments_wait_for_their_definitions(default_run: ProgramRun) -> None:
+    """An assignment made right after a new definition can meet RoleDefinitionDoesNotExist."""
+    regs = default_run.registrations
+    wait = one(regs, "pulumi-python:dynamic:Resource", "acsrec-func-role-definitions-settled")
+    definitions = of_type(regs, ROLE_DEFINITION)
+    assert sorted(wait.inputs["grant_ids"]) == sorted(d.outputs["id"] for d in definitions)
+    assert {d.urn for d in definitions} <= set(wait.depends_on)
+    custom_ids = {d.outputs["id"] for d in definitions}
+    for assignment in of_type(regs, ROLE_ASSIGNMENT):
+        waits = wait.urn in assignment.depends_on
+        assert waits == (assignment.inputs["roleDefinitionId"] in custom_ids), assignment.name
+
+
+def test_custom_role_guids_differ_between_two_stacks_in_one_resource_group() -> None:
+    """Two stacks given the same resourceGroupName must not share (or overwrite) a role."""
+    ids = []
+    for prefix in ("acsrec", "acsrectwo"):
+        regs = run_program_with_outputs(
+            {"resourceGroupName": "shared-rg", "namePrefix": prefix}
+        ).registrations
+        ids.append({d.inputs["roleDefinitionId"] for d in of_type(regs, ROLE_DEFINITION)})
+    assert len(ids[0]) == len(ids[1]) > 0
+    assert not ids[0] & ids[1]

@@ -290,6 +290,13 @@ def test_flex_consumption_app_with_unknown_site_config_is_not_judged() -> None:
     assert violations_of(APP, app) == {}
 
 
+def test_flex_consumption_app_with_a_refused_property_of_unknown_value_is_a_violation() -> None:
+    """ARM refuses the property by its presence; its value does not matter."""
+    app = _flex_app()
+    app["siteConfig"]["ftpsState"] = None
+    assert "function-app-hardening" in violations_of(APP, app)
+
+
 RD = baseline.ROLE_DEFINITION
 
 
@@ -315,6 +322,16 @@ RD = baseline.ROLE_DEFINITION
             "permissions[0].dataActions has",
         ),
         ("permissions", [{"actions": ["*"]}], "permissions[0].actions has '*'"),
+        (
+            "permissions",
+            [{"actions": ["Microsoft.Authorization/roleAssignments/write"]}],
+            "must not manage access or read keys",
+        ),
+        (
+            "permissions",
+            [{"actions": ["Microsoft.Storage/storageAccounts/listKeys/action"]}],
+            "must not manage access or read keys",
+        ),
     ],
 )
 def test_custom_role_must_be_narrow(path: str, bad: Any, expected: str) -> None:
