@@ -300,7 +300,9 @@ def print_table(checks: list[FileCheck]) -> None:
     ]
     widths = [max(len(str(r[i])) for r in (header, *rows)) for i in range(len(header))]
     for row in (header, tuple("-" * w for w in widths), *rows):
-        print("  " + "  ".join(str(v).ljust(w) for v, w in zip(row, widths, strict=True)))
+        print(
+            ("  " + "  ".join(str(v).ljust(w) for v, w in zip(row, widths, strict=True))).rstrip()
+        )
 
 
 def step(what: str, detail: str = "") -> None:

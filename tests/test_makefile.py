@@ -14,11 +14,12 @@ from pathlib import Path
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+MAKE = shutil.which("make") or "make"
 
 
 def _make(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        ["make", "--no-print-directory", "-C", str(folder), *args],
+        [MAKE, "--no-print-directory", "-C", str(folder), *args],
         capture_output=True,
         text=True,
         timeout=60,
