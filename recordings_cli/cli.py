@@ -20,6 +20,7 @@ import contextlib
 import json
 import os
 import sys
+import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
@@ -289,6 +290,8 @@ def _seconds(milliseconds: Any) -> str | None:
 
 
 def cmd_download(client: RecordingsClient, args: argparse.Namespace) -> int:
+    if args.wait:
+        _wait_for_archive(client, args.recording_id, args.wait)
     manifest = client.manifest(args.recording_id)
     names = archived_file_names(manifest)
     if args.file:
@@ -320,6 +323,31 @@ def cmd_download(client: RecordingsClient, args: argparse.Namespace) -> int:
         verdict = "every file verified" if ok else "SOME FILES FAILED"
         print(f"\n{verdict}; saved in {out_dir}")
     return EXIT_OK if ok else EXIT_REFUSED
+
+
+#: Archive statuses that will not change by waiting.
+FINAL_ARCHIVE_STATUSES = frozenset({"archived", "lost", "failed", "erased"})
+
+
+def _wait_for_archive(client: RecordingsClient, recording_id: str, seconds: float) -> None:
+    """Poll the recording until its archive status is final (a stop is archived in seconds)."""
+    deadline = time.monotonic() + seconds
+    announced = False
+    while True:
+        archive = (client.get(recording_id).get("registry") or {}).get("archive") or {}
+        status = archive.get("status")
+        if status in FINAL_ARCHIVE_STATUSES:
+            return
+        if time.monotonic() >= deadline:
+            raise CliError(
+                f"the archive was not ready within {seconds:g} s (status: "
+                f"{status or 'not started'}); run the command again later",
+                EXIT_REFUSED,
+            )
+        if not announced:
+            print(f"waiting up to {seconds:g} s for the archive ...", file=sys.stderr, flush=True)
+            announced = True
+        time.sleep(0.5)
 
 
 # --- parser ------------------------------------------------------------------------------------
@@ -417,6 +445,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         metavar="NAME",
         help="only this file, e.g. chunk-0000.wav (repeatable; default: every file)",
+    )
+    download.add_argument(
+        "--wait",
+        type=_seconds_above_zero,
+        metavar="SECONDS",
+        help="first wait up to this long for the archive (right after a stop it takes seconds)",
     )
     return parser
 
