@@ -46,9 +46,7 @@ def start_bodies(draw: st.DrawFn) -> dict[str, Any]:
         "channelAffinity": draw(
             st.none()
             | st.lists(
-                st.fixed_dictionaries(
-                    {"participant": PARTICIPANTS, "channel": CHANNELS}
-                ),
+                st.fixed_dictionaries({"participant": PARTICIPANTS, "channel": CHANNELS}),
                 min_size=1,
                 max_size=7,
             )
