@@ -74,7 +74,7 @@ local: install ## Run the whole pipeline on this machine, play the demo, stop ev
 	@$(PY) -m scripts.local_stack demo $(if $(STATE_DIR),--state-dir "$(STATE_DIR)")
 
 up: install ## Start the local stack and keep it running (Ctrl-C stops it); `source $(ENV_FILE)` to use it
-	@$(PY) -m scripts.local_stack up --env-file "$(ENV_FILE)" $(if $(STATE_DIR),--state-dir "$(STATE_DIR)")
+	@$(PY) -m scripts.local_stack up $(if $(ENV_FILE),--env-file "$(ENV_FILE)") $(if $(STATE_DIR),--state-dir "$(STATE_DIR)")
 
 package: install ## Build the Function App zip (dist/functionapp.zip), byte-identical across builds
 	$(PY) -m scripts.build_package
