@@ -218,8 +218,8 @@ def test_global_options_are_accepted_after_the_command(stack: LocalStack) -> Non
     nowhere = f"http://127.0.0.1:{free_port()}"
     after = recordings(stack, "list", "--api-url", f"{stack.api_url}/api", url=nowhere)
     before_wrong_after_right = recordings(
-        stack, "--function-key", "wrong", "list", "--function-key", stack.function_key
-    )
+        stack, "--function-key", "wrong", "list", f"--function-key={stack.function_key}"
+    )  # `=`: a random key may start with "-"
     ok(after)
     ok(before_wrong_after_right)
     assert recordings(stack, "list", "--api-url", nowhere).returncode == 3
