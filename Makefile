@@ -2,19 +2,42 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-PYTHON ?= python3
+# The venv is built with Python 3.11 (the Function App's runtime; the pins are for it): python3.11
+# when it is on PATH, else python3. Another interpreter: `make install PYTHON=/path/to/python3.11`.
+PYTHON ?= $(shell command -v python3.11 2>/dev/null || echo python3)
+PYTHON_VERSION := 3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMPS := .stamps
 STACK ?= dev
+# `make up`: where the stack keeps its data and logs (default: a new temp dir, logs kept on exit),
+# and the file a shell can `source` to use it (RECORDINGS_API_URL, RECORDINGS_FUNCTION_KEY, ...).
+STATE_DIR ?=
+ENV_FILE ?= .local/up.env
+# `make deploy` and `make teardown` show the plan and ask before they change anything (pulumi's own
+# prompt); YES=1 passes --yes (no question: CI, scripts).
+YES ?=
 
 .PHONY: help install test lint format local up package preview deploy teardown bench scan
 
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) \
+		| sed -e 's/$$(STACK)/$(STACK)/g' -e 's/$$(ENV_FILE)/$(subst /,\/,$(ENV_FILE))/g' \
+		| awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
 # Installs are stamped against the files that pin them, so a second `make test` installs nothing.
+# The interpreter is checked first: another version fails deep inside pip ("No matching
+# distribution found"), and a .venv of the wrong version (left by such a run) is built anew.
 $(STAMPS)/venv: requirements.txt functions/requirements.txt
+	@found="$$($(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)"; \
+	if [ "$$found" != "$(PYTHON_VERSION)" ]; then \
+		echo "make install needs Python $(PYTHON_VERSION); PYTHON=$(PYTHON) is $${found:-not a working Python}." >&2; \
+		echo "Install Python $(PYTHON_VERSION) and pass it: make install PYTHON=python$(PYTHON_VERSION) (or its full path)." >&2; \
+		exit 2; \
+	fi
+	@if [ -e $(VENV) ] && [ "$$($(PY) -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)" != "$(PYTHON_VERSION)" ]; then \
+		echo "$(VENV) is not a Python $(PYTHON_VERSION) virtualenv: creating it again"; rm -rf $(VENV); \
+	fi
 	@mkdir -p $(STAMPS)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
@@ -48,10 +71,10 @@ format: install ## Apply ruff's fixes and formatting
 	$(VENV)/bin/ruff format .
 
 local: install ## Run the whole pipeline on this machine, play the demo, stop everything
-	$(PY) -m scripts.local_stack demo
+	@$(PY) -m scripts.local_stack demo $(if $(STATE_DIR),--state-dir "$(STATE_DIR)")
 
-up: install ## Start the local stack and keep it running (Ctrl-C stops it)
-	$(PY) -m scripts.local_stack up
+up: install ## Start the local stack and keep it running (Ctrl-C stops it); `source $(ENV_FILE)` to use it
+	@$(PY) -m scripts.local_stack up $(if $(ENV_FILE),--env-file "$(ENV_FILE)") $(if $(STATE_DIR),--state-dir "$(STATE_DIR)")
 
 package: install ## Build the Function App zip (dist/functionapp.zip), byte-identical across builds
 	$(PY) -m scripts.build_package
@@ -60,13 +83,13 @@ preview: install ## pulumi preview of stack $(STACK) with the policy pack
 	@$(PY) -m scripts.preflight --stack $(STACK)
 	pulumi preview --stack $(STACK) --policy-pack policy --diff
 
-deploy: install ## pulumi up of stack $(STACK) (builds and deploys the function code too)
+deploy: install ## pulumi up of stack $(STACK): shows the plan and asks first (YES=1: no question)
 	@$(PY) -m scripts.preflight --stack $(STACK)
-	pulumi up --stack $(STACK) --policy-pack policy --yes
+	pulumi up --stack $(STACK) --policy-pack policy --diff $(if $(YES),--yes)
 
-teardown: install ## pulumi destroy of stack $(STACK); the archive account is kept unless configured otherwise
+teardown: install ## pulumi destroy of stack $(STACK): asks first (YES=1: no question); the archive is kept
 	@$(PY) -m scripts.preflight --stack $(STACK)
-	pulumi destroy --stack $(STACK) --yes
+	pulumi destroy --stack $(STACK) $(if $(YES),--yes)
 
 bench: install ## Benchmarks (emulator render/download, API latency, archiver throughput); figures go to the README
 	$(PY) -m scripts.bench $(BENCH_ARGS)

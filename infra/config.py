@@ -724,48 +724,62 @@ def _default_text(value: Any) -> str:
 def parse_config(raw: Mapping[str, str], stack: str) -> RecordingConfig:
     """Parse and validate stack config given as ``{key: text}`` (keys without the project prefix).
 
-    :raises ConfigError: on an unknown key, a value that breaks its own rule, or a combination of
-        values that cannot work together.
+    :raises ConfigError: the first of :func:`config_problems`: an unknown key, a value that
+        breaks its own rule, or a combination of values that cannot work together.
     """
-    for key in raw:
-        if key not in FIELDS_BY_KEY:
-            raise ConfigError(
-                key,
-                f"{key} is not a known config key of {PROJECT}; known keys: "
-                + ", ".join(FIELDS_BY_KEY),
-            )
+    problems = config_problems(raw)
+    if problems:
+        raise problems[0]
     values = {
         _snake(f.key): f.parse(f.key, raw.get(f.key, _default_text(f.default)))
         for f in CONFIG_FIELDS
     }
-    config = RecordingConfig(stack=stack, **values)
-    _check_combinations(config)
-    return config
+    return RecordingConfig(stack=stack, **values)
 
 
-def _must_be_less(a_key: str, a: int, b_key: str, b: int) -> None:
-    if not a < b:
-        raise ConfigError(a_key, f"{a_key} ({a}) must be less than {b_key} ({b})")
+def config_problems(raw: Mapping[str, str]) -> list[ConfigError]:
+    """Every broken rule at once (unknown keys, then each key in table order, then combinations).
 
-
-def _check_combinations(cfg: RecordingConfig) -> None:
-    """Cross-field rules: a lifecycle that moves backwards or WORM that outlives deletion."""
-    _must_be_less("coolAfterDays", cfg.cool_after_days, "archiveAfterDays", cfg.archive_after_days)
-    _must_be_less("coldAfterDays", cfg.cold_after_days, "archiveAfterDays", cfg.archive_after_days)
-    _must_be_less("coolAfterDays", cfg.cool_after_days, "coldAfterDays", cfg.cold_after_days)
-    _must_be_less("archiveAfterDays", cfg.archive_after_days, "retentionDays", cfg.retention_days)
-    if cfg.immutability_days > cfg.retention_days:
-        raise ConfigError(
-            "immutabilityDays",
-            f"immutabilityDays ({cfg.immutability_days}) must not be longer than retentionDays "
-            f"({cfg.retention_days}): the lifecycle rule could not delete what WORM protects",
+    The preflight lists them all, so three bad keys take one run to fix, not three. A
+    combination is judged only when each of its keys parsed on its own.
+    """
+    problems = [
+        ConfigError(
+            key,
+            f"{key} is not a known config key of {PROJECT}; known keys: "
+            + ", ".join(FIELDS_BY_KEY),
         )
-    if cfg.lock_immutability and cfg.immutability_days == 0:
-        raise ConfigError(
-            "lockImmutability",
-            "lockImmutability (true) needs immutabilityDays > 0: there is no policy to lock",
+        for key in raw
+        if key not in FIELDS_BY_KEY
+    ]
+    values: dict[str, Any] = {}
+    for f in CONFIG_FIELDS:
+        try:
+            values[f.key] = f.parse(f.key, raw.get(f.key, _default_text(f.default)))
+        except ConfigError as error:
+            problems.append(error)
+    for keys, rule in _COMBINATIONS:
+        if all(key in values for key in keys):
+            problem = rule(*(values[key] for key in keys))
+            if problem is not None:
+                problems.append(problem)
+    if len(values) == len(CONFIG_FIELDS):
+        # The network rules read many keys at once; they report their first broken rule.
+        parsed = {_snake(key): value for key, value in values.items()}
+        try:
+            _check_network(RecordingConfig(stack="", **parsed))
+        except ConfigError as error:
+            problems.append(error)
+    return problems
+
+
+def _must_be_less(a_key: str, b_key: str) -> tuple[tuple[str, ...], Callable[..., Any]]:
+    def rule(a: int, b: int) -> ConfigError | None:
+        return (
+            None if a < b else ConfigError(a_key, f"{a_key} ({a}) must be less than {b_key} ({b})")
         )
-    _check_network(cfg)
+
+    return (a_key, b_key), rule
 
 
 #: Keys that only the private mode reads, with the config attribute that holds each.
@@ -861,6 +875,36 @@ def _check_subnets(cfg: RecordingConfig) -> None:
             f"privateEndpointSubnetPrefix ({endpoints}) must not overlap integrationSubnetPrefix "
             f"({integration})",
         )
+
+
+def _immutability_within_retention(immutability: int, retention: int) -> ConfigError | None:
+    if immutability <= retention:
+        return None
+    return ConfigError(
+        "immutabilityDays",
+        f"immutabilityDays ({immutability}) must not be longer than retentionDays "
+        f"({retention}): the lifecycle rule could not delete what WORM protects",
+    )
+
+
+def _lock_needs_immutability(lock: bool, immutability: int) -> ConfigError | None:
+    if not lock or immutability != 0:
+        return None
+    return ConfigError(
+        "lockImmutability",
+        "lockImmutability (true) needs immutabilityDays > 0: there is no policy to lock",
+    )
+
+
+#: Cross-field rules: a lifecycle that moves backwards or WORM that outlives deletion.
+_COMBINATIONS: tuple[tuple[tuple[str, ...], Callable[..., ConfigError | None]], ...] = (
+    _must_be_less("coolAfterDays", "archiveAfterDays"),
+    _must_be_less("coldAfterDays", "archiveAfterDays"),
+    _must_be_less("coolAfterDays", "coldAfterDays"),
+    _must_be_less("archiveAfterDays", "retentionDays"),
+    (("immutabilityDays", "retentionDays"), _immutability_within_retention),
+    (("lockImmutability", "immutabilityDays"), _lock_needs_immutability),
+)
 
 
 def read_stack_config(stack: str) -> RecordingConfig:

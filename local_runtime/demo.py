@@ -22,7 +22,7 @@ import sys
 import time
 import wave
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 from urllib.parse import quote
 
 import av
@@ -183,18 +183,46 @@ def wait_for_archives(
     """Poll the API until every recording's archive status is final, showing progress."""
     deadline = time.monotonic() + timeout
     archives: dict[str, dict[str, Any]] = {}
+    progress = Progress("waiting for the archiver")
     while time.monotonic() < deadline:
         for recording_id in recording_ids:
             archive = (api.get(recording_id).get("registry") or {}).get("archive") or {}
             if archive.get("status") in {"archived", "lost", "failed"}:
                 archives[recording_id] = archive
-        print(f"\r  waiting for the archiver: {len(archives)}/{len(recording_ids)} done", end="")
+        progress.show(f"{len(archives)}/{len(recording_ids)} done")
         if len(archives) == len(recording_ids):
-            print()
+            progress.end()
             return archives
         time.sleep(0.25)
-    print()
+    progress.end()
     raise DemoError(f"archival did not finish in {timeout:.0f}s ({len(archives)} done)")
+
+
+class Progress:
+    """A status that changes in place on a terminal, and one plain line per change elsewhere.
+
+    ``\\r`` rewrites the line on a terminal; in a log file or a pipe it would glue every update
+    into one long line, so there each new status gets a line of its own (repeats are dropped).
+    """
+
+    def __init__(self, label: str, out: TextIO | None = None) -> None:
+        self.label = label
+        self.out = out or sys.stdout
+        self.in_place = self.out.isatty()
+        self.last: str | None = None
+
+    def show(self, status: str) -> None:
+        if status == self.last:
+            return
+        self.last = status
+        if self.in_place:
+            print(f"\r  {self.label}: {status}", end="", file=self.out, flush=True)
+        else:
+            print(f"  {self.label}: {status}", file=self.out, flush=True)
+
+    def end(self) -> None:
+        if self.in_place and self.last is not None:
+            print(file=self.out)
 
 
 def check_recording(
@@ -312,7 +340,9 @@ def print_table(checks: list[FileCheck]) -> None:
     ]
     widths = [max(len(str(r[i])) for r in (header, *rows)) for i in range(len(header))]
     for row in (header, tuple("-" * w for w in widths), *rows):
-        print("  " + "  ".join(str(v).ljust(w) for v, w in zip(row, widths, strict=True)))
+        print(
+            ("  " + "  ".join(str(v).ljust(w) for v, w in zip(row, widths, strict=True))).rstrip()
+        )
 
 
 def step(what: str, detail: str = "") -> None:

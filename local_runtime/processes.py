@@ -73,13 +73,18 @@ class ManagedProcess:
     log_path: Path | None = None
     startup_timeout: float = 60.0
     process: subprocess.Popen[bytes] | None = None
+    #: Where this run's output starts in the log (a restart appends to the same log).
+    log_offset: int = 0
 
     def start(self) -> ManagedProcess:
+        """Start (or start again: the log is appended to, never truncated) and wait until ready."""
         if self.log_path is None:
             fd, path = tempfile.mkstemp(prefix=f"{self.name}-", suffix=".log")
             os.close(fd)
             self.log_path = Path(path)
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("ab")
+        self.log_offset = log.tell()
         self.process = subprocess.Popen(
             list(self.argv),
             cwd=self.cwd,
@@ -113,6 +118,31 @@ class ManagedProcess:
             return ""
         text = self.log_path.read_text(errors="replace").splitlines()
         return "\n".join(text[-lines:])
+
+    def log_since_start(self) -> str:
+        """What this run wrote (after a restart, not what the previous run left)."""
+        if self.log_path is None or not self.log_path.exists():
+            return ""
+        with self.log_path.open("rb") as log:
+            log.seek(self.log_offset)
+            return log.read().decode(errors="replace")
+
+    def note(self, line: str) -> None:
+        """Append one line to the service's log (what its supervisor did, in its own log)."""
+        if self.log_path is not None:
+            with self.log_path.open("a") as log:
+                log.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} [supervisor] {line}\n")
+
+    @property
+    def exit_description(self) -> str:
+        """``exited with code 3`` or ``was killed by SIGKILL``; empty while running."""
+        code = None if self.process is None else self.process.poll()
+        if code is None:
+            return ""
+        if code < 0:
+            with contextlib.suppress(ValueError):
+                return f"was killed by {signal.Signals(-code).name}"
+        return f"exited with code {code}"
 
     @property
     def running(self) -> bool:
@@ -149,6 +179,8 @@ class Azurite:
     queue_port: int = 0
     table_port: int = 0
     host: str = "127.0.0.1"
+    #: Default: ``azurite.log`` in ``location``.
+    log_path: Path | None = None
     proc: ManagedProcess | None = None
 
     @property
@@ -209,7 +241,7 @@ class Azurite:
                 port_is_open(self.host, p)
                 for p in (self.blob_port, self.queue_port, self.table_port)
             ),
-            log_path=self.location / "azurite.log",
+            log_path=self.log_path or self.location / "azurite.log",
         ).start()
         return self
 

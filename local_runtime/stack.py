@@ -3,8 +3,18 @@ the reconciler.
 
 ``make local`` and ``make up`` start it through ``scripts/local_stack.py``, the tests and the API
 benchmark through :func:`running_stack`. Every service binds 127.0.0.1 on a free port and keeps
-its state under one temp dir (or ``--state-dir``). The services are child processes in their own
-process groups; they are stopped on exit, on Ctrl-C and on SIGTERM, so nothing is left running.
+its state under one dir (``--state-dir``, or a temp dir), its log in ``<state>/logs/``. The
+services are child processes in their own process groups; they are stopped on exit, on Ctrl-C
+and on SIGTERM, so nothing is left running.
+
+While ``make up`` runs, :func:`run_supervised` restarts the Function App's two processes (the
+API and the archive worker) when one dies, as the Functions host restarts its worker: with a
+log line, up to :data:`RESTART_LIMIT` times in :data:`RESTART_WINDOW_SECONDS`, keeping every
+piece of state (Azurite's data, the queue, the log). A message the dead worker held returns to
+the queue when its lease ends, and the archiver resumes the copy after the last staged block.
+Azurite and the emulator are not restarted (the emulator's calls live in its memory): when one
+of them stops, the stack stops and keeps its state and logs.
+
 What runs against the stack (the demo, a test) is the caller's business: this module knows
 nothing of it.
 """
@@ -13,13 +23,15 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import json
 import os
 import secrets
+import shlex
+import shutil
 import signal
 import sys
 import tempfile
 import time
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +45,7 @@ from azure.storage.queue import QueueServiceClient
 from local_runtime.processes import (
     Azurite,
     ManagedProcess,
+    ServiceStartError,
     free_port,
     http_answers,
     python_module_argv,
@@ -48,6 +61,15 @@ EVENTS_QUEUE = "recording-events"
 RECORDINGS_CONTAINER = "recordings"
 REGISTRY_TABLE = "recordings"
 DEAD_LETTER_CONTAINER = "event-deadletter"
+LOGS = "logs"
+#: A dead API or archive worker is restarted at most this often within the window; one that
+#: keeps dying is a bug to read in its log, not to hide by restarting it forever.
+RESTART_LIMIT = 5
+RESTART_WINDOW_SECONDS = 600.0
+#: How long a message the worker holds stays invisible without a renewal (renewed every third
+#: of it): after a crash it is redelivered this soon. host.json's visibilityTimeout is the wait
+#: after a *failure*, which this does not change.
+WORKER_LEASE_SECONDS = 10
 
 
 def _random_access_key() -> str:
@@ -66,6 +88,7 @@ class LocalStack:
     with_archive_worker: bool = True
     #: Seconds between reconciler runs (the timer function's part); 0: no reconciler.
     reconcile_every_seconds: float = 60.0
+    worker_lease_seconds: int = WORKER_LEASE_SECONDS
     access_key: str = field(default_factory=_random_access_key)
     function_key: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     azurite: Azurite | None = None
@@ -83,6 +106,10 @@ class LocalStack:
     @property
     def api_url(self) -> str:
         return f"http://127.0.0.1:{self.api_port}"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.state_dir / LOGS
 
     @property
     def oidc_metadata_url(self) -> str:
@@ -124,7 +151,9 @@ class LocalStack:
         return self
 
     def _start_azurite(self) -> None:
-        self.azurite = Azurite(location=self.state_dir / "azurite").start()
+        self.azurite = Azurite(
+            location=self.state_dir / "azurite", log_path=self.logs_dir / "azurite.log"
+        ).start()
 
     def _provision_storage(self) -> None:
         """Create what the Pulumi program creates in Azure: container, queues and table."""
@@ -159,7 +188,7 @@ class LocalStack:
                 EVENTS_QUEUE,
                 *self.emulator_args,
             ),
-            log_path=self.state_dir / "emulator.log",
+            log_path=self.logs_dir / "emulator.log",
         )
 
     def _start_api(self) -> None:
@@ -172,17 +201,21 @@ class LocalStack:
             ),
             env=self.function_env(),
             ready=lambda: http_answers(f"{self.api_url}/api/health"),
-            log_path=self.state_dir / "api.log",
+            log_path=self.logs_dir / "api.log",
         ).start()
 
     def _start_worker(self) -> None:
         # A short polling interval keeps the local demo snappy; host.json's value applies in Azure.
         worker = ManagedProcess(
             name="archive-worker",
-            argv=python_module_argv("scripts.archive_worker", "--max-polling-interval", "0.5"),
+            argv=python_module_argv(
+                "scripts.archive_worker",
+                *("--max-polling-interval", "0.5"),
+                *("--lease-seconds", str(self.worker_lease_seconds)),
+            ),
             env=self.function_env(),
-            ready=lambda: "polling" in worker.log_tail(5),
-            log_path=self.state_dir / "archive-worker.log",
+            ready=lambda: "polling" in worker.log_since_start(),
+            log_path=self.logs_dir / "archive-worker.log",
         )
         self.worker = worker.start()
 
@@ -193,7 +226,7 @@ class LocalStack:
             argv=python_module_argv("scripts.reconcile", "--every", every),
             env=self.function_env(),
             ready=lambda: "reconciler running" in reconciler.log_tail(5),
-            log_path=self.state_dir / "reconciler.log",
+            log_path=self.logs_dir / "reconciler.log",
         )
         self.reconciler = reconciler.start()
 
@@ -205,64 +238,161 @@ class LocalStack:
         if self.azurite is not None:
             self.azurite.stop()
 
-    def all_running(self) -> bool:
-        services = (
-            self.emulator,
-            self.api,
-            *((self.worker,) if self.with_archive_worker else ()),
-            *((self.reconciler,) if self.reconcile_every_seconds else ()),
-        )
-        return all(s is not None and s.running for s in services)
+    def function_processes(self) -> list[ManagedProcess]:
+        """The processes the Functions host would run (and restart): the API, the worker and
+        the reconciler (the timer function)."""
+        return [p for p in (self.api, self.worker, self.reconciler) if p is not None]
+
+    def infrastructure(self) -> list[ManagedProcess]:
+        """What stands in for Azure's services: the emulator (ACS) and Azurite (Storage)."""
+        azurite = self.azurite.proc if self.azurite is not None else None
+        return [p for p in (self.emulator, azurite) if p is not None]
+
+    def cli_env(self) -> dict[str, str]:
+        """What the ``recordings`` CLI and the simulated-call script read."""
+        return {
+            "RECORDINGS_API_URL": f"{self.api_url}/api",
+            "RECORDINGS_FUNCTION_KEY": self.function_key,
+            "ACS_EMULATOR_URL": self.emulator_url,
+        }
 
     def describe(self) -> dict[str, str]:
-        """What a person needs to use the running stack (the keys are local-only, random)."""
+        """What a person needs besides :meth:`cli_env` (the keys are local-only, random)."""
         assert self.azurite is not None
         return {
-            "api": f"{self.api_url}/api",
-            "function key (x-functions-key)": self.function_key,
-            "emulator": self.emulator_url,
             "emulator access key": self.access_key,
             "storage connection string": self.azurite.connection_string,
-            "state and logs": str(self.state_dir),
+            "state": str(self.state_dir),
+            "logs": str(self.logs_dir),
         }
 
 
 @contextlib.contextmanager
 def running_stack(state_dir: Path | None = None, **options: object) -> Iterator[LocalStack]:
-    """Start the stack, yield it, and always stop it (also on Ctrl-C and SIGTERM)."""
+    """Start the stack, yield it, and always stop it (also on Ctrl-C and SIGTERM).
+
+    A temp dir made here is deleted afterwards; a ``state_dir`` given is left as it is.
+    """
     with contextlib.ExitStack() as cleanup:
         if state_dir is None:
             state_dir = Path(cleanup.enter_context(tempfile.TemporaryDirectory(prefix="acsrec-")))
         stack = LocalStack(state_dir=state_dir, **options)  # type: ignore[arg-type]
         previous = signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
         cleanup.callback(signal.signal, signal.SIGTERM, previous)
-        cleanup.callback(stack.stop)
+        cleanup.callback(_stop_uninterrupted, stack)
         yield stack.start()
+
+
+def _stop_uninterrupted(stack: LocalStack) -> None:
+    """Stop every service even if Ctrl-C is pressed again meanwhile (no orphan left behind)."""
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        stack.stop()
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _raise_keyboard_interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
-def print_endpoints(stack: LocalStack) -> None:
-    """What :meth:`LocalStack.describe` says, one aligned line each."""
+def print_endpoints(
+    stack: LocalStack, env_file: Path | None = None, *, exports: bool = True
+) -> None:
+    """Ready-to-paste ``export`` lines for the CLI, then the rest of :meth:`LocalStack.describe`."""
+    if exports:
+        line = " ".join(f"{name}={shlex.quote(value)}" for name, value in stack.cli_env().items())
+        print(f"Use it from another shell: paste\n\n  export {line}\n")
+    if env_file is not None:
+        print(f"or load every setting (CLI, API and operations scripts):\n\n  source {env_file}\n")
     width = max(len(k) for k in stack.describe())
     for key, value in stack.describe().items():
         print(f"  {key.ljust(width)}  {value}")
 
 
 def write_env_file(stack: LocalStack, path: Path) -> None:
-    """The API's settings as JSON, readable by its owner only from the first byte (local keys)."""
+    """``export NAME='value'`` lines a shell can ``source``: the CLI's variables and the Function
+    App's settings. Readable by its owner only from the first byte (local keys)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.unlink(missing_ok=True)
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(descriptor, "w") as file:
-        file.write(json.dumps(stack.function_env(), indent=2))
+        file.write(env_file_text(stack))
 
 
-def run_until_a_service_stops(stack: LocalStack) -> int:
-    """Keep the stack up (Ctrl-C or SIGTERM end it); 1 when one of its services stopped."""
-    print("Press Ctrl-C to stop.")
-    while stack.all_running():
-        time.sleep(0.5)
-    print("A service stopped; shutting the stack down.", file=sys.stderr)
-    return 1
+def env_file_text(stack: LocalStack) -> str:
+    settings = {**stack.cli_env(), **stack.function_env()}
+    header = f"# make up's local stack (state in {stack.state_dir}); removed when it stops\n"
+    return header + "".join(
+        f"export {name}={shlex.quote(value)}\n" for name, value in settings.items()
+    )
+
+
+def remove_env_file(stack: LocalStack, path: Path) -> None:
+    """Remove the file if it is still this stack's (another ``make up`` may have replaced it)."""
+    with contextlib.suppress(OSError):
+        if path.read_text() == env_file_text(stack):
+            path.unlink()
+
+
+def discard_data_keep_logs(state_dir: Path) -> None:
+    """After a clean stop: drop the stack's data (gigabytes, possibly), keep ``logs/``."""
+    for entry in state_dir.iterdir():
+        if entry.name == LOGS:
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+
+
+def run_supervised(
+    stack: LocalStack,
+    *,
+    restart_limit: int = RESTART_LIMIT,
+    window_seconds: float = RESTART_WINDOW_SECONDS,
+    poll_seconds: float = 0.5,
+) -> int:
+    """Keep the stack up until Ctrl-C or SIGTERM (which raise KeyboardInterrupt).
+
+    A dead API or archive worker is started again, keeping its state, with one line on stderr
+    and in its log. :returns: 1 when a process died more than ``restart_limit`` times in
+    ``window_seconds``, or Azurite or the emulator stopped.
+    """
+    print("Press Ctrl-C to stop.", flush=True)
+    restarts: dict[str, deque[float]] = {}
+    while True:
+        for service in stack.infrastructure():
+            if not service.running:
+                _say(f"{service.name} {service.exit_description}; stopping the stack.")
+                return 1
+        for service in stack.function_processes():
+            if service.running:
+                continue
+            recent = restarts.setdefault(service.name, deque())
+            now = time.monotonic()
+            while recent and now - recent[0] > window_seconds:
+                recent.popleft()
+            if len(recent) >= restart_limit:
+                _say(
+                    f"{service.name} {service.exit_description} after {restart_limit} restarts "
+                    f"in {window_seconds / 60:.0f} min; stopping the stack "
+                    f"(see {service.log_path})."
+                )
+                return 1
+            recent.append(now)
+            line = (
+                f"{service.name} {service.exit_description}; restarting it (restart "
+                f"{len(recent)} of {restart_limit} allowed in {window_seconds / 60:.0f} min)"
+            )
+            service.note(line)
+            _say(line)
+            try:
+                service.start()
+            except ServiceStartError as error:  # counted; the next round tries again or gives up
+                _say(str(error).splitlines()[0])
+        time.sleep(poll_seconds)
+
+
+def _say(line: str) -> None:
+    print(f"local stack: {line}", file=sys.stderr, flush=True)

@@ -1,7 +1,9 @@
 """`recordings`: the commands, their arguments and what they print (the HTTP is in ``client``).
 
-    scripts/recordings [--api-url URL] [--function-key KEY] COMMAND ...
-    python -m scripts.recordings [--api-url URL] [--function-key KEY] COMMAND ...
+    scripts/recordings [--api-url URL] [--function-key KEY] [--timeout S] COMMAND ...
+    .venv/bin/python -m scripts.recordings COMMAND ... [--api-url URL] ...
+
+The global options may stand before or after the command, as people type them.
 
 The API URL and function key default to RECORDINGS_API_URL and RECORDINGS_FUNCTION_KEY; `make up`
 prints both for the local stack, `pulumi stack output API_BASE_URL` gives the deployed URL. The
@@ -18,6 +20,7 @@ import contextlib
 import json
 import os
 import sys
+import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
@@ -29,10 +32,15 @@ from recordings_cli.client import (
     EXIT_USAGE,
     CliError,
     RecordingsClient,
+    api_url_problem,
     archived_file_names,
     download_file,
     file_name,
 )
+from recordings_cli.rules import start_problems
+
+#: Widest id the ``list`` table shows (an ACS recording id is about 180 characters).
+ID_WIDTH = 32
 
 # --- output ------------------------------------------------------------------------------------
 
@@ -90,11 +98,22 @@ def cmd_start(client: RecordingsClient, args: argparse.Namespace) -> int:
     body = {key: value for key, value in body.items() if value is not None}
     if args.pause_on_start:
         body["pauseOnStart"] = True
-    answer = client.start(body, args.idempotency_key)
-    if args.json:
+    problems = start_problems(body)
+    if problems:
+        raise CliError("; ".join(problems), EXIT_USAGE)
+    answer, replayed = client.start(body, args.idempotency_key)
+    if args.quiet:
+        print(answer["recordingId"])
+    elif args.json:
         print_json(answer)
     else:
-        print(f"recording started: {answer['recordingId']}")
+        if replayed:
+            print(
+                "already started with this --idempotency-key (the API replayed its first "
+                f"answer; nothing new was started): {answer['recordingId']}"
+            )
+        else:
+            print(f"recording started: {answer['recordingId']}")
         print_fields([("state", answer.get("state")), ("kind", answer.get("recordingKind"))])
     return EXIT_OK
 
@@ -191,7 +210,7 @@ def cmd_list(client: RecordingsClient, args: argparse.Namespace) -> int:
             ["recording", "state", "recorded as", "created", "archive", "chunks", "bytes"],
             [
                 (
-                    item.get("recordingId"),
+                    shorten(item.get("recordingId")),
                     item.get("state"),
                     " ".join(v for v in (item.get("channel"), item.get("format")) if v) or None,
                     item.get("createdAt"),
@@ -202,9 +221,18 @@ def cmd_list(client: RecordingsClient, args: argparse.Namespace) -> int:
                 for item in items
             ],
         )
+    if any(shorten(item.get("recordingId")) != item.get("recordingId") for item in items):
+        print(f"\nids longer than {ID_WIDTH} characters are shortened (…); --json shows them whole")
     if token:
         print(f"\nmore recordings follow: add --continuation-token {token} (or --all)")
     return EXIT_OK
+
+
+def shorten(value: Any, width: int = ID_WIDTH) -> Any:
+    """A long id cut to ``width`` characters with an ellipsis, for tables (JSON keeps it whole)."""
+    if isinstance(value, str) and len(value) > width:
+        return value[: width - 1] + "…"
+    return value
 
 
 def cmd_manifest(client: RecordingsClient, args: argparse.Namespace) -> int:
@@ -262,6 +290,8 @@ def _seconds(milliseconds: Any) -> str | None:
 
 
 def cmd_download(client: RecordingsClient, args: argparse.Namespace) -> int:
+    if args.wait:
+        _wait_for_archive(client, args.recording_id, args.wait)
     manifest = client.manifest(args.recording_id)
     names = archived_file_names(manifest)
     if args.file:
@@ -295,6 +325,31 @@ def cmd_download(client: RecordingsClient, args: argparse.Namespace) -> int:
     return EXIT_OK if ok else EXIT_REFUSED
 
 
+#: Archive statuses that will not change by waiting.
+FINAL_ARCHIVE_STATUSES = frozenset({"archived", "lost", "failed", "erased"})
+
+
+def _wait_for_archive(client: RecordingsClient, recording_id: str, seconds: float) -> None:
+    """Poll the recording until its archive status is final (a stop is archived in seconds)."""
+    deadline = time.monotonic() + seconds
+    announced = False
+    while True:
+        archive = (client.get(recording_id).get("registry") or {}).get("archive") or {}
+        status = archive.get("status")
+        if status in FINAL_ARCHIVE_STATUSES:
+            return
+        if time.monotonic() >= deadline:
+            raise CliError(
+                f"the archive was not ready within {seconds:g} s (status: "
+                f"{status or 'not started'}); run the command again later",
+                EXIT_REFUSED,
+            )
+        if not announced:
+            print(f"waiting up to {seconds:g} s for the archive ...", file=sys.stderr, flush=True)
+            announced = True
+        time.sleep(0.5)
+
+
 # --- parser ------------------------------------------------------------------------------------
 
 
@@ -311,30 +366,26 @@ def build_parser() -> argparse.ArgumentParser:
         prog="recordings",
         description="Control and fetch call recordings through the recording API.",
         epilog="Exit codes: 0 done; 1 the API refused or a download did not verify; "
-        "2 usage error; 3 the API could not be reached.",
+        "2 usage error; 3 the API could not be reached. --api-url, --function-key and "
+        "--timeout may also follow the command.",
     )
-    parser.add_argument(
-        "--api-url",
-        default=os.environ.get("RECORDINGS_API_URL"),
-        help="base URL of the API, e.g. http://127.0.0.1:7071 (default: $RECORDINGS_API_URL)",
-    )
-    parser.add_argument(
-        "--function-key",
-        default=os.environ.get("RECORDINGS_FUNCTION_KEY"),
-        help="function key sent as x-functions-key (default: $RECORDINGS_FUNCTION_KEY)",
-    )
-    parser.add_argument(
-        "--timeout", type=float, default=30.0, help="seconds to wait for each API answer (30)"
-    )
+    _add_global_options(parser, defaults=True)
+    # The same options on every command, defaulting to "not given", so that one typed after
+    # the command overrides the value before it (or from the environment) and nothing else does.
+    global_options = argparse.ArgumentParser(add_help=False)
+    _add_global_options(global_options, defaults=False)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     def command(name: str, summary: str, handler: Callable[..., int]) -> argparse.ArgumentParser:
-        sub = commands.add_parser(name, help=summary, description=summary)
+        sub = commands.add_parser(name, help=summary, description=summary, parents=[global_options])
         sub.set_defaults(handler=handler)
         sub.add_argument("--json", action="store_true", help="print the answer as JSON")
         return sub
 
     start = command("start", "Start recording a call.", cmd_start)
+    start.add_argument(
+        "-q", "--quiet", action="store_true", help="print only the recording id (for scripts)"
+    )
     start.add_argument("server_call_id", nargs="?", metavar="SERVER_CALL_ID", help="the call")
     start.add_argument("--call-connection-id", help="record by call connection id instead")
     start.add_argument("--content", choices=["audio", "audioVideo"], help="default audioVideo")
@@ -397,7 +448,45 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME",
         help="only this file, e.g. chunk-0000.wav (repeatable; default: every file)",
     )
+    download.add_argument(
+        "--wait",
+        type=_seconds_above_zero,
+        metavar="SECONDS",
+        help="first wait up to this long for the archive (right after a stop it takes seconds)",
+    )
     return parser
+
+
+def _add_global_options(parser: argparse.ArgumentParser, *, defaults: bool) -> None:
+    def default(value: Any) -> Any:
+        return value if defaults else argparse.SUPPRESS
+
+    parser.add_argument(
+        "--api-url",
+        default=default(os.environ.get("RECORDINGS_API_URL")),
+        help="base URL of the API, e.g. http://127.0.0.1:7071/api (default: $RECORDINGS_API_URL)",
+    )
+    parser.add_argument(
+        "--function-key",
+        default=default(os.environ.get("RECORDINGS_FUNCTION_KEY")),
+        help="function key sent as x-functions-key (default: $RECORDINGS_FUNCTION_KEY)",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=_seconds_above_zero,
+        default=default(30.0),
+        help="seconds to wait for each API answer (30)",
+    )
+
+
+def _seconds_above_zero(value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = 0.0
+    if not 0 < seconds <= 3600 or seconds != seconds:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds above 0, not {value!r}")
+    return seconds
 
 
 def _limit(value: str) -> int:
@@ -421,6 +510,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not args.api_url:
         parser.error("no API URL: pass --api-url or set RECORDINGS_API_URL")
+    problem = api_url_problem(args.api_url)
+    if problem is not None:
+        parser.error(f"--api-url: {problem}")
     try:
         with _client(args) as client:
             return int(args.handler(client, args))

@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import httpx
 
@@ -65,9 +65,15 @@ class RecordingsClient:
     def close(self) -> None:
         self._http.close()
 
-    def start(self, body: dict[str, Any], idempotency_key: str | None) -> dict[str, Any]:
+    def start(
+        self, body: dict[str, Any], idempotency_key: str | None
+    ) -> tuple[dict[str, Any], bool]:
+        """The API's answer, and whether it was a replay (``Idempotent-Replayed: true``): the
+        key had already started a recording, and nothing new was started."""
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
-        return self._call("POST", "/api/recordings", json=body, headers=headers)
+        response = self._send("POST", "/api/recordings", json=body, headers=headers)
+        replayed = response.headers.get("Idempotent-Replayed", "").lower() == "true"
+        return self._json(response), replayed
 
     def transition(self, recording_id: str, action: str) -> dict[str, Any]:
         if action == "stop":
@@ -90,6 +96,9 @@ class RecordingsClient:
         )
 
     def _call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        return self._json(self._send(method, path, **kwargs))
+
+    def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         try:
             response = self._http.request(method, path, **kwargs)
         except httpx.TimeoutException as error:
@@ -106,6 +115,9 @@ class RecordingsClient:
             ) from error
         if response.status_code >= 400:
             raise CliError(self._refusal(response), EXIT_REFUSED)
+        return response
+
+    def _json(self, response: httpx.Response) -> dict[str, Any]:
         try:
             body: dict[str, Any] = response.json()
         except ValueError as error:
@@ -146,18 +158,34 @@ def normalise_base_url(url: str) -> str:
     return url[: -len("/api")] if url.endswith("/api") else url
 
 
+def api_url_problem(url: str) -> str | None:
+    """Why ``url`` cannot be the API's base URL, or None (checked before any request)."""
+    try:
+        parsed = urlsplit(url.strip())
+        parsed.port  # noqa: B018 - raises ValueError for a port that is not a number 0-65535
+    except ValueError as error:
+        return f"{url!r} is not a URL ({error})"
+    if parsed.scheme not in {"http", "https"} or not parsed.hostname:
+        return (
+            f"{url!r} is not an http:// or https:// URL with a host, "
+            "e.g. http://127.0.0.1:7071/api (`make up` prints it)"
+        )
+    return None
+
+
 def _recording_path(recording_id: str) -> str:
     return f"/api/recordings/{quote(recording_id, safe='')}"
 
 
 def _reason(error: httpx.TransportError) -> str:
+    """A short reason, without the trailing period the caller's sentence adds."""
     if isinstance(error, httpx.ConnectError):
         text = str(error).lower()
         if "refused" in text:
             return "connection refused"
         if "name or service" in text or "nodename" in text or "getaddrinfo" in text:
             return "unknown host"
-    return str(error) or type(error).__name__
+    return (str(error) or type(error).__name__).rstrip(". ")
 
 
 def file_name(blob: Any) -> str | None:

@@ -4,7 +4,8 @@
     python -m scripts.export_participant export --participant-id "8:acs:..." --out ./export
     python -m scripts.export_participant erase  --participant-id "8:acs:..." --yes
 
-Settings come from the Function App's environment variables (archive storage, container, table).
+Settings come from the Function App's environment variables, checked as the app checks them
+(``scripts.operator_settings``); the tool uses the archive storage, container and table.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 
 from recording_pipeline.clients import recordings_container_client, registry_table_client
 from recording_pipeline.operations import participants
-from recording_pipeline.settings import Settings
+from scripts.operator_settings import EXIT_SETTINGS, read_settings
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -43,7 +44,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "erase" and not args.yes:
         parser.error("erase deletes recordings for every participant in them: add --yes")
-    settings = Settings.from_env()
+    settings = read_settings("export_participant")
+    if settings is None:
+        return EXIT_SETTINGS
     container = recordings_container_client(settings)
     table = registry_table_client(settings)
     rows = participants.participant_recordings(table, args.participant_id)

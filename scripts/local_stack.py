@@ -2,19 +2,27 @@
 
 python -m scripts.local_stack demo   # `make local`: start, run the demo, stop everything
 python -m scripts.local_stack up     # `make up`: start and keep running until Ctrl-C
+
+Without ``--state-dir`` the stack lives in a new temp dir: after a clean stop its data is
+deleted and its logs are kept; after a failure everything is kept. Ctrl-C (or SIGTERM) is the
+normal way to stop ``up``: it exits 0.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 from local_runtime.demo import run_demo
+from local_runtime.processes import ServiceStartError
 from local_runtime.stack import (
+    discard_data_keep_logs,
     print_endpoints,
-    run_until_a_service_stops,
+    remove_env_file,
+    run_supervised,
     running_stack,
     write_env_file,
 )
@@ -30,32 +38,65 @@ def build_parser() -> argparse.ArgumentParser:
         "mode", choices=["demo", "up"], help="demo: run the demo and stop; up: keep running"
     )
     parser.add_argument(
-        "--state-dir", type=Path, help="keep data and logs here (default: a temp dir)"
+        "--state-dir",
+        type=Path,
+        help="keep data and logs here, and leave them there (default: a new temp dir, whose "
+        "logs are kept)",
     )
     parser.add_argument(
-        "--env-file", type=Path, help="up: also write the API settings as JSON here (mode 0600)"
+        "--env-file",
+        type=Path,
+        help="up: write `export NAME=value` lines for a shell to `source` here (mode 0600): the "
+        "CLI's variables and the API's settings; removed when the stack stops",
     )
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    state_dir = args.state_dir or Path(tempfile.mkdtemp(prefix="acsrec-"))
     started = time.monotonic()
     print("Starting Azurite, the ACS emulator, the API and the archive worker on 127.0.0.1 ...")
+    code = 1
     try:
-        # The demo runs on the emulator's manual clock: minutes of call in well under a minute.
-        emulator_args = ("--clock", "manual") if args.mode == "demo" else ("--clock", "wall")
-        with running_stack(args.state_dir, emulator_args=emulator_args) as stack:
-            print(f"Ready in {time.monotonic() - started:.1f}s:")
-            print_endpoints(stack)
-            if args.mode == "up":
-                if args.env_file:
-                    write_env_file(stack, args.env_file)
-                return run_until_a_service_stops(stack)
-            return run_demo(api_url=stack.api_url, function_key=stack.function_key, stack=stack)
+        code = _run(args, state_dir, started)
     except KeyboardInterrupt:
         print("\nStopped.")
-        return 130
+        code = 0
+    except ServiceStartError as error:
+        print(f"The local stack could not start: {error}", file=sys.stderr)
+    finally:
+        _leave_state(state_dir, temporary=args.state_dir is None, failed=code != 0)
+    return code
+
+
+def _run(args: argparse.Namespace, state_dir: Path, started: float) -> int:
+    # The demo runs on the emulator's manual clock: minutes of call in well under a minute.
+    emulator_args = ("--clock", "manual") if args.mode == "demo" else ("--clock", "wall")
+    with running_stack(state_dir, emulator_args=emulator_args) as stack:
+        print(f"Ready in {time.monotonic() - started:.1f}s.")
+        if args.mode == "demo":
+            print_endpoints(stack, exports=False)
+            return run_demo(api_url=stack.api_url, function_key=stack.function_key, stack=stack)
+        if args.env_file:
+            write_env_file(stack, args.env_file)
+        try:
+            print_endpoints(stack, args.env_file)
+            return run_supervised(stack)
+        finally:
+            if args.env_file:
+                remove_env_file(stack, args.env_file)
+
+
+def _leave_state(state_dir: Path, *, temporary: bool, failed: bool) -> None:
+    """A dir the user chose is theirs; a temp dir keeps its logs, and everything on failure."""
+    if not state_dir.exists():
+        return
+    if failed or not temporary:
+        print(f"State and logs kept in {state_dir}", file=sys.stderr if failed else sys.stdout)
+        return
+    discard_data_keep_logs(state_dir)
+    print(f"Logs kept in {state_dir / 'logs'}")
 
 
 if __name__ == "__main__":

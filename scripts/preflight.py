@@ -1,9 +1,11 @@
 """Checks run before `make preview|deploy|teardown`: the tools and logins Pulumi will need.
 
-Each failed check prints ONE paragraph that says what is missing and how to fix it, and exits
-non-zero; a missing CLI or login otherwise surfaces as a long Pulumi or Azure error halfway
-through a deployment. The stack's config is validated here too, with the same rules the program
-applies, so a bad value is reported before Pulumi even starts.
+Every check runs, and every problem found is printed at once, one line each, saying what is
+missing and how to fix it; then the exit code is 1. A missing CLI or login otherwise surfaces as
+a long Pulumi or Azure error halfway through a deployment. The stack's config file is validated
+here too, with the same rules the program applies, so a bad value is reported before Pulumi
+even starts; a file that is not YAML, or not shaped like a Pulumi stack file, is a problem
+line too, never a traceback.
 """
 
 from __future__ import annotations
@@ -14,22 +16,28 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import yaml
 
-from infra.config import PROJECT, ConfigError, parse_config
+from infra.config import PROJECT, config_problems
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 COMMAND_TIMEOUT = 60.0
 #: Service-principal / workload-identity logins the azure-native provider accepts without az.
 ARM_SECRET_VARIABLES = ("ARM_CLIENT_SECRET", "ARM_CLIENT_CERTIFICATE_PATH")
 ARM_FLAG_VARIABLES = ("ARM_USE_OIDC", "ARM_USE_MSI")
+#: What a service-principal login (secret, certificate or OIDC) needs beside its credential.
+ARM_IDENTITY_VARIABLES = ("ARM_CLIENT_ID", "ARM_TENANT_ID", "ARM_SUBSCRIPTION_ID")
 
 
 class PreflightError(Exception):
-    """A missing prerequisite; the message is the paragraph shown to the user."""
+    """Missing prerequisites; ``problems`` holds one line each, ``str()`` all of them."""
+
+    def __init__(self, *problems: str) -> None:
+        self.problems = list(problems)
+        super().__init__("\n".join(self.problems))
 
 
 def _run(command: Sequence[str], env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
@@ -82,13 +90,26 @@ def check_pulumi_backend(env: Mapping[str, str]) -> str:
 
 
 def _arm_environment_login(env: Mapping[str, str]) -> str | None:
-    """Describe a complete ARM_* login in the environment, or None."""
-    if not env.get("ARM_CLIENT_ID") and not _truthy(env.get("ARM_USE_MSI")):
-        return None
+    """Describe a complete ARM_* login in the environment, or None when there is none.
+
+    :raises PreflightError: for a service-principal login that lacks its client, tenant or
+        subscription (the provider would fail only once Pulumi runs).
+    """
+    if _truthy(env.get("ARM_USE_MSI")):
+        return "ARM_* environment variables"
+    oidc = _truthy(env.get("ARM_USE_OIDC"))
     has_secret = any(env.get(name) for name in ARM_SECRET_VARIABLES)
-    has_flag = any(_truthy(env.get(name)) for name in ARM_FLAG_VARIABLES)
-    if not (has_secret or has_flag):
+    if not (oidc or (has_secret and env.get("ARM_CLIENT_ID"))):
         return None
+    missing = [name for name in ARM_IDENTITY_VARIABLES if not env.get(name)]
+    if missing:
+        how = "ARM_USE_OIDC=true" if oidc else "a client secret or certificate"
+        raise PreflightError(
+            f"A service-principal login with {how} needs {', '.join(ARM_IDENTITY_VARIABLES[:-1])}"
+            f" and {ARM_IDENTITY_VARIABLES[-1]}; missing: {', '.join(missing)}. Set them (the "
+            "app registration's client id, its tenant, the target subscription), or unset "
+            "ARM_USE_OIDC and use `az login`."
+        )
     return "ARM_* environment variables"
 
 
@@ -128,31 +149,93 @@ def _config_text(value: object) -> str:
 
 
 def check_stack_config(stack: str, root: Path = REPO_ROOT) -> str:
+    """:raises PreflightError: one line per problem of ``Pulumi.<stack>.yaml``."""
     path = root / f"Pulumi.{stack}.yaml"
     if not path.is_file():
         return f"no {path.name}: defaults apply"
-    document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    prefix = f"{PROJECT}:"
-    raw = {
-        key.removeprefix(prefix): _config_text(value)
-        for key, value in (document.get("config") or {}).items()
-        if key.startswith(prefix)
-    }
-    try:
-        parse_config(raw, stack)
-    except ConfigError as error:
-        raise PreflightError(f"{path.name}: {error}. Fix the value and run again.") from None
+    raw = _project_config(path)
+    problems = config_problems(raw)
+    if problems:
+        raise PreflightError(
+            *(f"{path.name}: {problem}. Fix the value and run again." for problem in problems)
+        )
     return f"{path.name} is valid"
 
 
+def _project_config(path: Path) -> dict[str, str]:
+    """This project's keys (without the prefix) as text, as Pulumi passes them to the program.
+
+    :raises PreflightError: when the file cannot be read, is not YAML, or is not a mapping with
+        a ``config:`` mapping of string keys.
+    """
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as error:
+        raise PreflightError(f"{path.name} cannot be read ({error}).") from None
+    except yaml.YAMLError as error:
+        where = getattr(error, "problem_mark", None)
+        line = f" at line {where.line + 1}" if where is not None else ""
+        reason = getattr(error, "problem", None) or type(error).__name__
+        raise PreflightError(
+            f"{path.name} is not valid YAML{line} ({reason}). Fix the file and run again."
+        ) from None
+    shape = "a mapping with a `config:` mapping of `acs-call-recording:<key>: value` entries"
+    if document is None:
+        return {}
+    if not isinstance(document, dict):
+        raise PreflightError(
+            f"{path.name} holds a {_yaml_kind(document)}, not {shape}. Fix the file and run again."
+        )
+    config = document.get("config")
+    if config is None:
+        return {}
+    if not isinstance(config, dict):
+        raise PreflightError(
+            f"{path.name}: `config:` is a {_yaml_kind(config)}; it must be a mapping of "
+            f"`{PROJECT}:<key>: value` entries. Fix the file and run again."
+        )
+    prefix = f"{PROJECT}:"
+    return {
+        str(key).removeprefix(prefix): _config_text(value)
+        for key, value in config.items()
+        if str(key).startswith(prefix)
+    }
+
+
+def _yaml_kind(value: object) -> str:
+    if isinstance(value, list):
+        return "list"
+    if isinstance(value, str):
+        return "plain string"
+    return type(value).__name__
+
+
 def run_checks(stack: str, env: Mapping[str, str], root: Path = REPO_ROOT) -> list[str]:
-    """Every check in order; the first failure stops with its PreflightError."""
-    return [
-        f"config: {check_stack_config(stack, root)}",
-        f"pulumi: {check_pulumi_cli(env)}",
-        f"backend: {check_pulumi_backend(env)}",
-        f"azure: {check_azure_login(env)}",
-    ]
+    """Every check, whatever the others found.
+
+    :returns: one line per check that passed.
+    :raises PreflightError: with every problem found, one line each.
+    """
+    passed: list[str] = []
+    problems: list[str] = []
+
+    def check(name: str, run: Callable[[], str]) -> bool:
+        try:
+            passed.append(f"{name}: {run()}")
+            return True
+        except PreflightError as error:
+            problems.extend(error.problems)
+        except (subprocess.TimeoutExpired, OSError) as error:
+            problems.append(f"The {name} check could not run ({error}).")
+        return False
+
+    check("config", lambda: check_stack_config(stack, root))
+    if check("pulumi", lambda: check_pulumi_cli(env)):
+        check("backend", lambda: check_pulumi_backend(env))
+    check("azure", lambda: check_azure_login(env))
+    if problems:
+        raise PreflightError(*problems)
+    return passed
 
 
 def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
@@ -162,10 +245,8 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     try:
         lines = run_checks(args.stack, os.environ if env is None else env)
     except PreflightError as error:
-        print(f"preflight: {error}", file=sys.stderr)
-        return 1
-    except (subprocess.TimeoutExpired, OSError) as error:
-        print(f"preflight: a check could not run ({error}).", file=sys.stderr)
+        for problem in error.problems:
+            print(f"preflight: {problem}", file=sys.stderr)
         return 1
     print("preflight ok: " + "; ".join(lines))
     return 0

@@ -4,8 +4,9 @@
     python -m scripts.replay_poison                      # replay everything
     python -m scripts.replay_poison --reason-contains topic --max 10
 
-Settings come from the Function App's environment variables (``EVENTS_QUEUE`` and the archive
-storage connection); ``--connection-string`` overrides the storage connection.
+Settings come from the Function App's environment variables, checked as the app checks them
+(``scripts.operator_settings``: a missing one ends with one message listing them); the tool
+uses ``EVENTS_QUEUE`` and the archive storage; ``--connection-string`` overrides the latter.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import argparse
 
 from recording_pipeline.operations import replay_poison
-from recording_pipeline.settings import Settings
+from scripts.operator_settings import EXIT_SETTINGS, read_settings
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -30,7 +31,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    settings = Settings.from_env()
+    settings = read_settings("replay_poison")
+    if settings is None:
+        return EXIT_SETTINGS
     poison, events = replay_poison.queues(settings, args.connection_string)
     if args.dry_run:
         messages = replay_poison.list_poisoned(poison)

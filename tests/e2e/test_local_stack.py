@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -87,32 +88,25 @@ def _manifest(container: ContainerClient, name: str) -> dict:
 def test_up_keeps_running_until_stopped_and_leaves_nothing_behind(
     tmp_path: Path, stop_signal: signal.Signals
 ) -> None:
-    env_file = tmp_path / "api.env.json"
+    """Without --state-dir: a temp dir (here under TMPDIR), whose logs outlive the stack."""
+    env_file = tmp_path / "up.env"
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "scripts.local_stack",
-            "up",
-            "--state-dir",
-            str(tmp_path / "s"),
-            "--env-file",
-            str(env_file),
-        ],
+        [sys.executable, "-m", "scripts.local_stack", "up", "--env-file", str(env_file)],
         cwd=REPO_ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        env={**os.environ, "PYTHONUNBUFFERED": "1", "TMPDIR": str(tmp_path)},
     )
     try:
         output = _read_until(process, "Press Ctrl-C to stop.", timeout=90)
-        assert "function key (x-functions-key)" in output
+        assert "export RECORDINGS_API_URL=" in output
         assert oct(env_file.stat().st_mode & 0o777) == oct(0o600)
         children = _descendants(process.pid)
         assert len(children) >= 4, [c.name() for c in children]
-        settings = json.loads(env_file.read_text())
+        settings = _sourced(env_file)
         secrets = (settings["ACS_ACCESS_KEY"], settings["LOCAL_FUNCTION_KEY"])
+        assert settings["RECORDINGS_FUNCTION_KEY"] == settings["LOCAL_FUNCTION_KEY"]
         for child in children:
             command_line = " ".join(child.cmdline())
             assert not any(secret in command_line for secret in secrets), child.name()
@@ -120,13 +114,32 @@ def test_up_keeps_running_until_stopped_and_leaves_nothing_behind(
         time.sleep(1.0)
         assert process.poll() is None, "the stack must keep running until it is stopped"
         process.send_signal(stop_signal)
-        process.wait(timeout=30)
+        rest, _ = process.communicate(timeout=30)
 
+        assert process.returncode == 0, rest
         assert not _wait_gone(children), "a service outlived the stack"
+        assert not env_file.exists(), "the env file of a stopped stack is removed"
+        [state] = tmp_path.glob("acsrec-*")
+        assert f"Logs kept in {state / 'logs'}" in rest
+        assert sorted(p.name for p in state.iterdir()) == ["logs"]  # the data is gone
+        assert {"api.log", "archive-worker.log", "emulator.log", "azurite.log"} <= {
+            p.name for p in (state / "logs").iterdir()
+        }
     finally:
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+def _sourced(env_file: Path) -> dict[str, str]:
+    """The variables a shell has after `source env_file` (values with any character survive)."""
+    shown = subprocess.run(
+        [shutil.which("bash") or "bash", "-c", f'set -a; source "{env_file}"; env -0'],
+        capture_output=True,
+        check=True,
+        env={"PATH": os.environ["PATH"]},
+    ).stdout.decode()
+    return dict(item.split("=", 1) for item in shown.split("\0") if "=" in item)
 
 
 def _read_until(process: subprocess.Popen[str], marker: str, timeout: float) -> str:

@@ -27,6 +27,7 @@ from emulator.simulation import EmulatorSimulation
 from local_runtime.demo import PARTICIPANTS, run_demo
 from local_runtime.processes import REPO_ROOT, free_port
 from local_runtime.stack import LocalStack, running_stack
+from recordings_cli.cli import ID_WIDTH
 
 
 @pytest.fixture(scope="module")
@@ -88,17 +89,30 @@ def test_cli_records_a_call_and_downloads_a_verified_archive(
     server_call_id = call["serverCallId"]
     order = [arg for raw, _ in PARTICIPANTS for arg in ("--order", raw)]
 
-    started = json.loads(
-        ok(recordings(stack, "start", server_call_id, "--content", "audio", "--channel",
-                      "unmixed", "--format", "wav", *order, "--idempotency-key", "cli-1", "--json"))
-    )  # fmt: skip
+    start = ("start", server_call_id, "--content", "audio", "--channel", "unmixed",
+             "--format", "wav", *order, "--idempotency-key", "cli-1")  # fmt: skip
+    started = json.loads(ok(recordings(stack, *start, "--json")))
     recording_id = started["recordingId"]
     assert started["state"] == "active"
+    replayed = ok(recordings(stack, *start))
+    assert replayed.splitlines()[0] == (
+        "already started with this --idempotency-key (the API replayed its first answer; "
+        f"nothing new was started): {recording_id}"
+    )
+    assert ok(recordings(stack, *start, "-q")) == f"{recording_id}\n"
+    second = recordings(stack, "start", server_call_id, "--content", "audio", "--format", "mp3")
+    assert second.returncode == 1
+    assert second.stderr == (
+        "recordings: error: 409 Call already being recorded: This call (serverCallId) is "
+        f"already being recorded by recording {recording_id!r}; ACS records a call once at a "
+        "time: stop that recording before starting another. (field: serverCallId)\n"
+    )
     sim.advance_clock(2)
     assert ok(recordings(stack, "pause", recording_id)).strip() == f"{recording_id}: inactive"
     sim.advance_clock(1)
     assert ok(recordings(stack, "resume", recording_id)).strip() == f"{recording_id}: active"
     sim.advance_clock(2)
+    assert ok(recordings(stack, "stop", recording_id)).strip() == f"{recording_id}: stopped"
     assert ok(recordings(stack, "stop", recording_id)).strip() == f"{recording_id}: stopped"
     archive = wait_archived(stack, recording_id)
     assert archive["status"] == "archived"
@@ -115,9 +129,13 @@ def test_cli_records_a_call_and_downloads_a_verified_archive(
     assert "archived" in status.split("\narchive\n")[1]
 
     listed = ok(recordings(stack, "list", "--server-call-id", server_call_id))
-    [row] = [line for line in listed.splitlines() if line.startswith(recording_id)]
-    assert row.split()[1:2] == ["stopped"]
+    shown = recording_id[: ID_WIDTH - 1] + "…"
+    [row] = [line for line in listed.splitlines() if line.startswith(shown)]
+    assert row.split()[:2] == [shown, "stopped"]  # the 180-character id, cut for the table
     assert "archived" in row.split()
+    assert "--json shows them whole" in listed
+    whole = json.loads(ok(recordings(stack, "list", "--server-call-id", server_call_id, "--json")))
+    assert [item["recordingId"] for item in whole["items"]] == [recording_id]
 
     manifest = json.loads(ok(recordings(stack, "manifest", recording_id, "--json")))
     chunk = manifest["chunks"][0]
@@ -196,6 +214,35 @@ def test_refusals_show_the_problem_in_one_line_and_exit_1(stack: LocalStack) -> 
     assert stack.function_key not in wrong_key.stderr + wrong_key.stdout
 
 
+def test_global_options_are_accepted_after_the_command(stack: LocalStack) -> None:
+    nowhere = f"http://127.0.0.1:{free_port()}"
+    after = recordings(stack, "list", "--api-url", f"{stack.api_url}/api", url=nowhere)
+    before_wrong_after_right = recordings(
+        stack, "--function-key", "wrong", "list", f"--function-key={stack.function_key}"
+    )  # `=`: a random key may start with "-"
+    ok(after)
+    ok(before_wrong_after_right)
+    assert recordings(stack, "list", "--api-url", nowhere).returncode == 3
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("127.0.0.1:7071", "'127.0.0.1:7071' is not an http:// or https:// URL with a host"),
+        ("ftp://127.0.0.1/api", "'ftp://127.0.0.1/api' is not an http:// or https:// URL"),
+        ("http://127.0.0.1:99999", "'http://127.0.0.1:99999' is not a URL (Port out of range"),
+    ],
+)
+def test_an_unusable_api_url_is_a_usage_error_in_one_sentence(
+    stack: LocalStack, url: str, message: str
+) -> None:
+    result = recordings(stack, "list", url=url)
+    assert result.returncode == 2
+    error = result.stderr.splitlines()[-1]
+    assert error.startswith(f"recordings: error: --api-url: {message}")
+    assert ".." not in error
+
+
 def test_an_unreachable_api_exits_3_saying_so(stack: LocalStack) -> None:
     result = recordings(stack, "list", url=f"http://127.0.0.1:{free_port()}")
 
@@ -213,6 +260,12 @@ def test_an_unreachable_api_exits_3_saying_so(stack: LocalStack) -> None:
         ("start",),
         ("start", "server-call", "--call-connection-id", "connection"),
         ("start", "server-call", "--affinity", "8:acs:alice"),
+        ("start", "server-call", "--content", "audioVideo", "--format", "wav"),
+        ("start", "server-call", "--content", "audio", "--channel", "unmixed", "--affinity", "a=9"),
+        ("start", "server-call", "--content", "audio", "--order", "8:acs:alice"),
+        ("--timeout", "0", "list"),
+        ("list", "--timeout", "-1"),
+        ("list", "--timeout", "soon"),
         ("frobnicate",),
         (),
     ],
@@ -221,6 +274,20 @@ def test_usage_errors_exit_2(stack: LocalStack, args: tuple[str, ...]) -> None:
     result = recordings(stack, *args)
     assert result.returncode == 2, result.stdout + result.stderr
     assert "error:" in result.stderr
+    assert "Errno" not in result.stderr
+
+
+def test_a_rule_the_cli_knows_is_refused_before_any_request(stack: LocalStack) -> None:
+    before = len(stack_recordings(stack))
+    result = recordings(stack, "start", "server-call", "--content", "audioVideo", "--format", "wav")
+    assert (
+        result.stderr == "recordings: error: --content audioVideo is recorded --format mp4 only\n"
+    )
+    assert len(stack_recordings(stack)) == before
+
+
+def stack_recordings(stack: LocalStack) -> list[dict[str, Any]]:
+    return json.loads(ok(recordings(stack, "list", "--all", "--json")))["items"]
 
 
 def test_every_command_has_help(stack: LocalStack) -> None:

@@ -130,6 +130,8 @@ class RecordingControl:
                 )
         except AcsNotFoundError as error:
             raise problems.call_not_found(locator) from error
+        except AcsConflictError as error:
+            raise await self._call_already_recorded(options, locator) from error
         except AcsError as error:
             raise problem_for(error) from error
         completion = None
@@ -193,8 +195,11 @@ class RecordingControl:
         entry = self._writes.peek(recording_id)
         if entry is None or entry.state not in transition.allowed_from:
             entry = await registry_call_in_thread(self._writes.get, recording_id)
-        if entry is None or entry.state not in transition.allowed_from:
-            await self._check_with_acs(recording_id, transition, entry)
+        already_done = (
+            entry is None or entry.state not in transition.allowed_from
+        ) and await self._check_with_acs(recording_id, transition, entry)
+        if already_done:  # a repeated stop
+            return {"recordingId": recording_id, "state": transition.target}
         self._ensure_capacity()
         operation = {"pause": self._service.pause, "resume": self._service.resume}.get(
             transition.action, self._service.stop
@@ -255,13 +260,18 @@ class RecordingControl:
 
     async def _check_with_acs(
         self, recording_id: str, transition: Transition, entry: RegistryEntry | None
-    ) -> None:
+    ) -> bool:
         """Let the transition through when ACS's live state allows it; else refuse.
 
         The registry refused (or does not know the id), but it may lag behind ACS: a write
         still on its way from another instance, or lost in a crash. When ACS cannot be asked,
         the registry's answer stands.
 
+        A stop is idempotent: a recording the registry has as ``stopped`` (a final state) and
+        ACS no longer has live (ACS answers 404 for a stopped recording) is already where the
+        client wants it, so the stop succeeds again without calling ACS or writing anything.
+
+        :returns: True when the transition has already happened (a repeated stop).
         :raises ProblemError: 404 when neither knows the recording, 409 when ACS's (or, without
             ACS, the registry's) state does not allow the transition.
         """
@@ -273,11 +283,27 @@ class RecordingControl:
             LOGGER.warning("ACS could not confirm a refusal: %s", error.message)
             live = None
         if live is not None and live.state in transition.allowed_from:
-            return
+            return False
+        if transition is STOP and live is None and entry is not None and entry.state == "stopped":
+            return True
         if entry is None and live is None:
             raise problems.recording_not_found(recording_id)
         state = live.state if live is not None else entry.state if entry is not None else "unknown"
         raise problems.transition_not_allowed(transition.action, state, transition.allowed_from)
+
+    async def _call_already_recorded(self, options: RecordingOptions, locator: str) -> ProblemError:
+        """409 saying the call is being recorded, and by which recording when the registry
+        knows one of this call that is not stopped (it may not: another app may record it)."""
+        holder = None
+        if options.server_call_id is not None:
+            try:
+                page = await self.list_recordings(limit=100, server_call_id=options.server_call_id)
+            except ProblemError:
+                page = {"items": []}
+            live = [item for item in page["items"] if item.get("state") in STOP.allowed_from]
+            if live:
+                holder = max(live, key=lambda item: item.get("createdAt") or "")["recordingId"]
+        return problems.call_already_recorded(locator, holder)
 
     def _record(self, recording_id: str, change: StateChange) -> None:
         """Queue the change for the registry; the answer does not wait for the write.

@@ -131,6 +131,18 @@ def transition_not_allowed(action: str, state: str, allowed_from: tuple[str, ...
     )
 
 
+def call_already_recorded(field: str, recording_id: str | None) -> ProblemError:
+    by = f" by recording {recording_id!r}" if recording_id else ""
+    return ProblemError(
+        409,
+        "call-already-recorded",
+        "Call already being recorded",
+        f"This call ({field}) is already being recorded{by}; ACS records a call once at a "
+        "time: stop that recording before starting another.",
+        field=field,
+    )
+
+
 def conflict(detail: str, *, field: str | None = None) -> ProblemError:
     return ProblemError(409, "conflict", "Conflict with the current state", detail, field=field)
 

@@ -163,7 +163,44 @@ def test_transitions_not_allowed_in_the_current_state_are_409(
         response = client.request(method, path)
         assert response.status_code == 409
         assert "'stopped'" in response.json()["detail"]
-    assert client.delete(location).status_code == 409
+
+
+def test_a_repeated_stop_answers_200_stopped_and_changes_nothing(
+    client: httpx.Client, module_emulator: RunningEmulator
+) -> None:
+    call = new_call(module_emulator)
+    location = client.post("/api/recordings", json=start_body(call)).json()["location"]
+    first = client.delete(location)
+    assert first.status_code == 200
+    recording_id = first.json()["recordingId"]
+    history = wait_until(lambda: _api_history(client, location, "stopped"))
+    # ACS must not be asked to stop it again: if it were, this fault would make the answer 503.
+    module_emulator.simulation.set_faults(
+        [{"operation": "stop_recording", "kind": "error", "status": 500}]
+    )
+    try:
+        again = [client.delete(location) for _ in range(2)]
+    finally:
+        module_emulator.simulation.set_faults([])
+
+    assert [r.status_code for r in again] == [200, 200], again[0].text
+    assert [r.json() for r in again] == [{"recordingId": recording_id, "state": "stopped"}] * 2
+    view = client.get(location).json()
+    assert view["live"] is None  # ACS answers 404 for a stopped recording
+    assert view["registry"]["state"] == "stopped"
+    assert _api_history(client, location, "stopped") == history  # no second "stopped" line
+
+
+def _api_history(client: httpx.Client, location: str, last: str) -> list[dict[str, Any]] | None:
+    history = client.get(location).json()["registry"]["stateHistory"]
+    api = [entry for entry in history if entry["source"] == "api"]
+    return api if api and api[-1]["state"] == last else None
+
+
+def test_a_stop_of_an_unknown_recording_is_still_404(
+    client: httpx.Client,
+) -> None:
+    assert client.delete("/api/recordings/never-started").status_code == 404
 
 
 def test_pause_after_the_call_ended_is_409_and_marks_the_recording_stopped(
@@ -211,15 +248,30 @@ def test_start_on_an_unknown_call_is_404_naming_the_locator(client: httpx.Client
     assert response.json()["field"] == "serverCallId"
 
 
-def test_second_start_on_a_recorded_call_is_409(
+def test_second_start_on_a_recorded_call_is_409_naming_the_recording(
     client: httpx.Client, module_emulator: RunningEmulator
 ) -> None:
     call = new_call(module_emulator)
-    assert client.post("/api/recordings", json=start_body(call)).status_code == 201
+    first = client.post("/api/recordings", json=start_body(call))
+    assert first.status_code == 201
     again = client.post("/api/recordings", json=start_body(call))
     assert again.status_code == 409
     assert again.headers["content-type"] == PROBLEM
+    problem = again.json()
+    assert problem["type"] == "urn:acs-call-recording:problem:call-already-recorded"
+    assert problem["field"] == "serverCallId"
+    assert problem["detail"].startswith(
+        f"This call (serverCallId) is already being recorded by recording "
+        f"{first.json()['recordingId']!r}; "
+    )
     assert len(acs_recordings_of(module_emulator, call["serverCallId"])) == 1
+
+    by_connection = client.post(
+        "/api/recordings",
+        json={"callConnectionId": call["callConnectionId"], "content": "audio", "format": "wav"},
+    )
+    assert by_connection.status_code == 409
+    assert "is already being recorded; ACS records a call" in by_connection.json()["detail"]
 
 
 def test_retried_start_with_the_same_idempotency_key_starts_once(
