@@ -17,6 +17,7 @@ BENCHMARKS = {
     "emulator": "scripts.bench_emulator",
     "api": "scripts.bench_api",
     "archiver": "scripts.bench_archiver",
+    "api-bodies": "scripts.bench_api_bodies",
 }
 
 

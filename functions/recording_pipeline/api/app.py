@@ -33,6 +33,7 @@ from recording_pipeline.api.control import RecordingControl
 from recording_pipeline.api.dependencies import ApiServices
 from recording_pipeline.api.known_recordings import KnownRecordings
 from recording_pipeline.api.problems import PROBLEM_MEDIA_TYPE, ProblemError, problem_response
+from recording_pipeline.api.request_guard import RequestGuard
 from recording_pipeline.api.routes import archive, callbacks, health, recordings
 from recording_pipeline.api.rules import problem_from_body_errors
 from recording_pipeline.api.service import RecordingService
@@ -149,6 +150,10 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.services = services
+    # Outermost last: Server-Timing wraps every answer, the guard's refusals included.
+    app.add_middleware(
+        RequestGuard, function_key=None if host_checks_keys else settings.local_function_key
+    )
     app.add_middleware(ServerTimingMiddleware)
     _add_error_handlers(app)
     for router in ROUTERS:
