@@ -18,6 +18,7 @@ BENCHMARKS = {
     "api": "scripts.bench_api",
     "archiver": "scripts.bench_archiver",
     "reconcile": "scripts.bench_reconcile",
+    "api-bodies": "scripts.bench_api_bodies",
 }
 
 

@@ -58,6 +58,8 @@ from recording_pipeline.settings import Settings
 
 MIB = 1024 * 1024
 MEDIA_HOST = "bench.asm.skype.com"
+#: Every benchmark recording is of this call: the archiver checks each chunk's metadata against it.
+CALL_ID = "bench-call"
 RESOURCE_ID = (
     "/subscriptions/00000000-0000-0000-0000-0000000000be/resourceGroups/bench"
     "/providers/Microsoft.Communication/communicationServices/acs-bench"
@@ -136,9 +138,13 @@ def metadata_path(name: str) -> str:
     return f"/v1/objects/{name}/content/acsmetadata"
 
 
-def metadata_text(index: int) -> str:
+def metadata_text(name: str) -> str:
+    """ACS-shaped metadata of the chunk stored as ``name`` (``drain3c1-1003`` is chunk 1)."""
+    index = int(name.split("c", 1)[1].split("-")[0]) if name.startswith("drain") else 0
     return json.dumps(
         {
+            "callId": CALL_ID,
+            "chunkDocumentId": name,
             "chunkIndex": index,
             "chunkStartTime": "2026-01-01T00:00:00+00:00",
             "chunkDuration": 1000,
@@ -152,7 +158,7 @@ def media_objects(names_and_sizes: list[tuple[str, int]]) -> list[dict[str, Any]
     objects: list[dict[str, Any]] = []
     for index, (name, size) in enumerate(names_and_sizes):
         objects.append({"path": content_path(name), "size": size, "seed": index})
-        objects.append({"path": metadata_path(name), "text": metadata_text(0)})
+        objects.append({"path": metadata_path(name), "text": metadata_text(name)})
     return objects
 
 
@@ -160,8 +166,7 @@ def event_message(recording_id: str, chunk_names: list[str]) -> str:
     event = {
         "id": str(uuid.uuid4()),
         "topic": RESOURCE_ID,
-        "subject": f"/recording/call/{uuid.uuid4()}/serverCallId/c2VydmVy"
-        f"/recordingId/{recording_id}",
+        "subject": f"/recording/call/{CALL_ID}/serverCallId/c2VydmVy/recordingId/{recording_id}",
         "eventType": "Microsoft.Communication.RecordingFileStatusUpdated",
         "data": {
             "recordingStorageInfo": {

@@ -24,6 +24,7 @@ from jwt.algorithms import RSAAlgorithm
 
 from local_runtime.processes import Azurite, free_port
 from recording_pipeline.api.app import create_app
+from recording_pipeline.clock import iso, utc_now
 from recording_pipeline.settings import Settings
 from tests.support.emulator import RunningEmulator
 from tests.support.http_server import LocalHttpServer
@@ -199,20 +200,31 @@ def state_changed_event(
     *,
     event_id: str | None = None,
     server_call_id: str = "server-call",
+    at: str | None = None,
 ) -> dict[str, Any]:
-    """A RecordingStateChanged CloudEvent shaped as ACS sends it."""
+    """A RecordingStateChanged CloudEvent shaped as ACS sends it (``at``: now, in the registry's
+    format, unless given)."""
+    at = at or iso(utc_now())
     return {
         "id": event_id or str(uuid.uuid4()),
         "source": "calling/recordings",
         "type": "Microsoft.Communication.RecordingStateChanged",
         "specversion": "1.0",
-        "time": "2026-01-01T10:00:00.000Z",
+        "time": at,
         "data": {
             "recordingId": recording_id,
             "state": state,
-            "startDateTime": "2026-01-01T10:00:00.000Z",
+            "startDateTime": at,
             "recordingKind": "azureCommunicationServices",
             "serverCallId": server_call_id,
             "callConnectionId": "connection",
         },
     }
+
+
+def acs_recording(emulator: RunningEmulator) -> str:
+    """A recording ACS (the emulator) knows and this API never started: callbacks about it are
+    recorded because ACS confirms it."""
+    call = emulator.simulation.create_call(["8:acs:callback-test"])
+    with emulator.sdk_client() as client:
+        return str(client.start_recording(server_call_id=call["serverCallId"]).recording_id)

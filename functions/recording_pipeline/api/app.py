@@ -31,7 +31,9 @@ from recording_pipeline.api.archive_access import ArchiveAccess
 from recording_pipeline.api.callbacks import CallbackTokenVerifier
 from recording_pipeline.api.control import RecordingControl
 from recording_pipeline.api.dependencies import ApiServices
-from recording_pipeline.api.problems import PROBLEM_MEDIA_TYPE, ProblemError
+from recording_pipeline.api.known_recordings import KnownRecordings
+from recording_pipeline.api.problems import PROBLEM_MEDIA_TYPE, ProblemError, problem_response
+from recording_pipeline.api.request_guard import RequestGuard
 from recording_pipeline.api.routes import archive, callbacks, health, recordings
 from recording_pipeline.api.rules import problem_from_body_errors
 from recording_pipeline.api.service import RecordingService
@@ -123,6 +125,7 @@ def create_app(
         ),
         function_key_required=not host_checks_keys,
         public_base_url=public_base_url,
+        known=KnownRecordings(writes, service),
     )
 
     @asynccontextmanager
@@ -147,6 +150,10 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.services = services
+    # Outermost last: Server-Timing wraps every answer, the guard's refusals included.
+    app.add_middleware(
+        RequestGuard, function_key=None if host_checks_keys else settings.local_function_key
+    )
     app.add_middleware(ServerTimingMiddleware)
     _add_error_handlers(app)
     for router in ROUTERS:
@@ -155,36 +162,27 @@ def create_app(
     return app
 
 
-def _problem_response(problem: ProblemError) -> JSONResponse:
-    return JSONResponse(
-        problem.body(),
-        status_code=problem.status,
-        headers=problem.headers,
-        media_type=PROBLEM_MEDIA_TYPE,
-    )
-
-
 def _add_error_handlers(app: FastAPI) -> None:
     async def on_problem(_: Request, error: Exception) -> JSONResponse:
         assert isinstance(error, ProblemError)
-        return _problem_response(error)
+        return problem_response(error)
 
     async def on_invalid_request(_: Request, error: Exception) -> JSONResponse:
         assert isinstance(error, RequestValidationError)
-        return _problem_response(problem_from_body_errors(list(error.errors())))
+        return problem_response(problem_from_body_errors(list(error.errors())))
 
     async def on_http_error(_: Request, error: Exception) -> JSONResponse:
         assert isinstance(error, StarletteHTTPException)
         kind = {404: "route-not-found", 405: "method-not-allowed"}.get(
             error.status_code, "http-error"
         )
-        return _problem_response(
+        return problem_response(
             ProblemError(error.status_code, kind, str(error.detail), f"{error.detail}.")
         )
 
     async def on_unexpected(_: Request, error: Exception) -> JSONResponse:
         LOGGER.error("unexpected error answered with 500", exc_info=error)
-        return _problem_response(
+        return problem_response(
             ProblemError(
                 500, "internal-error", "Internal error", "The request failed unexpectedly."
             )

@@ -17,12 +17,14 @@ import time
 import urllib.request
 from concurrent.futures import Future
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 import jwt
 
 from recording_pipeline.api.problems import FieldError, invalid_request
-from recording_pipeline.clock import iso, utc_now
+from recording_pipeline.clock import iso, parse_timestamp, utc_now
+from recording_pipeline.input_rules import id_problem, invalid_text_path, key_id_problem
 from recording_pipeline.registry import schema
 from recording_pipeline.registry.states import StateChange, state_change
 from recording_pipeline.registry.writer import DeferredRegistryWrites
@@ -37,6 +39,14 @@ ALGORITHMS = ("RS256",)
 #: Clock skew tolerated on ``exp``/``nbf``/``iat`` between ACS and this app.
 LEEWAY_SECONDS = 30
 METADATA_LIFETIME_SECONDS = 3600
+#: An event's time may be this far in the past: ACS keeps a recording for a day, and a callback
+#: older than that can only be a replay.
+CALLBACK_TIME_PAST = timedelta(hours=24)
+#: ... and this far in the future (clock skew between ACS and this app).
+CALLBACK_TIME_FUTURE = timedelta(minutes=5)
+#: ACS's CloudEvent ids are GUIDs; the registry keeps up to 200 history entries with their event
+#: ids in one 32 K-character property, which longer ids would overflow.
+MAX_EVENT_ID_CHARS = 64
 
 
 class CallbackAuthError(Exception):
@@ -175,15 +185,24 @@ class CallbackEvent:
     failure: str | None
 
 
-def parse_delivery(body: Any) -> tuple[list[CallbackEvent], int]:
+def parse_delivery(body: Any, *, now: datetime | None = None) -> tuple[list[CallbackEvent], int]:
     """Recorded events and the number of ignored (unknown-type) events.
 
-    Every event is checked before anything is written, so a malformed delivery changes nothing.
+    Every event is checked before anything is written, so a malformed delivery changes nothing:
+    all text must be valid Unicode, ids must follow the id rules (the recording id must fit a
+    Table key), and an event's time must be ISO 8601 within :data:`CALLBACK_TIME_PAST` before
+    and :data:`CALLBACK_TIME_FUTURE` after ``now``.
 
     :raises ProblemError: 400 naming the first malformed field.
     """
     if not isinstance(body, list):
         raise invalid_request([FieldError(field="body", detail="must be a CloudEvents array")])
+    bad_text = invalid_text_path(body)
+    if bad_text is not None:
+        raise invalid_request(
+            [FieldError(field=bad_text or "body", detail="must be valid Unicode text")]
+        )
+    moment = now or utc_now()
     events: list[CallbackEvent] = []
     ignored = 0
     errors: list[FieldError] = []
@@ -193,10 +212,10 @@ def parse_delivery(body: Any) -> tuple[list[CallbackEvent], int]:
             errors.append(FieldError(field=f"{where}.type", detail="must be a string"))
             continue
         if raw["type"] not in {RECORDING_STATE_CHANGED, START_RECORDING_FAILED}:
-            LOGGER.info("callback event of type %s ignored", raw["type"])
+            LOGGER.info("callback event of type %r ignored", raw["type"][:100])
             ignored += 1
             continue
-        event, event_errors = _parse_event(where, raw)
+        event, event_errors = _parse_event(where, raw, moment)
         errors += event_errors
         if event is not None:
             events.append(event)
@@ -205,25 +224,40 @@ def parse_delivery(body: Any) -> tuple[list[CallbackEvent], int]:
     return events, ignored
 
 
-def _parse_event(where: str, raw: dict[str, Any]) -> tuple[CallbackEvent | None, list[FieldError]]:
+def _parse_event(
+    where: str, raw: dict[str, Any], now: datetime
+) -> tuple[CallbackEvent | None, list[FieldError]]:
     data = raw.get("data")
     event_id = raw.get("id")
     errors = []
-    if not isinstance(event_id, str) or not event_id:
+    if not isinstance(event_id, str):
         errors.append(FieldError(field=f"{where}.id", detail="must be a non-empty string"))
+    elif problem := id_problem(event_id, max_chars=MAX_EVENT_ID_CHARS):
+        errors.append(FieldError(field=f"{where}.id", detail=problem))
     if not isinstance(data, dict):
         return None, [*errors, FieldError(field=f"{where}.data", detail="must be an object")]
     recording_id = data.get("recordingId")
-    if not isinstance(recording_id, str) or not recording_id:
+    if not isinstance(recording_id, str):
         errors.append(
             FieldError(field=f"{where}.data.recordingId", detail="must be a non-empty string")
         )
+    elif problem := key_id_problem(recording_id):
+        errors.append(FieldError(field=f"{where}.data.recordingId", detail=problem))
     failed = raw["type"] == START_RECORDING_FAILED
     state = "failed" if failed else data.get("state")
     if state not in {"active", "inactive", "failed"}:
         errors.append(
             FieldError(field=f"{where}.data.state", detail="must be 'active' or 'inactive'")
         )
+    call_ids = {}
+    for name in ("serverCallId", "callConnectionId"):
+        value, problem = _optional_id(data.get(name))
+        if problem is not None:
+            errors.append(FieldError(field=f"{where}.data.{name}", detail=problem))
+        call_ids[name] = value
+    at, time_error = _event_time(where, raw, data, now)
+    if time_error is not None:
+        errors.append(time_error)
     if errors:
         return None, errors
     return (
@@ -232,24 +266,57 @@ def _parse_event(where: str, raw: dict[str, Any]) -> tuple[CallbackEvent | None,
             event_type=raw["type"],
             recording_id=str(recording_id),
             state=str(state),
-            at=_event_time(raw, data),
-            server_call_id=_optional_str(data.get("serverCallId")),
-            call_connection_id=_optional_str(data.get("callConnectionId")),
+            at=at,
+            server_call_id=call_ids["serverCallId"],
+            call_connection_id=call_ids["callConnectionId"],
             failure=_failure(data) if failed else None,
         ),
         [],
     )
 
 
-def _event_time(raw: dict[str, Any], data: dict[str, Any]) -> str:
-    for candidate in (raw.get("time"), data.get("startDateTime")):
-        if isinstance(candidate, str) and candidate:
-            return candidate
-    return iso(utc_now())
+def _event_time(
+    where: str, raw: dict[str, Any], data: dict[str, Any], now: datetime
+) -> tuple[str, FieldError | None]:
+    """The event's time (CloudEvents ``time``, else the data's ``startDateTime``, else now), in
+    the registry's one format, or the error that names the field."""
+    candidates = (
+        (f"{where}.time", raw.get("time")),
+        (f"{where}.data.startDateTime", data.get("startDateTime")),
+    )
+    for field, candidate in candidates:
+        if candidate is None:
+            continue
+        moment = parse_timestamp(candidate) if isinstance(candidate, str) else None
+        if moment is None:
+            return "", FieldError(
+                field=field, detail="must be an ISO 8601 date-time with a time zone"
+            )
+        if not now - CALLBACK_TIME_PAST <= moment <= now + CALLBACK_TIME_FUTURE:
+            return "", FieldError(
+                field=field,
+                detail=f"must be within {_hours(CALLBACK_TIME_PAST)} before and "
+                f"{_minutes(CALLBACK_TIME_FUTURE)} after this app's clock ({iso(now)})",
+            )
+        return iso(moment), None
+    return iso(now), None
 
 
-def _optional_str(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
+def _hours(span: timedelta) -> str:
+    return f"{int(span.total_seconds() // 3600)} hours"
+
+
+def _minutes(span: timedelta) -> str:
+    return f"{int(span.total_seconds() // 60)} minutes"
+
+
+def _optional_id(value: Any) -> tuple[str | None, str | None]:
+    """``(id or None, problem)`` of an optional call id."""
+    if value is None or value == "":
+        return None, None
+    if not isinstance(value, str):
+        return None, "must be a string"
+    return value, id_problem(value)
 
 
 def _failure(data: dict[str, Any]) -> str:

@@ -39,6 +39,7 @@ from recording_pipeline.api.service import (
 )
 from recording_pipeline.api.timing import measure
 from recording_pipeline.clock import iso, utc_now
+from recording_pipeline.input_rules import is_opaque_token, load_json
 from recording_pipeline.recording_options import RecordingOptions
 from recording_pipeline.registry.schema import PARTITION_KEY, ROW_KEY
 from recording_pipeline.registry.states import StateChange, start_change, state_change
@@ -351,17 +352,20 @@ def encode_continuation(position: dict[str, str | None] | None) -> str | None:
 def decode_continuation(token: str | None) -> dict[str, str | None] | None:
     """Invert :func:`encode_continuation`.
 
-    :raises ProblemError: 400 naming ``continuationToken`` when it is not one this API issued.
+    :raises ProblemError: 400 naming ``continuationToken`` when it is not one this API issued
+        (whatever it decodes to: only the short printable values the Table service issues pass).
     """
     if token is None:
         return None
     try:
         padded = token + "=" * (-len(token) % 4)
-        decoded = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
+        decoded = load_json(base64.urlsafe_b64decode(padded.encode("ascii")))
     except (ValueError, UnicodeError, binascii.Error) as error:
         raise _bad_token() from error
     if not isinstance(decoded, dict) or not all(
-        isinstance(decoded.get(key), str | None) for key in ("pk", "rk")
+        decoded.get(key) is None
+        or (isinstance(decoded[key], str) and is_opaque_token(decoded[key]))
+        for key in ("pk", "rk")
     ):
         raise _bad_token()
     if not decoded.get("pk") and not decoded.get("rk"):

@@ -18,6 +18,7 @@ from recording_pipeline.api.archive_access import ArchiveAccess
 from recording_pipeline.api.callbacks import CallbackTokenVerifier
 from recording_pipeline.api.control import RecordingControl
 from recording_pipeline.api.keys import FUNCTION_KEY_HEADER, check_function_key
+from recording_pipeline.api.known_recordings import KnownRecordings
 from recording_pipeline.registry.table import Registry
 from recording_pipeline.registry.writer import DeferredRegistryWrites
 from recording_pipeline.settings import Settings
@@ -35,6 +36,8 @@ class ApiServices:
     verifier: CallbackTokenVerifier
     function_key_required: bool
     public_base_url: str | None
+    #: The recordings callbacks may touch.
+    known: KnownRecordings
 
 
 async def api_services(request: Request) -> ApiServices:
@@ -60,7 +63,11 @@ async def require_function_key(
         str | None, Query(description="The function key, as Azure also accepts it.")
     ] = None,
 ) -> None:
-    """Check the function key where no Functions host does it (locally)."""
+    """Check the function key where no Functions host does it (locally).
+
+    ``request_guard.RequestGuard`` has checked it already, before the body was read; this
+    dependency declares the key in the OpenAPI document and checks it once more.
+    """
     services: ApiServices = request.app.state.services
     expected = services.settings.local_function_key
     if services.function_key_required and expected is not None:

@@ -10,11 +10,16 @@ from __future__ import annotations
 
 import hmac
 
+from recording_pipeline.api.callbacks import CALLBACKS_PATH
 from recording_pipeline.api.problems import unauthorized
 from recording_pipeline.settings import Secret
 
 FUNCTION_KEY_HEADER = "x-functions-key"
 FUNCTION_KEY_QUERY = "code"
+HEALTH_PATH = "/api/health"
+#: The only paths served without a function key (anonymous functions in ``function_app.py``);
+#: every other path needs one, as under the Functions host's catch-all route.
+ANONYMOUS_PATHS = frozenset({HEALTH_PATH, CALLBACKS_PATH})
 
 
 def check_function_key(expected: Secret, *, header: str | None, query: str | None) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.responses import JSONResponse
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 _TYPE_PREFIX = "urn:acs-call-recording:problem:"
@@ -78,6 +79,16 @@ class ProblemError(Exception):
         return details.model_dump(exclude_none=True)
 
 
+def problem_response(problem: ProblemError) -> JSONResponse:
+    """The HTTP answer of a problem (rendered by the app's handler and by the request guard)."""
+    return JSONResponse(
+        problem.body(),
+        status_code=problem.status,
+        headers=problem.headers,
+        media_type=PROBLEM_MEDIA_TYPE,
+    )
+
+
 def invalid_request(errors: list[FieldError]) -> ProblemError:
     """400 for a request that broke one or more rules; ``field`` names the first one."""
     first = errors[0]
@@ -98,6 +109,16 @@ def invalid_field(field: str, detail: str) -> ProblemError:
 
 def unauthorized(detail: str) -> ProblemError:
     return ProblemError(401, "unauthorized", "Authentication failed", detail)
+
+
+def body_too_large(limit: int) -> ProblemError:
+    return ProblemError(
+        413,
+        "body-too-large",
+        "The request body is too large",
+        f"The body of this route may hold at most {limit} bytes.",
+        field="body",
+    )
 
 
 def recording_not_found(recording_id: str) -> ProblemError:

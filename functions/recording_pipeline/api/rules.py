@@ -12,6 +12,11 @@ The rules (from the Call Recording overview and the Call Automation API):
 - ``audioChannelParticipantOrdering`` and ``channelAffinity`` only for ``unmixed``;
 - at most 5 unmixed channels: at most 5 participants in either list, channels 0-4, each channel
   and each participant at most once.
+
+Besides ACS's rules, every id meets ``input_rules``: valid Unicode text, no control characters,
+at most 1,024 characters, and where the id becomes a Table key (a recording id; a participant,
+whose id keys the participant index once the recording is archived; an Idempotency-Key) it must
+fit the key once encoded.
 """
 
 from __future__ import annotations
@@ -21,11 +26,15 @@ from urllib.parse import urlparse
 
 from recording_pipeline.api.problems import FieldError, ProblemError, invalid_request
 from recording_pipeline.api.schemas import StartRecordingRequest
+from recording_pipeline.input_rules import MAX_ID_CHARS, id_problem, key_id_problem
 from recording_pipeline.recording_options import RecordingOptions
+from recording_pipeline.registry.schema import PARTICIPANT_PARTITION_PREFIX
 
 MAX_UNMIXED_CHANNELS = 5
-MAX_ID_LENGTH = 1024
+MAX_ID_LENGTH = MAX_ID_CHARS
 MAX_IDEMPOTENCY_KEY_LENGTH = 255
+#: Longer URLs are refused by many HTTP stacks on the way to this app.
+MAX_CALLBACK_URL_LENGTH = 2048
 _LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
@@ -62,14 +71,20 @@ def validate_start_request(request: StartRecordingRequest) -> RecordingOptions:
 
 
 def validate_recording_id(recording_id: str) -> str:
-    """:raises ProblemError: 400 when the path carries no usable id."""
-    if not recording_id.strip():
-        raise invalid_request([FieldError(field="recordingId", detail="must not be empty")])
-    if len(recording_id) > MAX_ID_LENGTH:
-        raise invalid_request(
-            [FieldError(field="recordingId", detail=f"must be at most {MAX_ID_LENGTH} characters")]
-        )
+    """:raises ProblemError: 400 when the path carries no usable id (one that cannot key the
+    registry is not one ACS issues)."""
+    problem = key_id_problem(recording_id)
+    if problem is not None:
+        raise invalid_request([FieldError(field="recordingId", detail=problem)])
     return recording_id
+
+
+def validate_query_id(field: str, value: str | None) -> str | None:
+    """:raises ProblemError: 400 naming the query parameter when it breaks the id rules."""
+    problem = None if value is None else id_problem(value)
+    if problem is not None:
+        raise invalid_request([FieldError(field=field, detail=problem)])
+    return value
 
 
 def validate_idempotency_key(key: str) -> str:
@@ -89,6 +104,9 @@ def validate_idempotency_key(key: str) -> str:
                 )
             ]
         )
+    problem = key_id_problem(key)
+    if problem is not None:
+        raise invalid_request([FieldError(field="Idempotency-Key", detail=problem)])
     return key
 
 
@@ -114,12 +132,13 @@ def _call_locator_errors(request: StartRecordingRequest) -> list[FieldError]:
     return _id_errors(given[0], value or "")
 
 
-def _id_errors(field: str, value: str) -> list[FieldError]:
-    if not value.strip():
-        return [FieldError(field=field, detail="must not be empty")]
-    if len(value) > MAX_ID_LENGTH:
-        return [FieldError(field=field, detail=f"must be at most {MAX_ID_LENGTH} characters")]
-    return []
+def _id_errors(field: str, value: str, *, key_prefix: str | None = None) -> list[FieldError]:
+    """The id rules; with ``key_prefix``, also the Table key the id will make."""
+    if key_prefix is None:
+        problem = id_problem(value)
+    else:
+        problem = key_id_problem(value, key_prefix=key_prefix)
+    return [] if problem is None else [FieldError(field=field, detail=problem)]
 
 
 def _media_errors(content: str, channel: str, media_format: str) -> list[FieldError]:
@@ -185,22 +204,28 @@ def _participant_list_errors(field: str, participants: list[str]) -> list[FieldE
             )
         )
     for index, participant in enumerate(participants):
-        errors += _id_errors(f"{field}[{index}]", participant)
+        errors += _id_errors(
+            f"{field}[{index}]", participant, key_prefix=PARTICIPANT_PARTITION_PREFIX
+        )
     return errors
 
 
 def _callback_url_errors(url: str) -> list[FieldError]:
-    parsed = urlparse(url)
+    field = "recordingStateCallbackUrl"
+    problem = id_problem(url, max_chars=MAX_CALLBACK_URL_LENGTH)
+    if problem is not None:
+        return [FieldError(field=field, detail=problem)]
+    rule = "must be an absolute https URL without credentials (http only for 127.0.0.1/localhost)"
+    try:
+        parsed = urlparse(url)
+        hostname = parsed.hostname
+        parsed.port  # noqa: B018 - a port that is not a number raises here, not later at ACS
+    except ValueError:  # e.g. "https://[::1", an IPv6 literal never closed
+        return [FieldError(field=field, detail=f"{rule}; it cannot be parsed")]
     secure = parsed.scheme == "https"
-    loopback = parsed.scheme == "http" and parsed.hostname in _LOOPBACK_HOSTS
-    if not parsed.netloc or not (secure or loopback) or parsed.username or parsed.password:
-        return [
-            FieldError(
-                field="recordingStateCallbackUrl",
-                detail="must be an absolute https URL without credentials "
-                "(http only for 127.0.0.1/localhost)",
-            )
-        ]
+    loopback = parsed.scheme == "http" and hostname in _LOOPBACK_HOSTS
+    if not hostname or not (secure or loopback) or parsed.username or parsed.password:
+        return [FieldError(field=field, detail=rule)]
     return []
 
 

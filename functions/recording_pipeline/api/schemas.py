@@ -150,7 +150,10 @@ class HealthResponse(BaseModel):
 class CallbackAck(BaseModel):
     received: int = Field(description="Events in the delivery.")
     recorded: int = Field(description="Events written to the registry.")
-    ignored: int = Field(description="Events of types this API does not record (logged).")
+    ignored: int = Field(
+        description="Events not recorded (logged): of types this API does not record, or about "
+        "a recording this API did not start and ACS does not know."
+    )
 
 
 ArchiveStatus = Literal["archiving", "archived", "lost", "failed", "overdue"]

@@ -4,16 +4,20 @@
 (``local_runtime/archive_worker.py``) call. Its contract with them:
 
 - it **returns** when the message is done with: archived, already archived, ignored (another
-  event type), rejected (written to the poison queue with its reason), or lost (ACS no longer
-  has the media: recorded as ``lost`` with an error log; retrying cannot help);
+  event type), rejected (written to the poison queue with its reason: a message no parser can
+  read, whatever the parser raised, an invalid or unsafe event, or one whose chunks' metadata
+  contradicts it), or lost (ACS no longer has the media: recorded as ``lost`` with an error log;
+  retrying cannot help);
 - it **raises** when a retry may succeed (throttling that outlasted the retries, a storage
   outage, a crash-like failure); the host redelivers, and the next attempt reuses every block
   and blob already written. On the last attempt it records ``failed`` before raising.
 
-Order of work: validate; if the manifest exists, only finish the idempotent tail; else copy every
-chunk (metadata then content, chunks in index order, ``ARCHIVE_MAX_CONCURRENCY`` at a time),
-write the manifest last, then update the registry and the participant index, then delete the
-chunks from ACS when ``DELETE_FROM_ACS_AFTER_ARCHIVE`` is on.
+Order of work: validate; if the manifest exists, only finish the idempotent tail; else check
+every chunk's metadata against the event (``source_check``), then copy every chunk (metadata
+then content, chunks in index order, ``ARCHIVE_MAX_CONCURRENCY`` at a time), write the manifest
+last, then update the registry and the participant index, then delete the chunks from ACS when
+``DELETE_FROM_ACS_AFTER_ARCHIVE`` is on. A rejected event never touches the registry's recording
+row, a blob or ACS.
 """
 
 from __future__ import annotations
@@ -63,6 +67,7 @@ from recording_pipeline.archive.manifest import (
 )
 from recording_pipeline.archive.media_source import MediaSource, RetrySchedule, SourceGoneError
 from recording_pipeline.archive.poison import send_to_poison_once
+from recording_pipeline.archive.source_check import check_sources
 from recording_pipeline.clients import (
     call_automation_client,
     queue_client,
@@ -144,27 +149,34 @@ def handle_event_message(
         LOGGER.info("message %s ignored: %s", message_id, ignored)
         return ArchiveOutcome.IGNORED
     except InvalidEventError as invalid:
-        LOGGER.warning(
-            "%s message %s rejected to %s: %s",
-            EVENT_REJECTED_MARKER,
-            message_id,
-            services.settings.poison_queue,
-            invalid.reason,
-        )
-        send_to_poison_once(
-            services.poison_queue,
-            services.table,
-            reason=invalid.reason,
-            message_id=message_id,
-            body=body,
-        )
-        return ArchiveOutcome.REJECTED
+        return reject(services, body, message_id, invalid.reason)
+    except Exception as error:  # no parser failure may cost retries: it fails the same way again
+        return reject(services, body, message_id, f"message cannot be parsed ({error!r:.300})")
     try:
         return archive_recording(event, services, retry=retry or RetrySchedule())
+    except InvalidEventError as invalid:  # the sources contradict the event
+        return reject(services, body, message_id, invalid.reason)
     except Exception as error:
         if dequeue_count >= max_dequeue_count():
             services.registry.mark_failed(event.recording_id, describe(error))
         raise
+
+
+def reject(
+    services: ArchiveServices, body: str | bytes, message_id: str | None, reason: str
+) -> ArchiveOutcome:
+    """Poison the message with its reason (once per message id) and acknowledge it."""
+    LOGGER.warning(
+        "%s message %s rejected to %s: %s",
+        EVENT_REJECTED_MARKER,
+        message_id,
+        services.settings.poison_queue,
+        reason,
+    )
+    send_to_poison_once(
+        services.poison_queue, services.table, reason=reason, message_id=message_id, body=body
+    )
+    return ArchiveOutcome.REJECTED
 
 
 def archive_recording(
@@ -177,6 +189,7 @@ def archive_recording(
         LOGGER.info("recording %s is already archived at %s", event.recording_id, manifest_name)
         finish_archive(stored, manifest_name, services)
         return ArchiveOutcome.ALREADY_ARCHIVED
+    check_sources(event, services.media, retry=retry)
     if not services.registry.mark_archiving(event.recording_id, _started_properties(event, prefix)):
         # Archived (its manifest since removed) or erased by a data-subject request: copying it
         # again from ACS would bring back data that was deliberately deleted.

@@ -9,12 +9,14 @@ manifest instead of raised.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from azure.storage.blob import BlobClient
+
+from recording_pipeline.input_rules import UnreadableJsonError, key_id_problem, load_json
+from recording_pipeline.registry.schema import PARTICIPANT_PARTITION_PREFIX
 
 MAX_METADATA_BYTES = 4 * 1024 * 1024
 _HEADER_SAFE = re.compile(r"[A-Za-z0-9:.+_-]{1,64}")
@@ -49,9 +51,9 @@ def read_chunk_metadata(blob: BlobClient, size: int) -> ChunkMetadata:
 
 def parse_chunk_metadata(raw: bytes) -> ChunkMetadata:
     try:
-        document = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        return ChunkMetadata(problems=[f"metadata is not JSON: {error}"])
+        document = load_json(raw)
+    except UnreadableJsonError as error:
+        return ChunkMetadata(problems=[f"metadata {error.reason}"])
     if not isinstance(document, dict):
         return ChunkMetadata(problems=["metadata is not a JSON object"])
     result = ChunkMetadata()
@@ -76,7 +78,8 @@ def _participants(raw: Any, result: ChunkMetadata) -> list[Participant]:
     participants = []
     for position, item in enumerate(raw):
         pid = item.get("participantId") if isinstance(item, dict) else None
-        if not isinstance(pid, str) or not pid or len(pid) > 512:
+        # It keys the participant index: an id that cannot be a Table key is not indexed.
+        if not isinstance(pid, str) or key_id_problem(pid, key_prefix=PARTICIPANT_PARTITION_PREFIX):
             result.problems.append(f"participants[{position}] has no usable participantId")
             continue
         channel = item.get("channel")

@@ -10,6 +10,14 @@ Accepted encodings: the Event Grid schema as JSON text, base64 of that JSON (Eve
 storage-queue destination has written both over the years), a one-element JSON array of it, and
 the CloudEvents 1.0 schema (``type``/``source``/``subject``).
 
+Every parser failure (deep nesting, an integer of thousands of digits, bytes that are not UTF-8,
+...) and any text that is not valid Unicode is such a failure too, named in the reason. Ids must
+also fit where they go: the recording id into a Table key and, with the call id, the blob names
+of the recording's folder (``input_rules``). Each chunk's three locations must name the chunk's
+``documentId`` as a path segment (ACS's media URLs are ``/v1/objects/{documentId}/...``), so
+content, metadata and delete location are of one document, the one the archiver checks against
+the event before it commits anything (``source_check``).
+
 Subjects have the form
 ``/recording/call/{callId}/serverCallId/{serverCallId}/recordingId/{recordingId}``.
 The recording id is standard base64 and may itself contain ``/``, so it is everything after the
@@ -23,13 +31,21 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from urllib.parse import unquote, urlparse
 
+from recording_pipeline.archive.layout import longest_file_name, recording_prefix
 from recording_pipeline.hosts import is_acs_media_url
+from recording_pipeline.input_rules import (
+    UnreadableJsonError,
+    blob_name_problem,
+    invalid_text_path,
+    key_id_problem,
+    load_json,
+)
 
 RECORDING_FILE_STATUS_UPDATED = "Microsoft.Communication.RecordingFileStatusUpdated"
 MAX_CHUNKS = 1000
@@ -99,11 +115,14 @@ class RecordingEvent:
 
 
 def decode_message_body(body: str | bytes) -> Any:
-    """JSON text, or base64 of JSON text, to a Python value.
+    """JSON text, or base64 of JSON text, to a Python value whose text is all valid Unicode.
 
-    :raises InvalidEventError: when the body is neither.
+    :raises InvalidEventError: when the body is neither, or any parser fails on it.
     """
-    text = body.decode("utf-8", errors="strict") if isinstance(body, bytes) else body
+    try:
+        text = body.decode("utf-8", errors="strict") if isinstance(body, bytes) else body
+    except UnicodeDecodeError:
+        raise InvalidEventError("message body is not UTF-8") from None
     text = text.strip()
     if not text:
         raise InvalidEventError("message body is empty")
@@ -122,11 +141,7 @@ def parse_event_message(body: str | bytes, *, resource_id: str) -> RecordingEven
     :raises InvalidEventError: malformed, foreign or unsafe; never retry it.
     :raises UnsupportedEventTypeError: a valid event of another type.
     """
-    try:
-        payload = decode_message_body(body)
-    except UnicodeDecodeError:
-        raise InvalidEventError("message body is not UTF-8") from None
-    event = _single_event(payload)
+    event = _single_event(decode_message_body(body))
     event_type = _event_type(event)
     if event_type != RECORDING_FILE_STATUS_UPDATED:
         raise UnsupportedEventTypeError(event_type)
@@ -135,9 +150,14 @@ def parse_event_message(body: str | bytes, *, resource_id: str) -> RecordingEven
 
 def _json_loads(text: str, what: str) -> Any:
     try:
-        return json.loads(text)
-    except json.JSONDecodeError as error:
-        raise InvalidEventError(f"{what} is not valid JSON ({error.msg} at {error.pos})") from None
+        value = load_json(text)
+    except UnreadableJsonError as error:
+        raise InvalidEventError(f"{what} {error.reason}") from None
+    bad_text = invalid_text_path(value)
+    if bad_text is not None:
+        where = bad_text or "the document"
+        raise InvalidEventError(f"{what} holds text that is not valid Unicode at {where}")
+    return value
 
 
 def _single_event(payload: Any) -> dict[str, Any]:
@@ -170,13 +190,15 @@ def _recording_event(event: dict[str, Any], resource_id: str) -> RecordingEvent:
     data = _object(event, "data", "event")
     storage_info = _object(data, "recordingStorageInfo", "data")
     chunks = _chunks(storage_info.get("recordingChunks"))
+    start_time = _timestamp(data, "recordingStartTime")
+    _check_blob_names(call_id, recording_id, start_time, len(chunks))
     return RecordingEvent(
         event_id=event_id,
         topic=topic,
         call_id=call_id,
         server_call_id=server_call_id,
         recording_id=recording_id,
-        recording_start_time=_timestamp(data, "recordingStartTime"),
+        recording_start_time=start_time,
         recording_duration_ms=_non_negative_int(data, "recordingDurationMs", "data"),
         session_end_reason=_optional_string(data, "sessionEndReason", "data"),
         content_type=_optional_choice(data, "recordingContentType", CONTENT_TYPES),
@@ -206,7 +228,20 @@ def parse_subject(subject: str) -> tuple[str, str, str]:
     _check_id("callId", call_id, _CALL_ID)
     _check_id("serverCallId", server_call_id, _SERVER_CALL_ID)
     _check_id("recordingId", recording_id, _RECORDING_ID)
+    too_long = key_id_problem(recording_id)
+    if too_long is not None:
+        raise InvalidEventError(f"recordingId {recording_id[:80]!r}... {too_long}")
     return call_id, server_call_id, recording_id
+
+
+def _check_blob_names(call_id: str, recording_id: str, start_time: datetime, chunks: int) -> None:
+    """The recording's folder and its longest file name must make a valid blob name."""
+    longest = recording_prefix(call_id, recording_id, start_time) + longest_file_name(chunks)
+    problem = blob_name_problem(longest)
+    if problem is not None:
+        raise InvalidEventError(
+            f"callId and recordingId are too long for the archive: the blob name {problem}"
+        )
 
 
 def _check_id(name: str, value: str, pattern: re.Pattern[str]) -> None:
@@ -245,14 +280,14 @@ def _chunk(item: Any, position: int) -> ChunkRef:
     return ChunkRef(
         index=_non_negative_int(item, "index", where),
         document_id=document_id,
-        content_location=_media_url(item, "contentLocation", where),
-        metadata_location=_media_url(item, "metadataLocation", where),
-        delete_location=_media_url(item, "deleteLocation", where),
+        content_location=_media_url(item, "contentLocation", where, document_id),
+        metadata_location=_media_url(item, "metadataLocation", where, document_id),
+        delete_location=_media_url(item, "deleteLocation", where, document_id),
         end_reason=_optional_string(item, "endReason", where),
     )
 
 
-def _media_url(item: dict[str, Any], key: str, where: str) -> str:
+def _media_url(item: dict[str, Any], key: str, where: str, document_id: str) -> str:
     url = _string(item, key, where)
     if any(ord(char) < 0x21 or ord(char) == 0x7F for char in url) or "\\" in url:
         raise InvalidEventError(
@@ -261,6 +296,10 @@ def _media_url(item: dict[str, Any], key: str, where: str) -> str:
     if not is_acs_media_url(url):
         raise InvalidEventError(
             f"{where}.{key} {url!r} is not an https URL on an allowed ACS media host"
+        )
+    if document_id not in (unquote(segment) for segment in urlparse(url).path.split("/")):
+        raise InvalidEventError(
+            f"{where}.{key} {url!r} does not name the chunk's documentId {document_id!r}"
         )
     return url
 

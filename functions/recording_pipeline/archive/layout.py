@@ -47,6 +47,11 @@ def manifest_blob_name(prefix: str) -> str:
     return f"{prefix}{MANIFEST_NAME}"
 
 
+def longest_file_name(chunks: int) -> str:
+    """The longest name in the folder of a recording of ``chunks`` chunks (its last metadata)."""
+    return metadata_blob_name("", max(chunks - 1, 0))
+
+
 def block_id(offset: int, length: int, md5_state: str = NO_STATE) -> str:
     """The id of the block holding source bytes ``[offset, offset + length)``.
 

@@ -33,24 +33,41 @@ LOGGER = logging.getLogger(__name__)
 
 # Queue messages hold 64 KiB; keep the envelope under it even when the body needs escaping.
 MAX_ENVELOPE_CHARS = 60 * 1024
+#: A reason quotes what it found (a topic, a URL, an id); long quotes are cut.
+MAX_REASON_CHARS = 2000
 
 
 def poison_envelope(
     *, reason: str, message_id: str | None, body: str | bytes, received_at: datetime
 ) -> str:
+    """The envelope as ASCII JSON that fits a queue message as it is.
+
+    ``<``, ``>`` and ``&`` are written as ``\\u`` escapes, so the XML the queue service takes
+    the message in is no longer than the envelope; a body that would make it longer than
+    :data:`MAX_ENVELOPE_CHARS` is cut (``bodyTruncated``), and so is a very long reason.
+    """
     text = body.decode("utf-8", errors="replace") if isinstance(body, bytes) else body
+    if len(reason) > MAX_REASON_CHARS:
+        reason = reason[: MAX_REASON_CHARS - 3] + "..."
     envelope: dict[str, Any] = {
         "reason": reason,
         "messageId": message_id,
         "receivedAt": received_at.astimezone(UTC).isoformat(),
         "body": text,
     }
-    encoded = json.dumps(envelope)
-    if len(encoded) > MAX_ENVELOPE_CHARS:
-        envelope["body"] = text[: MAX_ENVELOPE_CHARS // 2]
+    encoded = _queue_safe(envelope)
+    kept = len(text)
+    while len(encoded) > MAX_ENVELOPE_CHARS:
+        kept //= 2
+        envelope["body"] = text[:kept]
         envelope["bodyTruncated"] = True
-        encoded = json.dumps(envelope)
+        encoded = _queue_safe(envelope)
     return encoded
+
+
+def _queue_safe(envelope: dict[str, Any]) -> str:
+    encoded = json.dumps(envelope)  # ASCII: every non-ASCII character is escaped
+    return encoded.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
 def send_to_poison_once(

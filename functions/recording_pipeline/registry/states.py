@@ -97,7 +97,7 @@ def state_change(
     def apply(current: dict[str, Any] | None) -> dict[str, Any] | None:
         if current is None and not create_if_missing:
             raise RecordingMissingError(recording_id)
-        if _has_change(current, change):
+        if _has_change(current, change) or _failure_after_the_end(current, change):
             return None
         properties: dict[str, Any] = {schema.RECORDING_ID: recording_id}
         for name, value in (call_ids or {}).items():
@@ -193,6 +193,18 @@ def _api_changed_later(entries: list[dict[str, Any]], at: str) -> bool:
     return any(
         entry.get("source") != "callback" and str(entry.get("at", "")) > at for entry in entries
     )
+
+
+def _failure_after_the_end(entity: dict[str, Any] | None, change: StateChange) -> bool:
+    """A failure reported for a recording that has ended changes nothing.
+
+    ``StartRecordingFailed`` is news only while a recording may still be starting; once it is
+    ``stopped`` or ``failed``, or archived (ACS publishes files only after the end), a failure
+    can only be a replay, and a ``failed`` entry would contradict what happened.
+    """
+    if change.state != "failed" or entity is None:
+        return False
+    return entity.get(schema.STATE) in TERMINAL_STATES or bool(entity.get(schema.ARCHIVE_STATUS))
 
 
 def _has_change(entity: dict[str, Any] | None, change: StateChange) -> bool:

@@ -3,21 +3,31 @@
 A recording with any ``ArchiveStatus`` has ended (ACS publishes files only then), so every view
 reads it as ``stopped`` even when the API never saw the stop (a hang-up); the list filter does
 the same on the service side (:func:`state_filter`) and finishes it here.
+
+A row that holds text which is not valid Unicode (a lone surrogate written before the edge
+checked text, or by hand) is shown, never skipped and never a 500: each bad code unit becomes
+U+FFFD and a warning names the row. Skipping it would hide a recording from the list; showing
+it marked lets an operator find and fix it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from urllib.parse import unquote
 
 from azure.data.tables import EntityProperty
 
 from recording_pipeline.clock import iso
-from recording_pipeline.ids import decode_id
+from recording_pipeline.input_rules import sanitized
 from recording_pipeline.registry import schema
 from recording_pipeline.registry.states import TERMINAL_STATES, history
+
+LOGGER = logging.getLogger(__name__)
 
 #: Wire name of each archive property in the API's ``archive`` view.
 ARCHIVE_FIELDS = {
@@ -106,18 +116,24 @@ def state_filter(state: str, parameters: dict[str, Any]) -> str:
 
 def entry(entity: dict[str, Any]) -> RegistryEntry:
     options_json = entity.get(schema.OPTIONS_JSON)
-    return RegistryEntry(
+    built = RegistryEntry(
         recording_id=str(entity.get(schema.RECORDING_ID, "")),
         state=effective_state(entity),
         history=history(entity),
         server_call_id=entity.get(schema.SERVER_CALL_ID) or None,
         call_connection_id=entity.get(schema.CALL_CONNECTION_ID) or None,
-        options=json.loads(options_json) if options_json else None,
+        options=_json_or_none(options_json),
         created_at=entity.get(schema.CREATED_AT) or None,
         updated_at=entity.get(schema.UPDATED_AT) or None,
         failure=entity.get(schema.FAILURE_REASON) or None,
         archive=_archive(entity),
     )
+    fields = {field.name: getattr(built, field.name) for field in dataclasses.fields(built)}
+    clean, changed = sanitized(fields)
+    if not changed:
+        return built
+    _warn_unreadable(entity)
+    return RegistryEntry(**clean)
 
 
 def summary(entity: dict[str, Any]) -> dict[str, Any]:
@@ -135,8 +151,10 @@ def summary(entity: dict[str, Any]) -> dict[str, Any]:
             value = value.value
         return int(value) if isinstance(value, int) else None
 
-    recording_id = text(schema.RECORDING_ID) or decode_id(str(entity.get(schema.PARTITION_KEY, "")))
-    return {
+    recording_id = text(schema.RECORDING_ID) or unquote(
+        str(entity.get(schema.PARTITION_KEY, "")), errors="replace"
+    )
+    item = {
         "recordingId": recording_id,
         "serverCallId": text(schema.SERVER_CALL_ID),
         "callConnectionId": text(schema.CALL_CONNECTION_ID),
@@ -152,6 +170,27 @@ def summary(entity: dict[str, Any]) -> dict[str, Any]:
         "totalBytes": number(schema.ARCHIVE_TOTAL_BYTES),
         "overdueAt": text(schema.OVERDUE_AT),
     }
+    clean, changed = sanitized(item)
+    if changed:
+        _warn_unreadable(entity)
+    return clean
+
+
+def _warn_unreadable(entity: dict[str, Any]) -> None:
+    LOGGER.warning(
+        "registry row %s holds text that is not valid Unicode; shown with U+FFFD",
+        ascii(entity.get(schema.PARTITION_KEY)),
+    )
+
+
+def _json_or_none(raw: Any) -> Any:
+    if not raw:
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError:
+        LOGGER.warning("unreadable %s shown as null", schema.OPTIONS_JSON)
+        return None
 
 
 def _archive(entity: dict[str, Any]) -> dict[str, Any] | None:

@@ -7,10 +7,12 @@ expiry. The emulator's own signed callbacks are covered in ``test_api_recordings
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -18,47 +20,24 @@ from urllib.parse import quote
 import httpx
 import jwt
 import pytest
+from azure.data.tables import TableClient
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from local_runtime.processes import Azurite
-from recording_pipeline.api.callbacks import CallbackTokenVerifier
 from recording_pipeline.api.routes.callbacks import CALLBACK_WRITE_TIMEOUT_SECONDS
+from recording_pipeline.clock import iso, utc_now
+from recording_pipeline.ids import encode_id
 from tests.functions.stack import (
     FUNCTION_KEY,
     ApiServer,
     OidcIssuer,
+    acs_recording,
     stack_environment,
     start_api,
     state_changed_event,
     unique_table_name,
 )
 from tests.support.emulator import RunningEmulator
-
-
-@pytest.fixture(scope="module")
-def issuer(module_emulator: RunningEmulator) -> Iterator[OidcIssuer]:
-    running = OidcIssuer(audience=module_emulator.immutable_resource_id).start()
-    try:
-        yield running
-    finally:
-        running.stop()
-
-
-@pytest.fixture(scope="module")
-def callback_api(
-    module_emulator: RunningEmulator, azurite: Azurite, issuer: OidcIssuer
-) -> Iterator[ApiServer]:
-    environ = stack_environment(
-        module_emulator, azurite, table=unique_table_name(), oidc_metadata_url=issuer.metadata_url
-    )
-    verifier = CallbackTokenVerifier(
-        issuer.metadata_url, module_emulator.immutable_resource_id, key_refresh_cooldown=0
-    )
-    server = start_api(environ, callback_verifier=verifier)
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture
@@ -88,9 +67,9 @@ def new_recording_id() -> str:
 
 
 def test_valid_token_records_state_changed_in_the_registry(
-    http: httpx.Client, issuer: OidcIssuer
+    http: httpx.Client, issuer: OidcIssuer, module_emulator: RunningEmulator
 ) -> None:
-    recording_id = new_recording_id()
+    recording_id = acs_recording(module_emulator)
     event = state_changed_event(recording_id, "active", server_call_id="call-1")
 
     response = deliver(http, [event], issuer.token())
@@ -106,8 +85,10 @@ def test_valid_token_records_state_changed_in_the_registry(
     ]
 
 
-def test_redelivered_event_changes_nothing(http: httpx.Client, issuer: OidcIssuer) -> None:
-    recording_id = new_recording_id()
+def test_redelivered_event_changes_nothing(
+    http: httpx.Client, issuer: OidcIssuer, module_emulator: RunningEmulator
+) -> None:
+    recording_id = acs_recording(module_emulator)
     event = state_changed_event(recording_id, "inactive")
     assert deliver(http, [event], issuer.token()).status_code == 200
     first = registry_view(http, recording_id)
@@ -115,22 +96,26 @@ def test_redelivered_event_changes_nothing(http: httpx.Client, issuer: OidcIssue
     assert registry_view(http, recording_id) == first
 
 
-def test_start_recording_failed_marks_the_recording_failed(
-    http: httpx.Client, issuer: OidcIssuer
-) -> None:
-    recording_id = new_recording_id()
-    event = {
+def start_recording_failed(recording_id: str) -> dict[str, Any]:
+    return {
         "id": str(uuid.uuid4()),
         "type": "Microsoft.Communication.StartRecordingFailed",
         "specversion": "1.0",
         "source": "calling/callConnections/c-1",
-        "time": "2026-01-01T10:00:00.000Z",
+        "time": iso(utc_now()),
         "data": {
             "recordingId": recording_id,
             "callConnectionId": "c-1",
             "resultInformation": {"code": 500, "subCode": 8583, "message": "Recording failed"},
         },
     }
+
+
+def test_start_recording_failed_marks_the_recording_failed(
+    http: httpx.Client, issuer: OidcIssuer, module_emulator: RunningEmulator
+) -> None:
+    recording_id = acs_recording(module_emulator)
+    event = start_recording_failed(recording_id)
     assert deliver(http, [event], issuer.token()).json()["recorded"] == 1
     registry = registry_view(http, recording_id)
     assert registry is not None
@@ -206,12 +191,12 @@ def test_missing_bearer_token_is_401(http: httpx.Client, authorization: str | No
 
 
 def test_rotated_signing_key_is_fetched_on_first_use(
-    http: httpx.Client, issuer: OidcIssuer
+    http: httpx.Client, issuer: OidcIssuer, module_emulator: RunningEmulator
 ) -> None:
     assert deliver(http, [], issuer.token()).status_code == 200  # keys are cached now
     fetched = issuer.jwks_requests
     issuer.rotate()
-    recording_id = new_recording_id()
+    recording_id = acs_recording(module_emulator)
     response = deliver(http, [state_changed_event(recording_id, "active")], issuer.token())
     assert response.status_code == 200, response.text
     assert issuer.jwks_requests == fetched + 1
@@ -236,9 +221,9 @@ def test_malformed_delivery_is_400(
 
 
 def test_one_malformed_event_rejects_the_whole_delivery(
-    http: httpx.Client, issuer: OidcIssuer
+    http: httpx.Client, issuer: OidcIssuer, module_emulator: RunningEmulator
 ) -> None:
-    good_id = new_recording_id()
+    good_id = acs_recording(module_emulator)
     bad = state_changed_event(new_recording_id(), "paused")  # not an ACS state
     response = deliver(http, [state_changed_event(good_id, "active"), bad], issuer.token())
     assert response.status_code == 400
@@ -287,3 +272,91 @@ def test_a_callback_the_registry_cannot_take_is_503_so_acs_retries(
     finally:
         server.stop()
         private.stop()
+
+
+def registry_rows(table: TableClient) -> list[tuple[str, str]]:
+    return sorted((e["PartitionKey"], e["RowKey"]) for e in table.list_entities())
+
+
+def test_a_replayed_token_cannot_create_a_recording_this_api_never_started(
+    http: httpx.Client, issuer: OidcIssuer, callback_registry: TableClient
+) -> None:
+    """A token captured at the callback URL, replayed with events about a recording neither the
+    registry nor ACS knows: acknowledged (ACS need not retry), logged, and nothing written."""
+    token = issuer.token()
+    recording_id = new_recording_id()
+    rows = registry_rows(callback_registry)
+    for event in (
+        state_changed_event(recording_id, "active"),
+        start_recording_failed(recording_id),
+    ):
+        response = deliver(http, [event], token)
+        assert response.status_code == 200, response.text
+        assert response.json() == {"received": 1, "recorded": 0, "ignored": 1}
+    assert registry_view(http, recording_id) is None
+    assert registry_rows(callback_registry) == rows
+
+
+@pytest.mark.parametrize(
+    ("time_of", "rule"),
+    [
+        (lambda: "garbage-time", "ISO 8601"),
+        (lambda: 1767261600, "ISO 8601"),
+        (lambda: "2026-01-01T10:00:00", "ISO 8601"),  # no zone
+        (lambda: iso(utc_now() - timedelta(hours=25)), "within 24 hours before"),
+        (lambda: iso(utc_now() + timedelta(minutes=10)), "5 minutes after"),
+    ],
+    ids=["garbage", "number", "no-zone", "a-day-old", "future"],
+)
+def test_an_event_time_must_be_iso_8601_within_a_sane_window(
+    http: httpx.Client,
+    issuer: OidcIssuer,
+    module_emulator: RunningEmulator,
+    time_of: Any,
+    rule: str,
+) -> None:
+    recording_id = acs_recording(module_emulator)
+    event = state_changed_event(recording_id, "active")
+    event["time"] = time_of()
+    response = deliver(http, [event], issuer.token())
+    assert response.status_code == 400, response.text
+    assert response.json()["field"] == "[0].time"
+    assert rule in response.json()["detail"]
+    assert registry_view(http, recording_id) is None
+
+
+@pytest.mark.parametrize(
+    ("state", "archive_status"),
+    [("stopped", None), ("failed", None), ("active", "archived")],
+    ids=["stopped", "failed", "archived"],
+)
+def test_a_recording_that_has_ended_never_gets_a_new_failure(
+    http: httpx.Client,
+    issuer: OidcIssuer,
+    callback_registry: TableClient,
+    state: str,
+    archive_status: str | None,
+) -> None:
+    recording_id = new_recording_id()
+    history = [{"state": state, "at": iso(utc_now()), "source": "api"}]
+    callback_registry.upsert_entity(
+        {
+            "PartitionKey": encode_id(recording_id),
+            "RowKey": "recording",
+            "RecordingId": recording_id,
+            "State": state,
+            "StateHistoryJson": json.dumps(history),
+            **({"ArchiveStatus": archive_status} if archive_status else {}),
+        }
+    )
+    before = registry_view(http, recording_id)
+    assert before is not None
+
+    response = deliver(http, [start_recording_failed(recording_id)], issuer.token())
+
+    assert response.status_code == 200, response.text
+    after = registry_view(http, recording_id)
+    assert after is not None
+    assert after["stateHistory"] == [{**entry, "eventId": None} for entry in history]
+    assert after["failure"] is None
+    assert after["state"] == before["state"]

@@ -437,3 +437,65 @@ def test_worker_killed_mid_copy_resumes_and_the_md5_matches(
     assert int(resumed.group(1)) == int(resumed.group(2)) * block
     assert set(object_statuses(pair.emulator, recording_id)) == {"deleted"}, second.log_tail()
     assert_archive_matches(pair, event, files, "wav")
+
+
+def forge_other_locations(event_a: dict[str, Any], event_b: dict[str, Any]) -> dict[str, Any]:
+    """A's event (subject, document ids) with B's chunk locations."""
+    forged = json.loads(json.dumps(event_a))
+    chunks_a = forged["data"]["recordingStorageInfo"]["recordingChunks"]
+    chunks_b = event_b["data"]["recordingStorageInfo"]["recordingChunks"]
+    for chunk_a, chunk_b in zip(chunks_a, chunks_b, strict=True):
+        for key in ("contentLocation", "metadataLocation", "deleteLocation"):
+            chunk_a[key] = chunk_b[key]
+    return forged
+
+
+def forge_other_subject(event_a: dict[str, Any], event_b: dict[str, Any]) -> dict[str, Any]:
+    """B's event (documents, locations) under A's subject, as a new event."""
+    forged = json.loads(json.dumps(event_b))
+    forged["subject"] = event_a["subject"]
+    forged["id"] = str(uuid.uuid4())
+    return forged
+
+
+@pytest.mark.parametrize(
+    ("forge", "reason"),
+    [
+        (forge_other_locations, "does not name the chunk's documentId"),
+        (forge_other_subject, "its metadata does not match the event: callId is"),
+    ],
+    ids=["b-locations-under-a", "b-documents-under-a-subject"],
+)
+def test_a_forged_event_misfiles_nothing_and_deletes_nothing(
+    start_pair: Callable[..., Pair], forge: Callable[..., dict[str, Any]], reason: str
+) -> None:
+    """An event naming recording A but pointing at recording B's documents is rejected before
+    anything is committed or deleted; both real events then archive their own recordings."""
+    pair = start_pair()
+    options = {
+        "recording_content_type": "audio",
+        "recording_channel_type": "mixed",
+        "recording_format_type": "wav",
+    }
+    recording_a, event_a = record(pair.emulator, 2, [("advance", 2.0)], **options)
+    recording_b, event_b = record(pair.emulator, 2, [("advance", 3.0)], **options)
+    forged = forge(event_a, event_b)
+
+    outcome = handle_event_message(
+        json.dumps(forged), message_id="forged-1", settings=pair.stack.settings, retry=FAST_RETRY
+    )
+
+    assert outcome is ArchiveOutcome.REJECTED
+    (envelope,) = pair.stack.poison_envelopes()
+    assert reason in envelope["reason"]
+    assert pair.stack.blob_names() == []
+    assert [e["PartitionKey"] for e in pair.stack.entities()] == ["poison"]
+    assert set(object_statuses(pair.emulator, recording_b)) == {"stored"}
+    for real, recording_id in ((event_a, recording_a), (event_b, recording_b)):
+        assert (
+            handle_event_message(json.dumps(real), settings=pair.stack.settings, retry=FAST_RETRY)
+            is ArchiveOutcome.ARCHIVED
+        )
+        entity = pair.stack.recording_entity(recording_id)
+        assert entity is not None and entity["ArchiveStatus"] == "archived"
+        assert set(object_statuses(pair.emulator, recording_id)) == {"deleted"}

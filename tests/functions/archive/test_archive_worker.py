@@ -197,3 +197,30 @@ def test_worker_killed_mid_copy_resumes_with_the_staged_blocks(
     second_reads = media_server.get_requests(content_path)[requests_before_second:]
     assert min(int(h.removeprefix("bytes=").split("-")[0]) for h in second_reads) == resumed_at
     wait_until(lambda: queue_is_empty(stack), 30, "the redelivered message to be deleted")
+
+
+def test_messages_no_parser_can_read_are_poisoned_at_once_with_their_reason(
+    stack: ArchiveStack, workers: Workers
+) -> None:
+    """A RecursionError or a ValueError from the JSON parser is bad input, not a transient
+    failure: one attempt, an envelope with the reason, never five retries and a raw body."""
+    bodies = {
+        "nests too deeply": "[" * 30_000 + "]" * 30_000,
+        "cannot be read": '{"id": ' + "7" * 5000 + "}",
+    }
+    for body in bodies.values():
+        stack.events_queue.send_message(body)
+    worker = workers.start()
+
+    wait_until(lambda: len(stack.poison_queue.peek_messages(max_messages=5)) == 2, 30, "poison")
+    wait_until(lambda: queue_is_empty(stack), 30, "the queue to drain")
+    contents = [m.content for m in stack.poison_queue.peek_messages(max_messages=5)]
+    envelopes = [json.loads(c) for c in contents if c.startswith('{"reason"')]
+    assert len(envelopes) == 2, "the host moved raw bodies: the worker retried them"
+    for reason, body in bodies.items():
+        (envelope,) = [e for e in envelopes if e["body"] == body]
+        assert reason in envelope["reason"]
+        assert envelope["messageId"]
+    assert "failed on attempt" not in worker.log_tail(400)
+    assert [e["PartitionKey"] for e in stack.entities()] == ["poison", "poison"]
+    assert stack.blob_names() == []

@@ -152,6 +152,36 @@ EVENT_CASES: list[tuple[str, Callable, str]] = [
     ("duration-string", set_path("data", "recordingDurationMs", value="10"), "recordingDurationMs"),
     ("duration-negative", set_path("data", "recordingDurationMs", value=-5), "recordingDurationMs"),
     ("format-unknown", set_path("data", "recordingFormatType", value="flac"), "'flac' is not one"),
+    # The SDK refuses a trailing dot; accepting it would fail later and leave a registry row.
+    (
+        "content-host-trailing-dot",
+        set_path(*CHUNKS, 0, "contentLocation", value=f"https://{MEDIA_HOST}./v1/objects/d"),
+        "not an https URL on an allowed ACS media host",
+    ),
+    (
+        "metadata-host-empty-label",
+        set_path(*CHUNKS, 1, "metadataLocation", value="https://a..asm.skype.com/v1/objects/d"),
+        "not an https URL on an allowed ACS media host",
+    ),
+    # Content, metadata and delete location must be of the chunk's own document.
+    (
+        "content-of-another-document",
+        set_path(*CHUNKS, 0, "contentLocation", value=f"https://{MEDIA_HOST}/v1/objects/other/x"),
+        "does not name the chunk's documentId",
+    ),
+    (
+        "delete-of-another-document",
+        set_path(*CHUNKS, 1, "deleteLocation", value=f"https://{MEDIA_HOST}/v1/objects/other"),
+        "does not name the chunk's documentId",
+    ),
+    # A recording id must fit a Table key once encoded ("+" becomes "%2B": 171 make 513).
+    ("recording-id-too-long-for-a-key", set_subject(recording="+" * 171), "Table key"),
+    (
+        "ids-too-long-for-blob-names",
+        set_subject(call="+" * 256, recording="+" * 170),
+        "more than the 1024 of a blob name",
+    ),
+    ("text-not-unicode", set_path("data", "sessionEndReason", value="x\ud800"), "sessionEndReason"),
 ]
 
 BODY_CASES: list[tuple[str, str, str]] = [
@@ -162,6 +192,11 @@ BODY_CASES: list[tuple[str, str, str]] = [
     ("base64-of-bad-json", base64.b64encode(b"{nope}").decode(), "is not valid JSON"),
     ("json-array-of-two", "[{}, {}]", "one event per message"),
     ("json-array-of-number", "[1]", "event must be a JSON object, got int"),
+    ("deeply-nested", "[" * 30_000 + "]" * 30_000, "nests too deeply"),
+    ("nested-past-the-limit", "[" * 100 + "]" * 100, "deeper than 64"),
+    ("5000-digit-integer", '{"id": ' + "7" * 5000 + "}", "cannot be read"),
+    ("base64-of-deep-nesting", base64.b64encode(b"[" * 3000 + b"]" * 3000).decode(), "nests"),
+    ("lone-surrogate", '{"id": "\\ud800"}', "not valid Unicode at id"),
 ]
 
 
@@ -283,7 +318,34 @@ def test_chunks_are_returned_in_index_order(valid_event: Event) -> None:
     assert event.chunks[0].document_id == chunks[1]["documentId"]
 
 
+def test_bytes_that_are_not_utf8_are_poisoned_with_their_reason(
+    stack: ArchiveStack, media_server: SyntheticMediaServer
+) -> None:
+    body = b'{"id": "\xff\xfe"}'
+    outcome = handle_event_message(body, message_id="msg-1", settings=stack.settings)
+    assert outcome is ArchiveOutcome.REJECTED
+    assert [e["reason"] for e in stack.poison_envelopes()] == ["message body is not UTF-8"]
+    assert stack.entities()[0]["PartitionKey"] == "poison"
+    assert len(stack.entities()) == 1
+
+
 def test_decode_rejects_bytes_that_are_not_utf8() -> None:
     with pytest.raises(InvalidEventError, match="not UTF-8"):
         parse_event_message(b"\xff\xfe{}", resource_id=RESOURCE_ID)
     assert decode_message_body(b'{"a": 1}') == {"a": 1}
+
+
+def test_a_reason_and_a_body_full_of_xml_characters_still_fit_the_poison_queue(
+    stack: ArchiveStack, media_server: SyntheticMediaServer, valid_event: Event
+) -> None:
+    """The reason quotes the topic; the queue takes the envelope as XML, where ``<`` and ``&``
+    grow: neither may push it over a queue message's 64 KiB (found by the fuzz layer)."""
+    valid_event["topic"] = "<&>" * 12_000
+    body = json.dumps(valid_event)
+    outcome = handle_event_message(body, message_id="msg-xml", settings=stack.settings)
+    assert outcome is ArchiveOutcome.REJECTED
+    (envelope,) = stack.poison_envelopes()
+    assert envelope["reason"].startswith("topic '<&><&>")
+    assert len(envelope["reason"]) <= 2000
+    assert envelope["bodyTruncated"] is True
+    assert body.startswith(envelope["body"])

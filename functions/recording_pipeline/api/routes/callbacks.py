@@ -12,6 +12,7 @@ from recording_pipeline.api import problems
 from recording_pipeline.api.callbacks import (
     CALLBACKS_PATH,
     CallbackAuthError,
+    CallbackEvent,
     CallbackTokenVerifier,
     OidcUnavailableError,
     bearer_token,
@@ -19,9 +20,11 @@ from recording_pipeline.api.callbacks import (
     record_events,
 )
 from recording_pipeline.api.dependencies import Services
+from recording_pipeline.api.known_recordings import KnownRecordings
 from recording_pipeline.api.problems import problem_responses
 from recording_pipeline.api.schemas import CallbackAck
 from recording_pipeline.api.timing import measure
+from recording_pipeline.input_rules import UnreadableJsonError, load_json
 from recording_pipeline.registry.table import RegistryUnavailableError
 from recording_pipeline.registry.writer import written_within
 
@@ -41,17 +44,43 @@ async def callbacks(
         str | None, Header(description="`Bearer <JWT>` signed by ACS.")
     ] = None,
 ) -> dict[str, int]:
-    """Call Automation callbacks (CloudEvents array), authenticated by ACS's JWT."""
+    """Call Automation callbacks (CloudEvents array), authenticated by ACS's JWT.
+
+    Only events about a recording this API started, or that ACS knows, are recorded; the others
+    are logged and counted as ignored.
+    """
     await run_in_threadpool(_verify_callback_token, services.verifier, authorization)
     events, ignored = parse_delivery(await _json_body(request))
-    written = record_events(services.writes, events)
+    admitted = await _about_known_recordings(services.known, events)
+    written = record_events(services.writes, admitted)
     try:
         with measure("registry"):
             await written_within(written, CALLBACK_WRITE_TIMEOUT_SECONDS)
     except RegistryUnavailableError as error:
         LOGGER.warning("callback not acknowledged: %s", error)
         raise problems.registry_unavailable(retry_after_seconds=5) from error
-    return {"received": len(events) + ignored, "recorded": len(written), "ignored": ignored}
+    return {
+        "received": len(events) + ignored,
+        "recorded": len(written),
+        "ignored": ignored + len(events) - len(admitted),
+    }
+
+
+async def _about_known_recordings(
+    known: KnownRecordings, events: list[CallbackEvent]
+) -> list[CallbackEvent]:
+    answers: dict[str, bool] = {}
+    for event in events:
+        if event.recording_id not in answers:
+            answers[event.recording_id] = await known.contains(event.recording_id)
+            if not answers[event.recording_id]:
+                LOGGER.warning(
+                    "callback %s ignored: recording %r was not started by this API and ACS does "
+                    "not know it",
+                    event.event_type,
+                    event.recording_id,
+                )
+    return [event for event in events if answers[event.recording_id]]
 
 
 def _verify_callback_token(verifier: CallbackTokenVerifier, authorization: str | None) -> None:
@@ -73,7 +102,10 @@ def _verify_callback_token(verifier: CallbackTokenVerifier, authorization: str |
 
 
 async def _json_body(request: Request) -> Any:
+    """The delivery, read only now (after the token check) through the request guard's cap."""
     try:
-        return await request.json()
-    except ValueError as error:
-        raise problems.invalid_field("body", "must be JSON") from error
+        return load_json(await request.body())
+    except UnreadableJsonError as error:
+        raise problems.invalid_field(
+            "body", f"must be a CloudEvents array: the body {error.reason}"
+        ) from None

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
 from recording_pipeline.api.dependencies import require_function_key
+from recording_pipeline.api.keys import HEALTH_PATH
 from recording_pipeline.api.schemas import HealthResponse
 
 OPENAPI_PATH = "/api/openapi.json"
@@ -19,7 +20,7 @@ async def openapi_document(request: Request) -> JSONResponse:
     return JSONResponse(request.app.openapi())
 
 
-@router.get("/api/health", response_model=HealthResponse, tags=["health"])
+@router.get(HEALTH_PATH, response_model=HealthResponse, tags=["health"])
 async def health() -> dict[str, str]:
     """Liveness: answers without calling ACS or Storage (no key needed)."""
     return {"status": "ok"}

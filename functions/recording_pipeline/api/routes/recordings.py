@@ -19,6 +19,7 @@ from recording_pipeline.api.dependencies import KEYED, RecordingIdPath, Services
 from recording_pipeline.api.problems import problem_responses
 from recording_pipeline.api.rules import (
     validate_idempotency_key,
+    validate_query_id,
     validate_recording_id,
     validate_start_request,
 )
@@ -104,7 +105,7 @@ async def list_recordings(
     return await services.control.list_recordings(
         limit=limit,
         continuation_token=continuation_token,
-        server_call_id=server_call_id,
+        server_call_id=validate_query_id("serverCallId", server_call_id),
         state=state,
         archive_status=archive_status,
     )
