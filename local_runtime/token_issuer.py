@@ -73,6 +73,8 @@ class TokenIssuer:
     jwks_requests: int = 0
     #: True: every path answers 503, as the tenant's endpoints do in an outage.
     outage: bool = False
+    #: Every token the managed-identity endpoint handed out (tests check none is ever printed).
+    issued: list[str] = field(default_factory=list)
     server: LocalHttpServer | None = None
 
     @property
@@ -206,8 +208,10 @@ class TokenIssuer:
         if resource.rstrip("/") not in {self.api_app_id_uri, self.api_client_id}:
             return None
         claims = self.claims()
+        token = self.sign(claims)
+        self.issued.append(token)
         return {
-            "access_token": self.sign(claims),
+            "access_token": token,
             "expires_on": str(claims["exp"]),
             "resource": resource,
             "token_type": "Bearer",
@@ -245,10 +249,11 @@ def _handler_for(issuer: TokenIssuer) -> type[BaseHTTPRequestHandler]:
             resource = (query.get("resource") or [""])[0]
             answer = issuer.token_for_resource(resource)
             if answer is None:
+                # App Service answers an unknown resource with a vague 500 (as MSAL notes).
                 self._json(
-                    400,
+                    500,
                     {
-                        "statusCode": 400,
+                        "statusCode": 500,
                         "message": f"AADSTS500011: the resource principal named {resource!r} "
                         f"was not found in tenant {issuer.tenant_id}",
                     },
