@@ -243,17 +243,23 @@ class LocalStack:
         )
 
     def _start_api(self) -> None:
-        self.api_port = free_port()
-        self.api = ManagedProcess(
-            name="api",
+        self.api, self.api_port = self.start_api_process("api", self.function_env())
+
+    def start_api_process(self, name: str, env: dict[str, str]) -> tuple[ManagedProcess, int]:
+        """An API (``scripts.serve_api``) with ``env`` on a free loopback port, logging to
+        ``<logs>/<name>.log``, and its port. The stack's own API is one; a benchmark starts a
+        second beside it with other settings (and stops it itself)."""
+        port = free_port()
+        process = ManagedProcess(
+            name=name,
             argv=python_module_argv(
-                "scripts.serve_api",
-                *("--host", "127.0.0.1", "--port", str(self.api_port), *self.api_args),
+                "scripts.serve_api", *("--host", "127.0.0.1", "--port", str(port), *self.api_args)
             ),
-            env=self.function_env(),
-            ready=lambda: http_answers(f"{self.api_url}/api/health"),
-            log_path=self.logs_dir / "api.log",
-        ).start()
+            env=env,
+            ready=lambda: http_answers(f"http://127.0.0.1:{port}/api/health"),
+            log_path=self.logs_dir / f"{name}.log",
+        )
+        return process.start(), port
 
     def _start_worker(self) -> None:
         # A short polling interval keeps the local demo snappy; host.json's value applies in Azure.
