@@ -36,7 +36,15 @@ from emulator.simulation import EmulatorSimulation
 from local_runtime.stack import LocalStack
 from recording_pipeline.api.bearer import BearerTokenVerifier
 from recording_pipeline.settings import Settings
-from scripts.bench_api import DEFAULT_THINK_MS, FLOOR_OPERATIONS, OPERATIONS, Samples, api_round
+from scripts.bench_api import (
+    FLOOR_OPERATIONS,
+    OPERATIONS,
+    Samples,
+    add_round_options,
+    api_round,
+    check_round_options,
+    percentile,
+)
 
 #: The checked request and the control: everything but health passes the key or token check.
 MEASURED = (*OPERATIONS, *FLOOR_OPERATIONS)
@@ -129,8 +137,7 @@ def markdown_table(
     for operation in MEASURED:
         difference = token.median(operation) - key.median(operation)
         lines.append(
-            f"| {operation} | {key.median(operation):.1f} | {key.percentile(operation, 0.95):.1f} "
-            f"| {token.median(operation):.1f} | {token.percentile(operation, 0.95):.1f} "
+            f"| {operation} | {key.p50_p95_cells(operation)} | {token.p50_p95_cells(operation)} "
             f"| {difference:+.1f} |"
         )
     lines += [
@@ -139,29 +146,19 @@ def markdown_table(
         "after the check, before ACS and the registry.",
     ]
     if checks_us:
-        ordered = sorted(checks_us)
-        p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
         lines += [
             "",
-            f"The token check alone, in process against cached keys ({len(ordered)} checks): "
-            f"p50 {statistics.median(ordered):.0f} µs, p95 {p95:.0f} µs.",
+            f"The token check alone, in process against cached keys ({len(checks_us)} checks): "
+            f"p50 {statistics.median(checks_us):.0f} µs, p95 {percentile(checks_us, 0.95):.0f} µs.",
         ]
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--iterations", type=int, default=200, help="measured rounds per mode")
-    parser.add_argument("--warmup", type=int, default=20, help="unmeasured rounds first")
-    parser.add_argument(
-        "--think-ms",
-        type=float,
-        default=DEFAULT_THINK_MS,
-        help="pause before each operation, as a client's (0 = back to back)",
-    )
+    add_round_options(parser, "mode")
     args = parser.parse_args(argv)
-    if args.iterations < 1 or args.warmup < 0 or args.think_ms < 0:
-        parser.error("--iterations must be >= 1, --warmup and --think-ms >= 0")
+    check_round_options(parser, args)
     with two_apis() as (stack, key_api_url):
         key, token = run(
             stack,

@@ -43,6 +43,14 @@ MAX_ALLOWED_CLIENT_IDS = 50
 #: NCRONTAB (with seconds) of the reconciler's timer: every 10 minutes.
 DEFAULT_RECONCILE_SCHEDULE = "0 */10 * * * *"
 
+#: The ``API_*`` settings that only ``entraId`` and ``both`` read (empty with ``functionKey``).
+API_TOKEN_SETTING_NAMES = (
+    "API_TENANT_ID",
+    "API_AUDIENCE",
+    "API_ALLOWED_CLIENT_IDS",
+    "API_REQUIRED_ROLE",
+    "API_OIDC_METADATA_URL",
+)
 #: Settings the Pulumi program must set on the Function App (checked by a test on both sides).
 AZURE_SETTING_NAMES = (
     "ACS_ENDPOINT",
@@ -60,11 +68,7 @@ AZURE_SETTING_NAMES = (
     "LOST_AFTER_HOURS",
     "MAX_POISON_REPLAYS",
     "API_AUTH",
-    "API_TENANT_ID",
-    "API_AUDIENCE",
-    "API_ALLOWED_CLIENT_IDS",
-    "API_REQUIRED_ROLE",
-    "API_OIDC_METADATA_URL",
+    *API_TOKEN_SETTING_NAMES,
 )
 #: Settings that only make sense on one machine; the Pulumi program must never set them.
 LOCAL_ONLY_SETTING_NAMES = (
@@ -252,13 +256,7 @@ def _api_auth_values(reader: _Reader) -> dict[str, Any]:
     if mode is None:
         return values  # its own problem is listed; the rules below would only guess
     if mode == API_AUTH_FUNCTION_KEY:
-        for name in (
-            "API_TENANT_ID",
-            "API_AUDIENCE",
-            "API_ALLOWED_CLIENT_IDS",
-            "API_REQUIRED_ROLE",
-            "API_OIDC_METADATA_URL",
-        ):
+        for name in API_TOKEN_SETTING_NAMES:
             if reader.env.get(name, "").strip():
                 reader.problems.append(
                     f"{name} applies only with API_AUTH {API_AUTH_ENTRA_ID} or {API_AUTH_BOTH} "

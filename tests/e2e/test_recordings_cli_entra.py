@@ -7,16 +7,15 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from emulator.simulation import EmulatorSimulation
-from local_runtime.processes import REPO_ROOT
 from local_runtime.stack import LocalStack, running_stack
 from local_runtime.token_issuer import LOCAL_API_APP_ID_URI
+from tests.e2e.test_recordings_cli import ok, run_recordings
 
 #: Variables of the caller's shell that would steer the CLI or azure-identity elsewhere.
 _FOREIGN = ("RECORDINGS_", "AZURE_", "IDENTITY_", "MSI_", "IMDS_")
@@ -38,20 +37,7 @@ def recordings(
 ) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith(_FOREIGN)}
     environ = {**clean, **{k: v for k, v in env.items() if k not in drop}}
-    return subprocess.run(
-        [sys.executable, "-m", "scripts.recordings", *args],
-        cwd=REPO_ROOT,
-        env=environ,
-        capture_output=True,
-        text=True,
-        timeout=90,
-        check=False,
-    )
-
-
-def ok(result: subprocess.CompletedProcess[str]) -> str:
-    assert result.returncode == 0, f"exit {result.returncode}\n{result.stdout}\n{result.stderr}"
-    return result.stdout
+    return run_recordings(args, environ, timeout=90)
 
 
 def test_make_up_exports_what_the_cli_needs_to_sign_in_and_no_function_key(
