@@ -28,6 +28,7 @@ import secrets
 import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
+from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -115,6 +116,17 @@ class TokenIssuer:
         if self.server is not None:
             self.server.stop()
             self.server = None
+
+    def __enter__(self) -> TokenIssuer:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
 
     def rotate(self) -> str:
         """Publish a new signing key (a new ``kid``) and sign with it from now on."""

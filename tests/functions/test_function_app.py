@@ -216,11 +216,8 @@ def test_queue_trigger_hands_the_message_to_the_archiver(
 
 @pytest.fixture(scope="module")
 def token_issuer() -> Iterator[TokenIssuer]:
-    running = TokenIssuer().start()
-    try:
+    with TokenIssuer() as running:
         yield running
-    finally:
-        running.stop()
 
 
 @pytest.mark.parametrize(("mode", "level"), [("entraId", "ANONYMOUS"), ("both", "FUNCTION")])

@@ -29,11 +29,8 @@ TEXT = st.text(min_size=1, max_size=80)
 
 @pytest.fixture(scope="module")
 def issuer() -> Iterator[TokenIssuer]:
-    running = TokenIssuer().start()
-    try:
+    with TokenIssuer() as running:
         yield running
-    finally:
-        running.stop()
 
 
 @pytest.fixture(scope="module")

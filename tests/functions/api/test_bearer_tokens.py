@@ -45,11 +45,8 @@ OTHER_CLIENT = "99999999-0000-4000-8000-0000000000c9"
 
 @pytest.fixture(scope="module")
 def entra_issuer() -> Iterator[TokenIssuer]:
-    running = TokenIssuer().start()
-    try:
+    with TokenIssuer() as running:
         yield running
-    finally:
-        running.stop()
 
 
 def serve(environ: dict[str, str]) -> Iterator[ApiServer]:

@@ -30,11 +30,8 @@ class Clock:
 
 @pytest.fixture
 def issuer() -> Iterator[TokenIssuer]:
-    running = TokenIssuer().start()
-    try:
+    with TokenIssuer() as running:
         yield running
-    finally:
-        running.stop()
 
 
 @pytest.fixture
