@@ -14,6 +14,9 @@ STACK ?= dev
 # and the file a shell can `source` to use it (RECORDINGS_API_URL, RECORDINGS_FUNCTION_KEY, ...).
 STATE_DIR ?=
 ENV_FILE ?= .local/up.env
+# `make up API_AUTH=entraId` (or both): the API takes Entra ID tokens of a local token issuer, and
+# the env file lets the CLI sign in with azure-identity (see the README's "API authentication").
+API_AUTH ?=
 # `make deploy` and `make teardown` show the plan and ask before they change anything (pulumi's own
 # prompt); YES=1 passes --yes (no question: CI, scripts).
 YES ?=
@@ -74,7 +77,7 @@ local: install ## Run the whole pipeline on this machine, play the demo, stop ev
 	@$(PY) -m scripts.local_stack demo $(if $(STATE_DIR),--state-dir "$(STATE_DIR)")
 
 up: install ## Start the local stack and keep it running (Ctrl-C stops it); `source $(ENV_FILE)` to use it
-	@$(PY) -m scripts.local_stack up $(if $(ENV_FILE),--env-file "$(ENV_FILE)") $(if $(STATE_DIR),--state-dir "$(STATE_DIR)")
+	@$(PY) -m scripts.local_stack up $(if $(ENV_FILE),--env-file "$(ENV_FILE)") $(if $(STATE_DIR),--state-dir "$(STATE_DIR)") $(if $(API_AUTH),--api-auth "$(API_AUTH)")
 
 package: install ## Build the Function App zip (dist/functionapp.zip), byte-identical across builds
 	$(PY) -m scripts.build_package

@@ -1,7 +1,10 @@
 """Azure Functions entry point: wiring only, the logic lives in ``recording_pipeline``.
 
-- ``http_app_func`` (auth level FUNCTION): every ``/api/...`` route of the recording API; the
-  host checks the function key before the request reaches the app.
+- ``http_app_func``: every ``/api/...`` route of the recording API. Its auth level follows
+  ``API_AUTH``: FUNCTION with ``functionKey`` and ``both`` (the host checks the function key
+  before the request reaches the app), ANONYMOUS with ``entraId`` (no key; the app requires an
+  Entra ID bearer token, as it also does on top of the key with ``both``). The host's key check
+  comes before the app, so it cannot accept "a key or a token": ``both`` means both.
 - ``callbacks`` and ``health`` (ANONYMOUS): ACS cannot send a function key, so callbacks are
   authenticated by ACS's JWT inside the app; health must answer probes without a key. Both hand
   the request to the same ASGI app, so there is one implementation of every route.
@@ -29,10 +32,17 @@ import azure.functions as func
 from recording_pipeline.api.app import create_app, platform_base_url
 from recording_pipeline.archive.archiver import handle_event_message
 from recording_pipeline.reconcile.run import run_scheduled
+from recording_pipeline.settings import Settings
 
-api = create_app(host_checks_keys=True, public_base_url=platform_base_url())
+settings = Settings.from_env()
+api = create_app(settings, host_checks_keys=True, public_base_url=platform_base_url())
 atexit.register(api.state.services.writes.close, 10.0)
-app = func.AsgiFunctionApp(app=api, http_auth_level=func.AuthLevel.FUNCTION)
+app = func.AsgiFunctionApp(
+    app=api,
+    http_auth_level=(
+        func.AuthLevel.FUNCTION if settings.requires_function_key else func.AuthLevel.ANONYMOUS
+    ),
+)
 
 
 async def _to_api(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:

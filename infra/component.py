@@ -11,7 +11,12 @@ from infra.communication import CommunicationArgs, RecordingCommunication
 from infra.config import RecordingConfig
 from infra.deployment import FunctionCodeDeployment
 from infra.events import EventsArgs, RecordingEvents
-from infra.function_app import FunctionAppArgs, RecordingFunctionApp, function_app_settings
+from infra.function_app import (
+    ApiAuthSettings,
+    FunctionAppArgs,
+    RecordingFunctionApp,
+    function_app_settings,
+)
 from infra.monitoring import AlertsArgs, Observability, ObservabilityArgs, RecordingAlerts
 from infra.network import EndpointTarget, NetworkArgs, RecordingNetwork
 from infra.package import PackageInfo
@@ -118,6 +123,13 @@ class CallRecording(pulumi.ComponentResource):
             child,
         )
         self.network = self._network(cfg, rg_name, archive, runtime, child)
+        api_auth = ApiAuthSettings(
+            mode=cfg.api_auth,
+            tenant_id=cfg.api_tenant_id,
+            audiences=cfg.api_audiences,
+            allowed_client_ids=tuple(cfg.api_allowed_client_ids),
+            required_role=cfg.api_required_role,
+        )
         settings = function_app_settings(
             acs_endpoint=acs.endpoint,
             acs_resource_id=acs.id,
@@ -131,6 +143,7 @@ class CallRecording(pulumi.ComponentResource):
             overdue_after_minutes=cfg.overdue_after_minutes,
             lost_after_hours=cfg.lost_after_hours,
             max_poison_replays=cfg.max_poison_replays,
+            api_auth=api_auth,
         )
         function_app = RecordingFunctionApp(
             f"{prefix}-func",
@@ -221,6 +234,7 @@ class CallRecording(pulumi.ComponentResource):
         self.events_queue = EVENTS_QUEUE
         self.poison_queue = POISON_QUEUE
         self.network_mode = cfg.network
+        self.api_audience = api_auth.audience
         # register_outputs last: it tells the engine the component is complete.
         self.register_outputs(self.outputs())
 
@@ -287,4 +301,7 @@ class CallRecording(pulumi.ComponentResource):
             "RESOURCE_GROUP_NAME": self.resource_group_name,
             # The smoke test skips the data-plane checks a runner outside the VNet cannot make.
             "NETWORK_MODE": self.network_mode,
+            # What clients ask Entra ID tokens for (`<API_AUDIENCE>/.default`); empty with
+            # apiAuth functionKey. Not a secret: it names the API, it grants nothing.
+            "API_AUDIENCE": self.api_audience,
         }

@@ -87,6 +87,12 @@ STORAGE_PRIVATE_DNS_ZONES = {
 #: cloud to a public endpoint: "Secure webhook endpoint", Azure Communication Services), so an
 #: inbound allow-list that must still admit them needs this tag.
 ACS_CALLBACK_SERVICE_TAG = "AzureCloud"
+#: Values of ``apiAuth``: who may call the recording API (the app setting ``API_AUTH``).
+API_AUTH_MODES = ("functionKey", "entraId", "both")
+#: The modes in which the app requires an Entra ID bearer token.
+API_TOKEN_MODES = ("entraId", "both")
+#: Audiences one API accepts at most (an application ID URI and a client id are the usual pair).
+MAX_API_AUDIENCES = 5
 
 _EMAIL = re.compile(r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$")
 _REGION = re.compile(r"^[a-z][a-z0-9]{2,39}$")
@@ -105,6 +111,12 @@ _DNS_ZONE_ID = re.compile(
 )
 _SUBNET_NAME = re.compile(r"^[A-Za-z0-9](?:[-\w.]{0,78}[\w])?$")
 _SERVICE_TAG = re.compile(r"^[A-Za-z][A-Za-z0-9]*(?:\.[A-Za-z0-9]+)?$")
+_GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+#: An application ID URI (``api://...`` or an https URI of a verified domain), or a client id.
+_APP_ID_URI = re.compile(r"^(api|https)://[^\s?#,]+$")
+#: An app role value as Entra ID allows it: 1-120 printable ASCII characters other than space,
+#: ``"`` and ``\``, not starting with ``.``.
+_APP_ROLE = re.compile(r"^(?!\.)[!#-\[\]-~]{1,120}$")
 
 
 class ConfigError(ValueError):
@@ -173,6 +185,21 @@ class RecordingConfig:
     existing_private_dns_zone_ids: Mapping[str, str]
     api_allowed_ip_ranges: Sequence[str]
     api_allowed_service_tags: Sequence[str]
+    api_auth: str
+    api_tenant_id: str
+    api_audience: str
+    api_allowed_client_ids: Sequence[str]
+    api_required_role: str
+
+    @property
+    def requires_bearer_token(self) -> bool:
+        """``apiAuth`` is ``entraId`` or ``both``: the app requires Entra ID access tokens."""
+        return self.api_auth in API_TOKEN_MODES
+
+    @property
+    def api_audiences(self) -> tuple[str, ...]:
+        """``apiAudience`` as its separate audiences."""
+        return tuple(self.api_audience.split(",")) if self.api_audience else ()
 
     @property
     def private(self) -> bool:
@@ -342,6 +369,50 @@ def _is_ip_range(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def _parse_api_auth(key: str, raw: str) -> str:
+    """One of :data:`API_AUTH_MODES`, case-insensitively, in its canonical spelling."""
+    by_lower = {mode.lower(): mode for mode in API_AUTH_MODES}
+    mode = by_lower.get(raw.strip().lower())
+    if mode is None:
+        raise ConfigError(key, f"{key} ({raw!r}) must be one of: {', '.join(API_AUTH_MODES)}")
+    return mode
+
+
+def _is_audience(text: str) -> bool:
+    return bool(_GUID.fullmatch(text) or _APP_ID_URI.fullmatch(text))
+
+
+def _parse_audiences(key: str, raw: str) -> str:
+    """Empty, or one or more audiences separated by commas (the first is what clients ask for),
+    given back with the blanks around each removed."""
+    if not raw.strip():
+        return ""
+    items = [item.strip() for item in raw.split(",")]
+    for item in items:
+        if not _is_audience(item):
+            raise ConfigError(
+                key,
+                f"{key} ({item!r}) must be an application ID URI (api://... or https://...) or "
+                "the API's client id (a GUID); separate two with a comma",
+            )
+    if len(items) > MAX_API_AUDIENCES or len(set(items)) != len(items):
+        raise ConfigError(
+            key, f"{key} ({raw!r}) must hold 1-{MAX_API_AUDIENCES} different audiences"
+        )
+    return ",".join(items)
+
+
+def _parse_client_ids(key: str, raw: str) -> list[str]:
+    items = _parse_string_list("a client application id (a GUID)", _is_guid)(key, raw)
+    if len(set(item.lower() for item in items)) != len(items):
+        raise ConfigError(key, f"{key} ({raw!r}) must not list a client id twice")
+    return [item.lower() for item in items]
+
+
+def _is_guid(text: str) -> bool:
+    return _GUID.fullmatch(text) is not None
 
 
 def _parse_dns_zone_ids(key: str, raw: str) -> dict[str, str]:
@@ -705,6 +776,53 @@ CONFIG_FIELDS: tuple[ConfigField, ...] = (
             lambda tag: _SERVICE_TAG.fullmatch(tag) is not None,
         ),
     ),
+    ConfigField(
+        "apiAuth",
+        "string",
+        "functionKey",
+        "functionKey, entraId or both",
+        "Who may call the recording API: the function key (checked by the Functions host), an "
+        "Entra ID access token (checked by the app; no key), or both. Callbacks (ACS's JWT) and "
+        "health (anonymous) are the same in every mode. See API authentication.",
+        _parse_api_auth,
+    ),
+    ConfigField(
+        "apiTenantId",
+        "string",
+        "",
+        "a GUID; required with entraId or both, empty with functionKey",
+        "Entra ID tenant whose access tokens the API accepts (its signing keys, its issuer).",
+        _parse_optional_pattern(_GUID, "a tenant id (a GUID)"),
+    ),
+    ConfigField(
+        "apiAudience",
+        "string",
+        "",
+        "application ID URI (api://...) and/or client id (GUID), comma-separated; required "
+        "with entraId or both",
+        "Accepted token audiences: v1.0 tokens carry the application ID URI, v2.0 tokens the "
+        "client id, so give both to accept either. The first is the API_AUDIENCE stack output "
+        "clients ask tokens for.",
+        _parse_audiences,
+    ),
+    ConfigField(
+        "apiAllowedClientIds",
+        "list",
+        [],
+        "JSON list of GUIDs; entraId or both only",
+        "Only these client applications (azp/appid) may call the API; empty = any client the "
+        "tenant issues a token to for the audience.",
+        _parse_client_ids,
+    ),
+    ConfigField(
+        "apiRequiredRole",
+        "string",
+        "",
+        "empty or an app role value (no spaces, 1-120 chars); entraId or both only",
+        "Tokens must carry this app role in their roles claim (define it with allowedMemberTypes "
+        "Application so only applications can hold it).",
+        _parse_optional_pattern(_APP_ROLE, "an app role value: 1-120 characters, no spaces"),
+    ),
 )
 FIELDS_BY_KEY = {f.key: f for f in CONFIG_FIELDS}
 
@@ -770,7 +888,36 @@ def config_problems(raw: Mapping[str, str]) -> list[ConfigError]:
             _check_network(RecordingConfig(stack="", **parsed))
         except ConfigError as error:
             problems.append(error)
+    if all(key in values for key in _API_TOKEN_KEYS) and "apiAuth" in values:
+        problems += _api_auth_problems(values)
     return problems
+
+
+#: Keys that only the token modes read.
+_API_TOKEN_KEYS = ("apiTenantId", "apiAudience", "apiAllowedClientIds", "apiRequiredRole")
+#: ... of which these must be set in those modes.
+_API_TOKEN_REQUIRED_KEYS = ("apiTenantId", "apiAudience")
+
+
+def _api_auth_problems(values: Mapping[str, Any]) -> list[ConfigError]:
+    """A token mode names a tenant and an audience; ``functionKey`` sets no token key (a key
+    left from a switch back would look like a token check that is not there)."""
+    mode = values["apiAuth"]
+    if mode in API_TOKEN_MODES:
+        return [
+            ConfigError(key, f"{key} is required with apiAuth {mode}")
+            for key in _API_TOKEN_REQUIRED_KEYS
+            if not values[key]
+        ]
+    return [
+        ConfigError(
+            key,
+            f"{key} ({values[key]!r}) applies only with apiAuth entraId or both "
+            f"(apiAuth is {mode})",
+        )
+        for key in _API_TOKEN_KEYS
+        if values[key]
+    ]
 
 
 def _must_be_less(a_key: str, b_key: str) -> tuple[tuple[str, ...], Callable[..., Any]]:

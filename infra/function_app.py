@@ -20,6 +20,10 @@ PYTHON_VERSION = "3.11"
 CALLBACK_OIDC_METADATA_URL = (
     "https://acscallautomation.communication.azure.com/calling/.well-known/acsopenidconfiguration"
 )
+#: Entra ID's v2.0 OpenID metadata of a tenant: where the API's token signing keys are published.
+ENTRA_METADATA_URL = (
+    "https://login.microsoftonline.com/{tenant}/v2.0/.well-known/openid-configuration"
+)
 #: Settings the function code reads (functions/recording_pipeline/settings.py).
 RUNTIME_SETTING_NAMES = (
     "ACS_ENDPOINT",
@@ -36,6 +40,12 @@ RUNTIME_SETTING_NAMES = (
     "OVERDUE_AFTER_MINUTES",
     "LOST_AFTER_HOURS",
     "MAX_POISON_REPLAYS",
+    "API_AUTH",
+    "API_TENANT_ID",
+    "API_AUDIENCE",
+    "API_ALLOWED_CLIENT_IDS",
+    "API_REQUIRED_ROLE",
+    "API_OIDC_METADATA_URL",
 )
 #: Settings the Functions host reads: identity-based storage, the queue trigger's connection
 #: (connection="RecordingQueue") and Entra-authenticated Application Insights.
@@ -71,12 +81,16 @@ def function_app_settings(
     overdue_after_minutes: int = 30,
     lost_after_hours: int = 25,
     max_poison_replays: int = 5,
+    api_auth: ApiAuthSettings | None = None,
 ) -> dict[str, pulumi.Input[str]]:
     """Every app setting of the Function App, in one place so both sides can be checked.
 
     ``RECONCILE_SCHEDULE`` is the reconciler timer's NCRONTAB (the host reads it through the
     trigger's ``%RECONCILE_SCHEDULE%``); the other reconciler settings are its thresholds.
+    ``API_*`` say who may call the API (:class:`ApiAuthSettings`); the token settings are empty
+    with ``functionKey``.
     """
+    auth = api_auth or ApiAuthSettings()
     settings: dict[str, pulumi.Input[str]] = {
         "ACS_ENDPOINT": acs_endpoint,
         "ACS_RESOURCE_ID": acs_resource_id,
@@ -92,12 +106,52 @@ def function_app_settings(
         "OVERDUE_AFTER_MINUTES": str(overdue_after_minutes),
         "LOST_AFTER_HOURS": str(lost_after_hours),
         "MAX_POISON_REPLAYS": str(max_poison_replays),
+        **auth.app_settings(),
         "AzureWebJobsStorage__accountName": runtime_account_name,
         "RecordingQueue__queueServiceUri": archive_queue_endpoint,
         "APPLICATIONINSIGHTS_CONNECTION_STRING": app_insights_connection_string,
         "APPLICATIONINSIGHTS_AUTHENTICATION_STRING": "Authorization=AAD",
     }
     return settings
+
+
+@dataclass(frozen=True)
+class ApiAuthSettings:
+    """Who may call the recording API (stack keys ``apiAuth``, ``apiTenantId``, ...)."""
+
+    mode: str = "functionKey"
+    """Optional. ``functionKey``, ``entraId`` or ``both``."""
+    tenant_id: str = ""
+    """Conditional. Required with ``entraId``/``both``: the tenant whose tokens are accepted."""
+    audiences: Sequence[str] = ()
+    """Conditional. Required with ``entraId``/``both``: application ID URI and/or client id."""
+    allowed_client_ids: Sequence[str] = ()
+    """Optional. Only these client applications; empty = any."""
+    required_role: str = ""
+    """Optional. An app role every token must hold."""
+
+    @property
+    def requires_bearer_token(self) -> bool:
+        return self.mode != "functionKey"
+
+    def app_settings(self) -> dict[str, str]:
+        """The ``API_*`` app settings (empty values where the mode reads none)."""
+        tokens = self.requires_bearer_token
+        return {
+            "API_AUTH": self.mode,
+            "API_TENANT_ID": self.tenant_id if tokens else "",
+            "API_AUDIENCE": ",".join(self.audiences) if tokens else "",
+            "API_ALLOWED_CLIENT_IDS": ",".join(self.allowed_client_ids) if tokens else "",
+            "API_REQUIRED_ROLE": self.required_role if tokens else "",
+            "API_OIDC_METADATA_URL": (
+                ENTRA_METADATA_URL.format(tenant=self.tenant_id) if tokens else ""
+            ),
+        }
+
+    @property
+    def audience(self) -> str:
+        """What clients ask tokens for (the first audience; empty with ``functionKey``)."""
+        return self.audiences[0] if self.requires_bearer_token and self.audiences else ""
 
 
 #: First priority of the inbound allow rules (App Service evaluates them lowest first).

@@ -15,6 +15,11 @@ the queue when its lease ends, and the archiver resumes the copy after the last 
 Azurite and the emulator are not restarted (the emulator's calls live in its memory): when one
 of them stops, the stack stops and keeps its state and logs.
 
+With ``api_auth`` ``entraId`` or ``both`` (``make up API_AUTH=entraId``) a local token issuer
+(``local_runtime.token_issuer``, a thread of this process) stands in for the Entra ID tenant:
+the API is pointed at its metadata, and the CLI's environment points azure-identity's managed
+identity at its token endpoint, so ``recordings`` signs in exactly as it does in Azure.
+
 What runs against the stack (the demo, a test) is the caller's business: this module knows
 nothing of it.
 """
@@ -51,6 +56,10 @@ from local_runtime.processes import (
     python_module_argv,
     start_emulator_process,
 )
+from local_runtime.token_issuer import LOCAL_API_ROLE, TokenIssuer
+
+#: Values of ``api_auth`` (the API's ``API_AUTH``).
+API_AUTH_MODES = ("functionKey", "entraId", "both")
 
 LOCAL_RESOURCE_ID = (
     "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/local/providers/"
@@ -89,6 +98,8 @@ class LocalStack:
     #: Seconds between reconciler runs (the timer function's part); 0: no reconciler.
     reconcile_every_seconds: float = 60.0
     worker_lease_seconds: int = WORKER_LEASE_SECONDS
+    #: Who may call the API: ``functionKey``, ``entraId`` or ``both`` (as ``API_AUTH``).
+    api_auth: str = "functionKey"
     access_key: str = field(default_factory=_random_access_key)
     function_key: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     azurite: Azurite | None = None
@@ -96,6 +107,8 @@ class LocalStack:
     api: ManagedProcess | None = None
     worker: ManagedProcess | None = None
     reconciler: ManagedProcess | None = None
+    #: The local Entra ID tenant, with ``api_auth`` ``entraId`` or ``both``.
+    token_issuer: TokenIssuer | None = None
     emulator_port: int = 0
     api_port: int = 0
 
@@ -115,6 +128,39 @@ class LocalStack:
     def oidc_metadata_url(self) -> str:
         return f"{self.emulator_url}/calling/.well-known/acsopenidconfiguration"
 
+    @property
+    def uses_tokens(self) -> bool:
+        return self.api_auth != "functionKey"
+
+    @property
+    def uses_function_key(self) -> bool:
+        return self.api_auth != "entraId"
+
+    @property
+    def api_scope(self) -> str:
+        """What a client asks the token issuer for (``<application ID URI>/.default``)."""
+        return f"{self._issuer().api_app_id_uri}/.default"
+
+    def _issuer(self) -> TokenIssuer:
+        if self.token_issuer is None:
+            raise RuntimeError(f"api_auth {self.api_auth} has no token issuer")
+        return self.token_issuer
+
+    def api_auth_env(self) -> dict[str, str]:
+        """The API's ``API_*`` settings: the local issuer's tenant, both audience forms, its
+        caller app and app role (empty with ``functionKey``)."""
+        if not self.uses_tokens:
+            return {}
+        issuer = self._issuer()
+        return {
+            "API_AUTH": self.api_auth,
+            "API_TENANT_ID": issuer.tenant_id,
+            "API_AUDIENCE": f"{issuer.api_app_id_uri},{issuer.api_client_id}",
+            "API_ALLOWED_CLIENT_IDS": issuer.caller_client_id,
+            "API_REQUIRED_ROLE": LOCAL_API_ROLE,
+            "API_OIDC_METADATA_URL": issuer.metadata_url,
+        }
+
     def function_env(self) -> dict[str, str]:
         """The Function App's settings, pointed at the local services (same names as in Azure)."""
         if self.azurite is None:
@@ -133,10 +179,15 @@ class LocalStack:
             "CALLBACK_OIDC_METADATA_URL": self.oidc_metadata_url,
             "DELETE_FROM_ACS_AFTER_ARCHIVE": str(self.delete_from_acs_after_archive).lower(),
             "LOCAL_FUNCTION_KEY": self.function_key,
+            **self.api_auth_env(),
         }
 
     def start(self) -> LocalStack:
+        if self.api_auth not in API_AUTH_MODES:
+            raise ValueError(f"api_auth must be one of {', '.join(API_AUTH_MODES)}")
         try:
+            if self.uses_tokens:
+                self.token_issuer = TokenIssuer().start()
             self._start_azurite()
             self._provision_storage()
             self._start_emulator()
@@ -192,17 +243,23 @@ class LocalStack:
         )
 
     def _start_api(self) -> None:
-        self.api_port = free_port()
-        self.api = ManagedProcess(
-            name="api",
+        self.api, self.api_port = self.start_api_process("api", self.function_env())
+
+    def start_api_process(self, name: str, env: dict[str, str]) -> tuple[ManagedProcess, int]:
+        """An API (``scripts.serve_api``) with ``env`` on a free loopback port, logging to
+        ``<logs>/<name>.log``, and its port. The stack's own API is one; a benchmark starts a
+        second beside it with other settings (and stops it itself)."""
+        port = free_port()
+        process = ManagedProcess(
+            name=name,
             argv=python_module_argv(
-                "scripts.serve_api",
-                *("--host", "127.0.0.1", "--port", str(self.api_port), *self.api_args),
+                "scripts.serve_api", *("--host", "127.0.0.1", "--port", str(port), *self.api_args)
             ),
-            env=self.function_env(),
-            ready=lambda: http_answers(f"{self.api_url}/api/health"),
-            log_path=self.logs_dir / "api.log",
-        ).start()
+            env=env,
+            ready=lambda: http_answers(f"http://127.0.0.1:{port}/api/health"),
+            log_path=self.logs_dir / f"{name}.log",
+        )
+        return process.start(), port
 
     def _start_worker(self) -> None:
         # A short polling interval keeps the local demo snappy; host.json's value applies in Azure.
@@ -237,6 +294,8 @@ class LocalStack:
                 service.stop()
         if self.azurite is not None:
             self.azurite.stop()
+        if self.token_issuer is not None:
+            self.token_issuer.stop()
 
     def function_processes(self) -> list[ManagedProcess]:
         """The processes the Functions host would run (and restart): the API, the worker and
@@ -249,22 +308,47 @@ class LocalStack:
         return [p for p in (self.emulator, azurite) if p is not None]
 
     def cli_env(self) -> dict[str, str]:
-        """What the ``recordings`` CLI and the simulated-call script read."""
-        return {
-            "RECORDINGS_API_URL": f"{self.api_url}/api",
-            "RECORDINGS_FUNCTION_KEY": self.function_key,
-            "ACS_EMULATOR_URL": self.emulator_url,
-        }
+        """What the ``recordings`` CLI and the simulated-call script read.
+
+        With tokens, the CLI signs in with azure-identity (``RECORDINGS_AUTH=entra``), whose
+        managed-identity credential finds the local issuer through ``IDENTITY_ENDPOINT`` and
+        ``IDENTITY_HEADER`` (App Service's variables); ``AZURE_TOKEN_CREDENTIALS`` keeps
+        ``DefaultAzureCredential`` to that credential, so no real sign-in is tried.
+        """
+        env = {"RECORDINGS_API_URL": f"{self.api_url}/api"}
+        if self.uses_function_key:
+            env["RECORDINGS_FUNCTION_KEY"] = self.function_key
+        if self.uses_tokens:
+            issuer = self._issuer()
+            env |= {
+                "RECORDINGS_AUTH": "entra",
+                "RECORDINGS_API_SCOPE": self.api_scope,
+                "IDENTITY_ENDPOINT": issuer.identity_endpoint,
+                "IDENTITY_HEADER": issuer.identity_header,
+                "AZURE_TOKEN_CREDENTIALS": "ManagedIdentityCredential",
+            }
+        return env | {"ACS_EMULATOR_URL": self.emulator_url}
 
     def describe(self) -> dict[str, str]:
         """What a person needs besides :meth:`cli_env` (the keys are local-only, random)."""
         assert self.azurite is not None
-        return {
+        described = {
             "emulator access key": self.access_key,
             "storage connection string": self.azurite.connection_string,
             "state": str(self.state_dir),
             "logs": str(self.logs_dir),
         }
+        if self.uses_tokens:
+            issuer = self._issuer()
+            described |= {
+                "API auth": f"{self.api_auth}: Entra ID tokens of the local issuer "
+                f"(tenant {issuer.tenant_id}, audience {issuer.api_app_id_uri}); "
+                "scripts/recordings signs in by itself",
+                "a token for curl": ".venv/bin/python -c 'from azure.identity import "
+                "DefaultAzureCredential as C; print(C().get_token("
+                f'"{self.api_scope}").token)\'',
+            }
+        return described
 
 
 @contextlib.contextmanager

@@ -85,6 +85,9 @@ FLEX_REFUSED_SITE_CONFIG = (
     "vnetRouteAllEnabled",
 )
 APP_SERVICE_TLS_VERSIONS = ("1.2", "1.3")
+#: Values of the recording API's ``API_AUTH`` app setting (recording_pipeline/settings.py).
+API_AUTH_MODES = ("functionKey", "entraId", "both")
+_GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 MAX_DELIVERY_ATTEMPTS_RANGE = (2, 30)
 EVENT_TTL_MINUTES_RANGE = (1, 1440)
 
@@ -239,6 +242,55 @@ def check_web_app(props: Mapping[str, Any]) -> list[str]:
             "siteConfig.scmMinTlsVersion",
             APP_SERVICE_TLS_VERSIONS,
             "it must be '1.2' or newer",
+        )
+    return violations
+
+
+def _app_settings(props: Mapping[str, Any]) -> dict[str, Any]:
+    """``siteConfig.appSettings`` as name -> value (values may be unknown: None)."""
+    _, items = get_path(props, "siteConfig.appSettings")
+    if not isinstance(items, list):
+        return {}
+    return {
+        item["name"]: item.get("value")
+        for item in items
+        if isinstance(item, Mapping) and isinstance(item.get("name"), str)
+    }
+
+
+def check_api_auth_settings(props: Mapping[str, Any]) -> list[str]:
+    """Every ``API_AUTH`` mode is allowed, but an app that requires Entra ID tokens must say
+    whose: a tenant (a GUID), an audience, and keys fetched over https. Without them the app
+    would refuse to start, or trust keys from a plain-http endpoint."""
+    settings = _app_settings(props)
+    mode = settings.get("API_AUTH")
+    if mode is None:
+        return []
+    if mode not in API_AUTH_MODES:
+        return [
+            f"siteConfig.appSettings API_AUTH is {mode!r}; it must be one of "
+            + ", ".join(API_AUTH_MODES)
+        ]
+    if mode == "functionKey":
+        return []
+    violations = []
+    tenant = settings.get("API_TENANT_ID", "")
+    if tenant is not None and not (isinstance(tenant, str) and _GUID.fullmatch(tenant)):
+        violations.append(
+            f"siteConfig.appSettings API_TENANT_ID is {tenant!r}; with API_AUTH {mode} it must "
+            "be the tenant id (a GUID) whose tokens the API accepts"
+        )
+    audience = settings.get("API_AUDIENCE", "")
+    if audience is not None and not (isinstance(audience, str) and audience.strip()):
+        violations.append(
+            f"siteConfig.appSettings API_AUDIENCE is empty; with API_AUTH {mode} it must name the "
+            "API's application ID URI and/or client id"
+        )
+    metadata = settings.get("API_OIDC_METADATA_URL", "")
+    if isinstance(metadata, str) and metadata and not metadata.startswith("https://"):
+        violations.append(
+            f"siteConfig.appSettings API_OIDC_METADATA_URL is {metadata!r}; signing keys must "
+            "come over https"
         )
     return violations
 
@@ -427,6 +479,13 @@ RESOURCE_RULES: tuple[ResourceRule, ...] = (
         "Web/Function Apps: HTTPS only, TLS 1.2+, no FTP(S), managed identity, Flex-valid config.",
         _of_types(WEB_APP),
         check_web_app,
+    ),
+    ResourceRule(
+        "function-app-api-auth",
+        "Web/Function Apps with API_AUTH entraId or both name a tenant, an audience and https "
+        "signing keys.",
+        _of_types(WEB_APP),
+        check_api_auth_settings,
     ),
     ResourceRule(
         "basic-publishing-credentials-off",

@@ -1,6 +1,7 @@
 """`recordings`: the commands, their arguments and what they print (the HTTP is in ``client``).
 
-    scripts/recordings [--api-url URL] [--function-key KEY] [--timeout S] COMMAND ...
+    scripts/recordings [--api-url URL] [--function-key KEY] [--auth key|entra] [--scope S]
+                       [--stack-outputs FILE] [--timeout S] COMMAND ...
     .venv/bin/python -m scripts.recordings COMMAND ... [--api-url URL] ...
 
 The global options may stand before or after the command, as people type them.
@@ -8,6 +9,12 @@ The global options may stand before or after the command, as people type them.
 The API URL and function key default to RECORDINGS_API_URL and RECORDINGS_FUNCTION_KEY; `make up`
 prints both for the local stack, `pulumi stack output API_BASE_URL` gives the deployed URL. The
 key is sent as `x-functions-key` and never printed.
+
+`--auth entra` (RECORDINGS_AUTH=entra) signs in with azure-identity and sends `Authorization:
+Bearer <token>` for `--scope` (RECORDINGS_API_SCOPE, or the API_AUDIENCE of `--stack-outputs` +
+`/.default`); a function key, when one is given too, is still sent (apiAuth both). The token is
+never printed. `--stack-outputs FILE` reads `pulumi stack output --json`: API_BASE_URL and
+API_AUDIENCE fill what the options and variables leave unset.
 
 Exit codes: 0 done; 1 the API refused (its problem detail is shown) or a download did not
 verify; 2 usage error; 3 the API could not be reached.
@@ -38,9 +45,12 @@ from recordings_cli.client import (
     file_name,
 )
 from recordings_cli.rules import start_problems
+from recordings_cli.signin import BearerAuth, EntraTokens, scope_of_audience, scope_problem
 
 #: Widest id the ``list`` table shows (an ACS recording id is about 180 characters).
 ID_WIDTH = 32
+#: ``--auth``: the function key only, or an Entra ID token (plus the key when one is given).
+AUTH_CHOICES = ("key", "entra")
 
 # --- output ------------------------------------------------------------------------------------
 
@@ -365,9 +375,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="recordings",
         description="Control and fetch call recordings through the recording API.",
-        epilog="Exit codes: 0 done; 1 the API refused or a download did not verify; "
-        "2 usage error; 3 the API could not be reached. --api-url, --function-key and "
-        "--timeout may also follow the command.",
+        epilog="Exit codes: 0 done; 1 the API or the sign-in refused, or a download did not "
+        "verify; 2 usage error; 3 the API could not be reached. The global options (--api-url, "
+        "--function-key, --auth, --scope, --stack-outputs, --timeout) may also follow the "
+        "command.",
     )
     _add_global_options(parser, defaults=True)
     # The same options on every command, defaulting to "not given", so that one typed after
@@ -472,6 +483,27 @@ def _add_global_options(parser: argparse.ArgumentParser, *, defaults: bool) -> N
         help="function key sent as x-functions-key (default: $RECORDINGS_FUNCTION_KEY)",
     )
     parser.add_argument(
+        "--auth",
+        choices=AUTH_CHOICES,
+        default=default(os.environ.get("RECORDINGS_AUTH") or "key"),
+        help="key: the function key only; entra: sign in with azure-identity and send an Entra ID "
+        "token (and the key, if one is given) (default: $RECORDINGS_AUTH or key)",
+    )
+    parser.add_argument(
+        "--scope",
+        default=default(os.environ.get("RECORDINGS_API_SCOPE")),
+        help="--auth entra: the token's scope, <API audience>/.default (default: "
+        "$RECORDINGS_API_SCOPE, else API_AUDIENCE of --stack-outputs)",
+    )
+    parser.add_argument(
+        "--stack-outputs",
+        type=Path,
+        default=default(os.environ.get("RECORDINGS_STACK_OUTPUTS")),
+        metavar="FILE",
+        help="`pulumi stack output --json` saved to a file: its API_BASE_URL and API_AUDIENCE "
+        "are used where no option or variable gives them (default: $RECORDINGS_STACK_OUTPUTS)",
+    )
+    parser.add_argument(
         "--timeout",
         type=_seconds_above_zero,
         default=default(30.0),
@@ -498,21 +530,65 @@ def _limit(value: str) -> int:
 
 @contextlib.contextmanager
 def _client(args: argparse.Namespace) -> Iterator[RecordingsClient]:
-    client = RecordingsClient(args.api_url, args.function_key, timeout=args.timeout)
+    auth = BearerAuth(EntraTokens(args.scope).token) if args.auth == "entra" else None
+    client = RecordingsClient(args.api_url, args.function_key, timeout=args.timeout, auth=auth)
     try:
         yield client
     finally:
         client.close()
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+def stack_outputs(path: Path) -> dict[str, str]:
+    """The string outputs of ``pulumi stack output --json`` saved at ``path``.
+
+    :raises ValueError: naming why the file cannot be used.
+    """
+    try:
+        document = json.loads(path.read_text())
+    except OSError as error:
+        raise ValueError(f"{path} cannot be read ({error.strerror or error})") from None
+    except ValueError:
+        raise ValueError(f"{path} is not JSON (save `pulumi stack output --json`)") from None
+    if not isinstance(document, dict):
+        raise ValueError(f"{path} is not a JSON object of stack outputs")
+    return {key: value for key, value in document.items() if isinstance(value, str)}
+
+
+def _resolve_connection(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Fill the API URL and the scope from ``--stack-outputs`` where nothing else set them, and
+    check both before any request (usage errors, exit 2)."""
+    if args.auth not in AUTH_CHOICES:  # a default from RECORDINGS_AUTH, which argparse trusts
+        parser.error(f"RECORDINGS_AUTH ({args.auth!r}) must be one of: {', '.join(AUTH_CHOICES)}")
+    outputs: dict[str, str] = {}
+    if args.stack_outputs is not None:
+        try:
+            outputs = stack_outputs(args.stack_outputs)
+        except ValueError as error:
+            parser.error(f"--stack-outputs: {error}")
+    args.api_url = args.api_url or outputs.get("API_BASE_URL")
     if not args.api_url:
-        parser.error("no API URL: pass --api-url or set RECORDINGS_API_URL")
+        parser.error("no API URL: pass --api-url or set RECORDINGS_API_URL (or --stack-outputs)")
     problem = api_url_problem(args.api_url)
     if problem is not None:
         parser.error(f"--api-url: {problem}")
+    if args.auth != "entra":
+        return
+    if not args.scope and outputs.get("API_AUDIENCE"):
+        args.scope = scope_of_audience(outputs["API_AUDIENCE"])
+    if not args.scope:
+        parser.error(
+            "--auth entra needs the API's scope: pass --scope <audience>/.default, set "
+            "RECORDINGS_API_SCOPE, or give --stack-outputs of a stack with apiAuth entraId or both"
+        )
+    problem = scope_problem(args.scope)
+    if problem is not None:
+        parser.error(f"--scope: {problem}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _resolve_connection(parser, args)
     try:
         with _client(args) as client:
             return int(args.handler(client, args))

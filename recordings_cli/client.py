@@ -1,10 +1,11 @@
 """The recording API over HTTP, and verified downloads through the links it hands out.
 
 The tool speaks only HTTP to the API, and to Blob Storage through the short-lived read-only links
-the API hands out: it needs no Azure login and no storage key. Downloads stream to disk in
-blocks, are checked against the size and MD5 the archiver recorded, are written under a
-temporary name and renamed only once verified. Every failure becomes a :class:`CliError` that
-carries the exit code the command ends with (see ``cli``).
+the API hands out: it needs no storage key, and an Azure login only where the API takes Entra
+ID tokens (``--auth entra``, see ``signin``; the token goes to the API, never to Storage).
+Downloads stream to disk in blocks, are checked against the size and MD5 the archiver recorded,
+are written under a temporary name and renamed only once verified. Every failure becomes a
+:class:`CliError` that carries the exit code the command ends with (see ``cli``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 import httpx
+
+from recordings_cli.signin import SignInError
 
 EXIT_OK = 0
 EXIT_REFUSED = 1
@@ -45,6 +48,7 @@ class RecordingsClient:
     :param function_key: sent as ``x-functions-key``; never shown.
     :keyword timeout: seconds per request.
     :keyword transport: an httpx transport (tests).
+    :keyword auth: adds the Entra ID bearer token (``signin.BearerAuth``); None: the key only.
     """
 
     def __init__(
@@ -54,13 +58,19 @@ class RecordingsClient:
         *,
         timeout: float = 30.0,
         transport: httpx.BaseTransport | None = None,
+        auth: httpx.Auth | None = None,
     ) -> None:
         self.base_url = normalise_base_url(base_url)
         headers = {"x-functions-key": function_key} if function_key else {}
         self._http = httpx.Client(
-            base_url=self.base_url, headers=headers, timeout=timeout, transport=transport
+            base_url=self.base_url,
+            headers=headers,
+            timeout=timeout,
+            transport=transport,
+            auth=auth,
         )
         self._has_key = bool(function_key)
+        self._signs_in = auth is not None
 
     def close(self) -> None:
         self._http.close()
@@ -113,6 +123,8 @@ class RecordingsClient:
                 "(`make up` prints its URL; set --api-url or RECORDINGS_API_URL)",
                 EXIT_UNREACHABLE,
             ) from error
+        except SignInError as error:
+            raise CliError(f"Entra ID sign-in failed: {error}", EXIT_REFUSED) from None
         if response.status_code >= 400:
             raise CliError(self._refusal(response), EXIT_REFUSED)
         return response
@@ -128,6 +140,29 @@ class RecordingsClient:
             ) from error
         return body
 
+    def _auth_hint(self, response: httpx.Response) -> str:
+        """What to check after a 401 or 403, from what this client sent."""
+        bearer_refused = response.headers.get("WWW-Authenticate", "").startswith("Bearer")
+        if response.status_code == 403 and bearer_refused:
+            return (
+                " The token is valid but its client or app role is not admitted "
+                "(the API's apiAllowedClientIds / apiRequiredRole)."
+            )
+        if response.status_code != 401:
+            return ""
+        if bearer_refused:
+            return (
+                " Check the sign-in: --scope (or RECORDINGS_API_SCOPE) must be the API's "
+                "audience + /.default."
+                if self._signs_in
+                else " The API takes Entra ID tokens: add --auth entra (or RECORDINGS_AUTH=entra)."
+            )
+        return (
+            " Check the function key (--function-key or RECORDINGS_FUNCTION_KEY)."
+            if self._has_key
+            else " No function key was given: set --function-key or RECORDINGS_FUNCTION_KEY."
+        )
+
     def _refusal(self, response: httpx.Response) -> str:
         """One line: status, title, detail and field of the problem (or what there is)."""
         try:
@@ -140,12 +175,7 @@ class RecordingsClient:
                 line += f" (field: {problem['field']})"
         else:
             line = f"{response.status_code} {response.reason_phrase}"
-        if response.status_code == 401:
-            line += (
-                " Check the function key (--function-key or RECORDINGS_FUNCTION_KEY)."
-                if self._has_key
-                else " No function key was given: set --function-key or RECORDINGS_FUNCTION_KEY."
-            )
+        line += self._auth_hint(response)
         retry_after = response.headers.get("Retry-After")
         if retry_after:
             line += f" Retry after {retry_after} s."

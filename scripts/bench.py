@@ -16,6 +16,7 @@ import sys
 BENCHMARKS = {
     "emulator": "scripts.bench_emulator",
     "api": "scripts.bench_api",
+    "api-auth": "scripts.bench_api_auth",
     "archiver": "scripts.bench_archiver",
     "reconcile": "scripts.bench_reconcile",
     "api-bodies": "scripts.bench_api_bodies",

@@ -48,6 +48,32 @@ TARGET_OVERHEAD_MS = 5.0
 DEFAULT_THINK_MS = 20.0
 
 
+def percentile(values: list[float], fraction: float) -> float:
+    """The sample at ``fraction`` (0-1) of ``values`` in order (nearest rank)."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
+
+
+def add_round_options(parser: argparse.ArgumentParser, rounds_of: str) -> None:
+    """``--iterations``, ``--warmup`` and ``--think-ms``, as the API benchmarks take them."""
+    parser.add_argument(
+        "--iterations", type=int, default=200, help=f"measured rounds per {rounds_of}"
+    )
+    parser.add_argument("--warmup", type=int, default=20, help="unmeasured rounds first")
+    parser.add_argument(
+        "--think-ms",
+        type=float,
+        default=DEFAULT_THINK_MS,
+        help="pause before each operation, as a client's (0 = back to back)",
+    )
+
+
+def check_round_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Usage error (exit 2) for rounds that cannot run."""
+    if args.iterations < 1 or args.warmup < 0 or args.think_ms < 0:
+        parser.error("--iterations must be >= 1, --warmup and --think-ms >= 0")
+
+
 @dataclass
 class Samples:
     """Milliseconds per operation for one path (API or SDK)."""
@@ -71,11 +97,14 @@ class Samples:
         return result
 
     def percentile(self, operation: str, fraction: float) -> float:
-        ordered = sorted(self.values[operation])
-        return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
+        return percentile(self.values[operation], fraction)
 
     def median(self, operation: str) -> float:
         return statistics.median(self.values[operation])
+
+    def p50_p95_cells(self, operation: str) -> str:
+        """``p50 | p95`` of ``operation`` for a Markdown table row (ms, one decimal)."""
+        return f"{self.median(operation):.1f} | {self.percentile(operation, 0.95):.1f}"
 
     def span_median(self, operation: str, name: str) -> float:
         return statistics.median(spans.get(name, 0.0) for spans in self.spans[operation])
@@ -175,16 +204,14 @@ def markdown_table(api: Samples, sdk: Samples, iterations: int, server: str = ""
     for operation in OPERATIONS:
         overhead = api.median(operation) - sdk.median(operation)
         lines.append(
-            f"| {operation} | {api.median(operation):.1f} | {api.percentile(operation, 0.95):.1f} "
-            f"| {sdk.median(operation):.1f} | {sdk.percentile(operation, 0.95):.1f} "
+            f"| {operation} | {api.p50_p95_cells(operation)} | {sdk.p50_p95_cells(operation)} "
             f"| {overhead:.1f} | {'met' if overhead <= TARGET_OVERHEAD_MS else 'missed'} "
             f"| {api.span_median(operation, 'acs'):.1f} "
             f"| {api.span_median(operation, 'registry'):.1f} |"
         )
     for operation in FLOOR_OPERATIONS:
         lines.append(
-            f"| {operation} (no ACS, no registry) | {api.median(operation):.1f} "
-            f"| {api.percentile(operation, 0.95):.1f} | | | | | | |"
+            f"| {operation} (no ACS, no registry) | {api.p50_p95_cells(operation)} | | | | | | |"
         )
     lines += [
         "",
@@ -197,14 +224,7 @@ def markdown_table(api: Samples, sdk: Samples, iterations: int, server: str = ""
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--iterations", type=int, default=200, help="measured rounds per path")
-    parser.add_argument("--warmup", type=int, default=20, help="unmeasured rounds first")
-    parser.add_argument(
-        "--think-ms",
-        type=float,
-        default=DEFAULT_THINK_MS,
-        help="pause before each operation, as a client's (0 = back to back)",
-    )
+    add_round_options(parser, "path")
     parser.add_argument(
         "--http", choices=("auto", "httptools", "h11"), default="auto", help="API's HTTP parser"
     )
@@ -212,8 +232,7 @@ def main(argv: list[str] | None = None) -> int:
         "--loop", choices=("auto", "uvloop", "asyncio"), default="auto", help="API's event loop"
     )
     args = parser.parse_args(argv)
-    if args.iterations < 1 or args.warmup < 0 or args.think_ms < 0:
-        parser.error("--iterations must be >= 1, --warmup and --think-ms >= 0")
+    check_round_options(parser, args)
     with tempfile.TemporaryDirectory(prefix="bench-api-") as root:
         stack = LocalStack(
             state_dir=Path(root),

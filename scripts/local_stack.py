@@ -2,6 +2,7 @@
 
 python -m scripts.local_stack demo   # `make local`: start, run the demo, stop everything
 python -m scripts.local_stack up     # `make up`: start and keep running until Ctrl-C
+python -m scripts.local_stack up --api-auth entraId   # `make up API_AUTH=entraId`
 
 Without ``--state-dir`` the stack lives in a new temp dir: after a clean stop its data is
 deleted and its logs are kept; after a failure everything is kept. Ctrl-C (or SIGTERM) is the
@@ -19,6 +20,7 @@ from pathlib import Path
 from local_runtime.demo import run_demo
 from local_runtime.processes import ServiceStartError
 from local_runtime.stack import (
+    API_AUTH_MODES,
     discard_data_keep_logs,
     print_endpoints,
     remove_env_file,
@@ -49,11 +51,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="up: write `export NAME=value` lines for a shell to `source` here (mode 0600): the "
         "CLI's variables and the API's settings; removed when the stack stops",
     )
+    parser.add_argument(
+        "--api-auth",
+        choices=API_AUTH_MODES,
+        default="functionKey",
+        help="up: who may call the API, as the stack key apiAuth: functionKey (default), entraId "
+        "(tokens of a local issuer; the CLI signs in with azure-identity) or both",
+    )
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.mode == "demo" and args.api_auth != "functionKey":
+        parser.error("--api-auth applies to up; the demo runs with the function key")
     state_dir = args.state_dir or Path(tempfile.mkdtemp(prefix="acsrec-"))
     started = time.monotonic()
     print("Starting Azurite, the ACS emulator, the API and the archive worker on 127.0.0.1 ...")
@@ -73,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
 def _run(args: argparse.Namespace, state_dir: Path, started: float) -> int:
     # The demo runs on the emulator's manual clock: minutes of call in well under a minute.
     emulator_args = ("--clock", "manual") if args.mode == "demo" else ("--clock", "wall")
-    with running_stack(state_dir, emulator_args=emulator_args) as stack:
+    with running_stack(state_dir, emulator_args=emulator_args, api_auth=args.api_auth) as stack:
         print(f"Ready in {time.monotonic() - started:.1f}s.")
         if args.mode == "demo":
             print_endpoints(stack, exports=False)

@@ -6,6 +6,12 @@ emulator and Azurite, and four local-only settings carry an access key, a connec
 media-host override and the local function key. A bad environment stops start-up with ONE
 message that lists every missing or invalid setting, so a misconfigured deployment is fixed in
 one round trip instead of one error at a time.
+
+``API_AUTH`` says who may call the recording API (not the callbacks, which ACS signs, nor the
+health route): ``functionKey`` (the Functions host checks the function key), ``entraId`` (the
+app requires an Entra ID bearer token for ``API_AUDIENCE`` from tenant ``API_TENANT_ID``) or
+``both`` (the key and the token). The ``API_*`` settings of a mode are checked together with
+the rest, so a half-configured Entra ID setup stops the app with every missing piece named.
 """
 
 from __future__ import annotations
@@ -21,9 +27,30 @@ DEFAULT_CALLBACK_OIDC_METADATA_URL = (
     "https://acscallautomation.communication.azure.com/calling/.well-known/acsopenidconfiguration"
 )
 MIB = 1024 * 1024
+#: Values of ``API_AUTH``: who may call the recording API.
+API_AUTH_FUNCTION_KEY = "functionKey"
+API_AUTH_ENTRA_ID = "entraId"
+API_AUTH_BOTH = "both"
+API_AUTH_MODES = (API_AUTH_FUNCTION_KEY, API_AUTH_ENTRA_ID, API_AUTH_BOTH)
+#: Entra ID's v2.0 OpenID metadata of a tenant (public cloud); ``API_OIDC_METADATA_URL`` overrides.
+ENTRA_METADATA_URL = (
+    "https://login.microsoftonline.com/{tenant}/v2.0/.well-known/openid-configuration"
+)
+#: At most this many audiences (an application ID URI and a client id are the usual pair).
+MAX_API_AUDIENCES = 5
+#: At most this many allowed client applications.
+MAX_ALLOWED_CLIENT_IDS = 50
 #: NCRONTAB (with seconds) of the reconciler's timer: every 10 minutes.
 DEFAULT_RECONCILE_SCHEDULE = "0 */10 * * * *"
 
+#: The ``API_*`` settings that only ``entraId`` and ``both`` read (empty with ``functionKey``).
+API_TOKEN_SETTING_NAMES = (
+    "API_TENANT_ID",
+    "API_AUDIENCE",
+    "API_ALLOWED_CLIENT_IDS",
+    "API_REQUIRED_ROLE",
+    "API_OIDC_METADATA_URL",
+)
 #: Settings the Pulumi program must set on the Function App (checked by a test on both sides).
 AZURE_SETTING_NAMES = (
     "ACS_ENDPOINT",
@@ -40,6 +67,8 @@ AZURE_SETTING_NAMES = (
     "OVERDUE_AFTER_MINUTES",
     "LOST_AFTER_HOURS",
     "MAX_POISON_REPLAYS",
+    "API_AUTH",
+    *API_TOKEN_SETTING_NAMES,
 )
 #: Settings that only make sense on one machine; the Pulumi program must never set them.
 LOCAL_ONLY_SETTING_NAMES = (
@@ -109,6 +138,32 @@ class Settings:
     local_function_key: Secret | None = field(default=None, repr=False)
     archive_block_size_bytes: int = 8 * MIB
     archive_max_concurrency: int = 4
+    api_auth: str = API_AUTH_FUNCTION_KEY
+    api_tenant_id: str | None = None
+    #: Accepted ``aud`` values: an application ID URI and/or the API's client id.
+    api_audiences: tuple[str, ...] = ()
+    #: Empty: any client application of the tenant.
+    api_allowed_client_ids: frozenset[str] = frozenset()
+    api_required_role: str | None = None
+    #: None: Entra ID's metadata of ``api_tenant_id`` (:attr:`api_metadata_url`).
+    api_oidc_metadata_url: str | None = None
+
+    @property
+    def requires_function_key(self) -> bool:
+        """The recording API needs the function key (``functionKey`` or ``both``)."""
+        return self.api_auth != API_AUTH_ENTRA_ID
+
+    @property
+    def requires_bearer_token(self) -> bool:
+        """The recording API needs an Entra ID bearer token (``entraId`` or ``both``)."""
+        return self.api_auth != API_AUTH_FUNCTION_KEY
+
+    @property
+    def api_metadata_url(self) -> str | None:
+        """Where the tenant's signing keys are published, when bearer tokens are required."""
+        if not self.requires_bearer_token or self.api_tenant_id is None:
+            return None
+        return self.api_oidc_metadata_url or ENTRA_METADATA_URL.format(tenant=self.api_tenant_id)
 
     @property
     def uses_managed_identity_for_acs(self) -> bool:
@@ -169,6 +224,7 @@ class Settings:
             "archive_max_concurrency": reader.optional(
                 "ARCHIVE_MAX_CONCURRENCY", _int_between(1, 32), 4
             ),
+            **_api_auth_values(reader),
         }
         has_account = values["archive_account_name"] is not None
         has_connection = values["archive_storage_connection_string"] is not None
@@ -181,6 +237,36 @@ class Settings:
         if reader.problems:
             raise SettingsError(reader.problems)
         return cls(**values)
+
+
+def _api_auth_values(reader: _Reader) -> dict[str, Any]:
+    """The ``API_*`` settings, with the rules that tie them to ``API_AUTH``: a tenant and an
+    audience are required for bearer tokens, and the token rules mean nothing without them."""
+    values: dict[str, Any] = {
+        "api_auth": reader.optional("API_AUTH", _api_auth_mode, API_AUTH_FUNCTION_KEY),
+        "api_tenant_id": reader.optional("API_TENANT_ID", _guid, None),
+        "api_audiences": reader.optional("API_AUDIENCE", _audiences, ()),
+        "api_allowed_client_ids": reader.optional(
+            "API_ALLOWED_CLIENT_IDS", _client_ids, frozenset()
+        ),
+        "api_required_role": reader.optional("API_REQUIRED_ROLE", _app_role, None),
+        "api_oidc_metadata_url": reader.optional("API_OIDC_METADATA_URL", _http_url, None),
+    }
+    mode = values["api_auth"]
+    if mode is None:
+        return values  # its own problem is listed; the rules below would only guess
+    if mode == API_AUTH_FUNCTION_KEY:
+        for name in API_TOKEN_SETTING_NAMES:
+            if reader.env.get(name, "").strip():
+                reader.problems.append(
+                    f"{name} applies only with API_AUTH {API_AUTH_ENTRA_ID} or {API_AUTH_BOTH} "
+                    f"(API_AUTH is {mode})"
+                )
+        return values
+    for name in ("API_TENANT_ID", "API_AUDIENCE"):
+        if not reader.env.get(name, "").strip():
+            reader.problems.append(f"{name} is required with API_AUTH {mode}")
+    return values
 
 
 T = TypeVar("T")
@@ -258,6 +344,68 @@ def _acs_resource_id(raw: str) -> str:
         raise ValueError(
             "must be /subscriptions/<id>/resourceGroups/<group>/providers/"
             "Microsoft.Communication/communicationServices/<name>"
+        )
+    return raw
+
+
+def _api_auth_mode(raw: str) -> str:
+    by_lower = {mode.lower(): mode for mode in API_AUTH_MODES}
+    mode = by_lower.get(raw.lower())
+    if mode is None:
+        raise ValueError(f"must be one of {', '.join(API_AUTH_MODES)}")
+    return mode
+
+
+_GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+#: An application ID URI: ``api://...`` or an https URI (of a verified domain), no query.
+_APP_ID_URI = re.compile(r"^(api|https)://[^\s?#,]+$")
+#: An app role value as Entra ID allows it: 1-120 printable ASCII characters other than space,
+#: ``"`` and ``\``, not starting with ``.``.
+_APP_ROLE = re.compile(r"^(?!\.)[!#-\[\]-~]{1,120}$")
+
+
+def _guid(raw: str) -> str:
+    if not _GUID.fullmatch(raw):
+        raise ValueError("must be a GUID such as 00000000-0000-0000-0000-000000000000")
+    return raw.lower()
+
+
+def _comma_list(raw: str, limit: int, parse: Callable[[str], str], what: str) -> tuple[str, ...]:
+    items = [item.strip() for item in raw.split(",")]
+    if any(not item for item in items):
+        raise ValueError(f"must be {what} separated by commas, with no empty item")
+    if len(items) > limit:
+        raise ValueError(f"must hold at most {limit} values")
+    parsed = tuple(parse(item) for item in items)
+    if len(set(parsed)) != len(parsed):
+        raise ValueError("must not repeat a value")
+    return parsed
+
+
+def _audience(raw: str) -> str:
+    if _GUID.fullmatch(raw):
+        return raw.lower()
+    if _APP_ID_URI.fullmatch(raw):
+        return raw
+    raise ValueError(
+        f"value {raw[:80]!r} must be an application ID URI (api://... or https://...) or the "
+        "API's client id (a GUID)"
+    )
+
+
+def _audiences(raw: str) -> tuple[str, ...]:
+    return _comma_list(raw, MAX_API_AUDIENCES, _audience, "audiences")
+
+
+def _client_ids(raw: str) -> frozenset[str]:
+    return frozenset(_comma_list(raw, MAX_ALLOWED_CLIENT_IDS, _guid, "client ids (GUIDs)"))
+
+
+def _app_role(raw: str) -> str:
+    if not _APP_ROLE.fullmatch(raw):
+        raise ValueError(
+            "must be an app role value: 1-120 printable ASCII characters without spaces, '\"' "
+            "or '\\', not starting with '.'"
         )
     return raw
 

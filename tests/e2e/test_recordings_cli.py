@@ -49,13 +49,20 @@ def recordings(
         "RECORDINGS_API_URL": url or f"{stack.api_url}/api",
         "RECORDINGS_FUNCTION_KEY": key or stack.function_key,
     }
+    return run_recordings(args, env)
+
+
+def run_recordings(
+    args: tuple[str, ...], env: dict[str, str], timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """``python -m scripts.recordings ARGS`` in a child process with exactly ``env``."""
     return subprocess.run(
         [sys.executable, "-m", "scripts.recordings", *args],
         cwd=REPO_ROOT,
         env=env,
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=timeout,
         check=False,
     )
 

@@ -6,28 +6,22 @@ app's state) but is reached only over real HTTP on a free 127.0.0.1 port, as a c
 
 from __future__ import annotations
 
-import json
-import secrets
 import threading
 import time
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler
+from dataclasses import dataclass
 from typing import Any
 
-import jwt
 import uvicorn
-from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi import FastAPI
-from jwt.algorithms import RSAAlgorithm
 
 from local_runtime.processes import Azurite, free_port
+from local_runtime.token_issuer import TokenIssuer
 from recording_pipeline.api.app import create_app
 from recording_pipeline.clock import iso, utc_now
 from recording_pipeline.settings import Settings
 from tests.support.emulator import RunningEmulator
-from tests.support.http_server import LocalHttpServer
 
 FUNCTION_KEY = "local-test-function-key-" + "x" * 8
 
@@ -55,6 +49,26 @@ def stack_environment(
         "ARCHIVE_STORAGE_CONNECTION_STRING": azurite.connection_string,
         "REGISTRY_TABLE": table,
         "LOCAL_FUNCTION_KEY": function_key,
+    }
+
+
+def entra_environment(
+    issuer: TokenIssuer,
+    mode: str = "entraId",
+    *,
+    audiences: tuple[str, ...] | None = None,
+    allowed_client_ids: tuple[str, ...] = (),
+    required_role: str = "",
+) -> dict[str, str]:
+    """The ``API_*`` settings that make the API take ``issuer``'s tokens (both audience forms
+    unless ``audiences`` says otherwise)."""
+    return {
+        "API_AUTH": mode,
+        "API_TENANT_ID": issuer.tenant_id,
+        "API_AUDIENCE": ",".join(audiences or (issuer.api_app_id_uri, issuer.api_client_id)),
+        "API_ALLOWED_CLIENT_IDS": ",".join(allowed_client_ids),
+        "API_REQUIRED_ROLE": required_role,
+        "API_OIDC_METADATA_URL": issuer.metadata_url,
     }
 
 
@@ -98,22 +112,15 @@ def start_api(environ: Mapping[str, str], **create_app_kwargs: Any) -> ApiServer
 
 
 @dataclass
-class OidcIssuer:
-    """A local OpenID provider: metadata + JWKS over HTTP, tokens signed with its own RSA key.
+class OidcIssuer(TokenIssuer):
+    """A local OpenID provider shaped as ACS's callback issuer: metadata at
+    ``/calling/.well-known/acsopenidconfiguration``, the issuer its base URL, tokens with the ACS
+    resource's immutable id as audience (the server and keys are the local token issuer's).
 
     ``rotate()`` publishes a new key (new ``kid``), as ACS does when it rotates keys.
     """
 
-    audience: str
-    server: LocalHttpServer | None = None
-    keys: list[tuple[str, Any]] = field(default_factory=list)
-    metadata_requests: int = 0
-    jwks_requests: int = 0
-
-    @property
-    def base_url(self) -> str:
-        assert self.server is not None
-        return self.server.base_url
+    audience: str = ""
 
     @property
     def issuer(self) -> str:
@@ -123,48 +130,9 @@ class OidcIssuer:
     def metadata_url(self) -> str:
         return f"{self.base_url}/calling/.well-known/acsopenidconfiguration"
 
-    def start(self) -> OidcIssuer:
-        self.rotate()
-        issuer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                if self.path.endswith("acsopenidconfiguration"):
-                    issuer.metadata_requests += 1
-                    body = {"issuer": issuer.issuer, "jwks_uri": f"{issuer.base_url}/keys"}
-                elif self.path == "/keys":
-                    issuer.jwks_requests += 1
-                    body = {"keys": [issuer.public_jwk(kid, key) for kid, key in issuer.keys]}
-                else:
-                    self.send_error(404)
-                    return
-                payload = json.dumps(body).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-            def log_message(self, *args: Any) -> None:
-                return
-
-        self.server = LocalHttpServer(Handler)
-        return self
-
-    def stop(self) -> None:
-        if self.server is not None:
-            self.server.stop()
-
-    def rotate(self) -> str:
-        kid = secrets.token_hex(8)
-        self.keys.append((kid, rsa.generate_private_key(public_exponent=65537, key_size=2048)))
-        return kid
-
-    @staticmethod
-    def public_jwk(kid: str, key: Any) -> dict[str, Any]:
-        jwk = json.loads(RSAAlgorithm.to_jwk(key.public_key()))
-        jwk.update({"kid": kid, "use": "sig", "alg": "RS256"})
-        return jwk
+    @property
+    def jwks_url(self) -> str:
+        return f"{self.base_url}/keys"
 
     def token(
         self,
@@ -177,7 +145,6 @@ class OidcIssuer:
         kid: str | None = None,
     ) -> str:
         """A token like ACS's; every argument lets a test break exactly one property."""
-        current_kid, current_key = self.keys[-1]
         issued = int(time.time() if issued_at is None else issued_at)
         claims = {
             "iss": self.issuer if issuer is None else issuer,
@@ -186,12 +153,7 @@ class OidcIssuer:
             "nbf": issued,
             "exp": issued + lifetime,
         }
-        return jwt.encode(
-            claims,
-            current_key if key is None else key,
-            algorithm="RS256",
-            headers={"kid": current_kid if kid is None else kid},
-        )
+        return self.sign(claims, key=key, kid=kid)
 
 
 def state_changed_event(

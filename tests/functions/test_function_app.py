@@ -4,6 +4,7 @@ handed to the same ASGI app through the Functions adapter (which decodes the pat
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import json
 import sys
@@ -17,7 +18,8 @@ import pytest
 from azure.functions.queue import QueueMessage
 
 from local_runtime.processes import Azurite
-from tests.functions.stack import stack_environment, unique_table_name
+from local_runtime.token_issuer import TokenIssuer
+from tests.functions.stack import entra_environment, stack_environment, unique_table_name
 from tests.support.emulator import RunningEmulator, start_emulator
 
 
@@ -33,16 +35,17 @@ def module_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runnin
         running.stop()
 
 
-@pytest.fixture(scope="module")
-def function_app(module_emulator: RunningEmulator, azurite: Azurite) -> Iterator[ModuleType]:
-    """A fresh import of ``function_app`` with the local settings (validated at import)."""
-    environ = stack_environment(module_emulator, azurite, table=unique_table_name())
-    del environ["LOCAL_FUNCTION_KEY"]  # the host checks keys; the app must not need one
+@contextlib.contextmanager
+def imported_function_app(environ: dict[str, str]) -> Iterator[ModuleType]:
+    """A fresh import of ``function_app`` with exactly these settings (validated at import)."""
+    environ = {name: value for name, value in environ.items() if name != "LOCAL_FUNCTION_KEY"}
     with pytest.MonkeyPatch.context() as patch:
         for name, value in environ.items():
             patch.setenv(name, value)
-        patch.delenv("LOCAL_FUNCTION_KEY", raising=False)
-        patch.delenv("WEBSITE_HOSTNAME", raising=False)
+        # The host checks keys; the app must not need one.
+        for name in ("LOCAL_FUNCTION_KEY", "WEBSITE_HOSTNAME", "API_AUTH"):
+            if name not in environ:
+                patch.delenv(name, raising=False)
         sys.modules.pop("function_app", None)
         module = importlib.import_module("function_app")
         yield module
@@ -52,6 +55,14 @@ def function_app(module_emulator: RunningEmulator, azurite: Azurite) -> Iterator
             asyncio.run(module.app.middleware.notify_shutdown())
             module.app.startup_task_done = False
         sys.modules.pop("function_app", None)
+
+
+@pytest.fixture(scope="module")
+def function_app(module_emulator: RunningEmulator, azurite: Azurite) -> Iterator[ModuleType]:
+    """``function_app`` with the local settings and the default ``API_AUTH`` (functionKey)."""
+    environ = stack_environment(module_emulator, azurite, table=unique_table_name())
+    with imported_function_app(environ) as module:
+        yield module
 
 
 @pytest.fixture(scope="module")
@@ -201,3 +212,44 @@ def test_queue_trigger_hands_the_message_to_the_archiver(
     message = QueueMessage(id="message-1", body=b'{"id": "event-1"}', dequeue_count=3)
     functions["archive_recording_event"].get_user_function()(message)
     assert received == [(b'{"id": "event-1"}', {"dequeue_count": 3, "message_id": "message-1"})]
+
+
+@pytest.fixture(scope="module")
+def token_issuer() -> Iterator[TokenIssuer]:
+    with TokenIssuer() as running:
+        yield running
+
+
+@pytest.mark.parametrize(("mode", "level"), [("entraId", "ANONYMOUS"), ("both", "FUNCTION")])
+def test_the_catch_all_auth_level_follows_api_auth(
+    module_emulator: RunningEmulator,
+    azurite: Azurite,
+    token_issuer: TokenIssuer,
+    mode: str,
+    level: str,
+) -> None:
+    """``entraId``: no host key (the app checks the token); ``both``: the host checks the key
+    and the app the token. Callbacks and health stay anonymous in every mode."""
+    environ = {
+        **stack_environment(module_emulator, azurite, table=unique_table_name()),
+        **entra_environment(token_issuer, mode),
+    }
+    with imported_function_app(environ) as module:
+        functions = {fn.get_function_name(): fn for fn in module.app.get_functions()}
+        levels = {name: bindings_of(fn)[0].get("authLevel") for name, fn in functions.items()}
+        assert levels["http_app_func"] == level
+        assert (levels["callbacks"], levels["health"]) == ("ANONYMOUS", "ANONYMOUS")
+        api = functions["http_app_func"]
+        anonymous = asyncio.run(invoke(api, http_request("GET", "/api/recordings")))
+        signed_in = asyncio.run(
+            invoke(
+                api,
+                http_request(
+                    "GET", "/api/recordings", authorization=f"Bearer {token_issuer.mint()}"
+                ),
+            )
+        )
+    assert anonymous.status_code == 401
+    assert json.loads(anonymous.get_body())["type"].endswith(":token-missing")
+    assert anonymous.headers["WWW-Authenticate"] == "Bearer"
+    assert signed_in.status_code == 200, signed_in.get_body()

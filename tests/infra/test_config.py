@@ -13,6 +13,7 @@ from infra.config import (
     FLEX_ZONE_REDUNDANT_REGIONS,
     PROJECT,
     ConfigError,
+    config_problems,
     parse_config,
 )
 from tests.infra.harness import run_program
@@ -24,6 +25,7 @@ VNET_ID = f"{_NETWORK}/virtualNetworks/vnet-spoke"
 SUBNET_ID = f"{VNET_ID}/subnets/snet-a"
 SUBNETS = {"existingIntegrationSubnetName": "snet-a", "existingPrivateEndpointSubnetName": "snet-b"}
 BLOB_ZONE = "privatelink.blob.core.windows.net"
+TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
 QUEUE_ZONE_ID = f"{_NETWORK}/privateDnsZones/privatelink.queue.core.windows.net"
 
 RULES = [
@@ -305,6 +307,66 @@ RULES = [
         "its callbacks from Azure's public cloud and publishes no service tag of its own",
     ),
     (
+        {"apiAuth": "oauth"},
+        "apiAuth",
+        "apiAuth ('oauth') must be one of: functionKey, entraId, both",
+    ),
+    (
+        {"apiAuth": "entraId", "apiAudience": "api://recordings"},
+        "apiTenantId",
+        "apiTenantId is required with apiAuth entraId",
+    ),
+    (
+        {"apiAuth": "both", "apiTenantId": TENANT},
+        "apiAudience",
+        "apiAudience is required with apiAuth both",
+    ),
+    (
+        {"apiTenantId": "contoso.onmicrosoft.com"},
+        "apiTenantId",
+        "apiTenantId ('contoso.onmicrosoft.com') must be a tenant id (a GUID)",
+    ),
+    (
+        {"apiAuth": "entraId", "apiTenantId": TENANT, "apiAudience": "recordings-api"},
+        "apiAudience",
+        "apiAudience ('recordings-api') must be an application ID URI (api://... or https://...) "
+        "or the API's client id (a GUID); separate two with a comma",
+    ),
+    (
+        {"apiAuth": "entraId", "apiTenantId": TENANT, "apiAudience": "api://a,api://a"},
+        "apiAudience",
+        "apiAudience ('api://a,api://a') must hold 1-5 different audiences",
+    ),
+    (
+        {"apiAllowedClientIds": '["backend"]'},
+        "apiAllowedClientIds",
+        "apiAllowedClientIds ('backend') must be a client application id (a GUID)",
+    ),
+    (
+        {"apiAllowedClientIds": f'["{TENANT}", "{TENANT.upper()}"]'},
+        "apiAllowedClientIds",
+        f'apiAllowedClientIds (\'["{TENANT}", "{TENANT.upper()}"]\') must not list a client '
+        "id twice",
+    ),
+    (
+        {"apiRequiredRole": "Recordings Read"},
+        "apiRequiredRole",
+        "apiRequiredRole ('Recordings Read') must be an app role value: 1-120 characters, no "
+        "spaces",
+    ),
+    (
+        {"apiTenantId": TENANT},
+        "apiTenantId",
+        f"apiTenantId ('{TENANT}') applies only with apiAuth entraId or both (apiAuth is "
+        "functionKey)",
+    ),
+    (
+        {"apiRequiredRole": "Recordings.ReadWrite"},
+        "apiRequiredRole",
+        "apiRequiredRole ('Recordings.ReadWrite') applies only with apiAuth entraId or both "
+        "(apiAuth is functionKey)",
+    ),
+    (
         {"coolAfterDay": "3"},
         "coolAfterDay",
         "coolAfterDay is not a known config key of acs-call-recording; known keys: "
@@ -322,6 +384,31 @@ def test_each_rule_names_key_value_and_rule(raw: dict[str, str], key: str, messa
     assert caught.value.key == key
     assert str(caught.value) == message
     assert "\n" not in str(caught.value)
+
+
+def test_token_modes_list_every_missing_key_at_once() -> None:
+    problems = config_problems({"apiAuth": "entraId"})
+    assert [(p.key, str(p)) for p in problems] == [
+        ("apiTenantId", "apiTenantId is required with apiAuth entraId"),
+        ("apiAudience", "apiAudience is required with apiAuth entraId"),
+    ]
+
+
+def test_api_auth_values_are_normalised() -> None:
+    cfg = parse_config(
+        {
+            "apiAuth": "ENTRAID",
+            "apiTenantId": TENANT,
+            "apiAudience": f" api://recordings , {TENANT} ",
+            "apiAllowedClientIds": f'["{TENANT.upper()}"]',
+            "apiRequiredRole": "Recordings.ReadWrite",
+        },
+        "dev",
+    )
+    assert (cfg.api_auth, cfg.requires_bearer_token) == ("entraId", True)
+    assert cfg.api_audiences == ("api://recordings", TENANT)
+    assert cfg.api_allowed_client_ids == [TENANT]
+    assert parse_config({}, "dev").api_audiences == ()
 
 
 def test_defaults_make_a_working_config() -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from infra.function_app import (
     FORBIDDEN_SETTING_NAMES,
     HOST_SETTING_NAMES,
@@ -12,7 +14,7 @@ from infra.function_app import (
 )
 from policy.baseline import FLEX_REFUSED_SITE_CONFIG
 from recording_pipeline.settings import AZURE_SETTING_NAMES, LOCAL_ONLY_SETTING_NAMES
-from tests.infra.harness import ProgramRun, run_program
+from tests.infra.harness import ProgramRun, run_program, run_program_with_outputs
 from tests.infra.queries import STORAGE_ACCOUNT, dig, one
 
 WEB_APP = "azure-native:web:WebApp"
@@ -182,3 +184,69 @@ def test_settings_function_is_pure_and_ordered() -> None:
     assert tuple(settings) == RUNTIME_SETTING_NAMES + HOST_SETTING_NAMES
     assert settings["DELETE_FROM_ACS_AFTER_ARCHIVE"] == "false"
     assert settings["AzureWebJobsStorage__accountName"] == "host"
+
+
+TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
+API_CLIENT = "11111111-2222-4333-8444-555555555555"
+CALLER = "66666666-7777-4888-9999-000000000000"
+ENTRA_CONFIG = {
+    "apiAuth": "entraId",
+    "apiTenantId": TENANT,
+    "apiAudience": f"api://acs-call-recording,{API_CLIENT}",
+    "apiAllowedClientIds": [CALLER],
+    "apiRequiredRole": "Recordings.ReadWrite",
+}
+
+
+def test_function_key_mode_sets_no_token_setting(default_run: ProgramRun) -> None:
+    settings = _settings(default_run.registrations)
+    assert {name: value for name, value in settings.items() if name.startswith("API_")} == {
+        "API_AUTH": "functionKey",
+        "API_TENANT_ID": "",
+        "API_AUDIENCE": "",
+        "API_ALLOWED_CLIENT_IDS": "",
+        "API_REQUIRED_ROLE": "",
+        "API_OIDC_METADATA_URL": "",
+    }
+    assert default_run.outputs["API_AUDIENCE"] == ""
+
+
+def test_entra_id_settings_and_audience_output_follow_config() -> None:
+    run = run_program_with_outputs(ENTRA_CONFIG)
+    settings = _settings(run.registrations)
+    assert {name: value for name, value in settings.items() if name.startswith("API_")} == {
+        "API_AUTH": "entraId",
+        "API_TENANT_ID": TENANT,
+        "API_AUDIENCE": f"api://acs-call-recording,{API_CLIENT}",
+        "API_ALLOWED_CLIENT_IDS": CALLER,
+        "API_REQUIRED_ROLE": "Recordings.ReadWrite",
+        "API_OIDC_METADATA_URL": f"https://login.microsoftonline.com/{TENANT}/v2.0/.well-known/"
+        "openid-configuration",
+    }
+    # Clients ask for `<first audience>/.default`; the app takes both forms.
+    assert run.outputs["API_AUDIENCE"] == "api://acs-call-recording"
+
+
+@pytest.mark.parametrize("mode", ["functionKey", "entraId", "both"])
+def test_the_function_code_accepts_the_api_settings_the_program_writes(mode: str) -> None:
+    """What the program writes for each mode starts the function code with that mode."""
+    from recording_pipeline.settings import ENTRA_METADATA_URL, Settings
+
+    config = {**ENTRA_CONFIG, "apiAuth": mode} if mode != "functionKey" else {}
+    settings = _settings(run_program(config))
+    runtime = Settings.from_env(
+        {
+            **{k: v for k, v in settings.items() if isinstance(v, str)},
+            "ACS_ENDPOINT": "https://acs.communication.azure.com",
+            "ACS_RESOURCE_ID": "/subscriptions/s/resourceGroups/g/providers/"
+            "Microsoft.Communication/communicationServices/a",
+        }
+    )
+    assert runtime.api_auth == mode
+    if mode == "functionKey":
+        assert runtime.api_metadata_url is None
+        return
+    assert runtime.api_audiences == ("api://acs-call-recording", API_CLIENT)
+    assert runtime.api_allowed_client_ids == {CALLER}
+    assert runtime.api_required_role == "Recordings.ReadWrite"
+    assert runtime.api_metadata_url == ENTRA_METADATA_URL.format(tenant=TENANT)

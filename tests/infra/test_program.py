@@ -145,6 +145,7 @@ def test_stack_outputs_name_the_endpoints_and_hold_no_secret(default_run: Progra
         "POISON_QUEUE": "recording-events-poison",
         "RESOURCE_GROUP_NAME": group,
         "NETWORK_MODE": "public",
+        "API_AUDIENCE": "",
     }
 
 

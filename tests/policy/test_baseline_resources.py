@@ -346,3 +346,55 @@ def test_custom_role_with_unknown_scope_is_not_judged() -> None:
     props = examples.role_definition()
     props["assignableScopes"] = [None]
     assert violations_of(RD, props) == {}
+
+
+TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
+ENTRA_SETTINGS = {
+    "API_AUTH": "entraId",
+    "API_TENANT_ID": TENANT,
+    "API_AUDIENCE": "api://acs-call-recording",
+    "API_OIDC_METADATA_URL": f"https://login.microsoftonline.com/{TENANT}/v2.0/"
+    ".well-known/openid-configuration",
+}
+
+
+def app_with_settings(settings: dict[str, Any]) -> dict[str, Any]:
+    app = examples.web_app()
+    app["siteConfig"]["appSettings"] = [{"name": k, "value": v} for k, v in settings.items()]
+    return app
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"API_AUTH": "functionKey", "API_TENANT_ID": "", "API_AUDIENCE": ""},
+        ENTRA_SETTINGS,
+        {**ENTRA_SETTINGS, "API_AUTH": "both"},
+        {**ENTRA_SETTINGS, "API_TENANT_ID": None, "API_AUDIENCE": None},  # unknown in a preview
+        {},
+    ],
+    ids=["functionKey", "entraId", "both", "unknown", "no-setting"],
+)
+def test_every_api_auth_mode_is_accepted(settings: dict[str, Any]) -> None:
+    assert violations_of(APP, app_with_settings(settings)) == {}
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ({"API_AUTH": "anonymous"}, "API_AUTH is 'anonymous'; it must be one of"),
+        ({"API_TENANT_ID": ""}, "API_TENANT_ID is ''; with API_AUTH entraId it must be"),
+        ({"API_TENANT_ID": "contoso.com"}, "API_TENANT_ID is 'contoso.com'"),
+        ({"API_AUDIENCE": " "}, "API_AUDIENCE is empty; with API_AUTH entraId"),
+        ({"API_OIDC_METADATA_URL": "http://keys.example/"}, "signing keys must come over https"),
+    ],
+    ids=["mode", "no-tenant", "tenant-not-a-guid", "no-audience", "plain-http-keys"],
+)
+def test_an_entra_id_app_must_name_its_tenant_audience_and_https_keys(
+    change: dict[str, str], expected: str
+) -> None:
+    found = violations_of(APP, app_with_settings({**ENTRA_SETTINGS, **change}))
+    assert list(found) == ["function-app-api-auth"]
+    [message] = found["function-app-api-auth"]
+    assert message.startswith("siteConfig.appSettings API_")
+    assert expected in message

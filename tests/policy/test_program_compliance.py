@@ -366,3 +366,19 @@ def test_private_program_with_an_app_outside_the_vnet_is_caught(
     broken = _replace_inputs(private_program, APP, "acsrec-func", virtualNetworkSubnetId=None)
     found = baseline.stack_violations(as_stack(broken))
     assert set(found) == {"private-web-apps-vnet-integrated"}
+
+
+@pytest.mark.parametrize("mode", ["entraId", "both"])
+def test_entra_id_programs_have_no_violation(mode: str) -> None:
+    """The pack accepts every apiAuth mode the program offers (functionKey is the default)."""
+    registrations = run_program(
+        {
+            "apiAuth": mode,
+            "apiTenantId": "72f988bf-86f1-41af-91ab-2d7cd011db47",
+            "apiAudience": "api://acs-call-recording,11111111-2222-4333-8444-555555555555",
+            "apiAllowedClientIds": ["66666666-7777-4888-9999-000000000000"],
+            "apiRequiredRole": "Recordings.ReadWrite",
+        }
+    )
+    assert resource_findings(registrations) == {}
+    assert baseline.stack_violations(as_stack(registrations)) == {}

@@ -2,8 +2,10 @@
 
 One app serves both hosts: ``function_app.py`` wraps it in ``func.AsgiFunctionApp`` (the host
 checks function keys), and ``scripts/serve_api.py`` runs it under uvicorn (this app checks
-``LOCAL_FUNCTION_KEY`` the same way). :func:`create_app` validates the settings when it is
-called, so a misconfigured deployment fails at start with one message listing every problem.
+``LOCAL_FUNCTION_KEY`` the same way). With ``API_AUTH`` ``entraId`` or ``both`` the app also
+requires an Entra ID bearer token on every route but health and callbacks, on both hosts (see
+``bearer.py``). :func:`create_app` validates the settings when it is called, so a misconfigured
+deployment fails at start with one message listing every problem.
 
 Recording ids are opaque and may contain ``/``, ``+`` and ``=``. A client percent-encodes the
 id as a single path segment (``urllib.parse.quote(id, safe="")``: ``/`` -> ``%2F``, ``+`` ->
@@ -28,6 +30,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from recording_pipeline.api.archive_access import ArchiveAccess
+from recording_pipeline.api.bearer import BearerTokenVerifier
 from recording_pipeline.api.callbacks import CallbackTokenVerifier
 from recording_pipeline.api.control import RecordingControl
 from recording_pipeline.api.dependencies import ApiServices
@@ -51,7 +54,7 @@ LOGGER = logging.getLogger(__name__)
 
 API_TITLE = "ACS call recording API"
 API_VERSION = "1.0.0"
-_PROBLEM_STATUSES = ("400", "401", "404", "409", "422", "502", "503")
+_PROBLEM_STATUSES = ("400", "401", "403", "404", "409", "422", "502", "503")
 # A request waits for at most two quick retries of a table or blob call; after that the caller
 # gets a 503 with Retry-After instead of a slow answer.
 _REGISTRY_PIPELINE = {
@@ -87,6 +90,7 @@ def create_app(
     host_checks_keys: bool = False,
     public_base_url: str | None = None,
     callback_verifier: CallbackTokenVerifier | None = None,
+    bearer_verifier: BearerTokenVerifier | None = None,
 ) -> FastAPI:
     """Build the API.
 
@@ -95,13 +99,20 @@ def create_app(
     :keyword host_checks_keys: True under the Functions host, which checks function keys itself.
     :keyword public_base_url: base of the default callback URL; default: the request's own.
     :keyword callback_verifier: default: one for the settings' OIDC metadata and audience.
+    :keyword bearer_verifier: default: one for the ``API_*`` settings when they require tokens.
     :raises SettingsError: listing every missing or invalid setting.
     """
     settings = Settings.from_env() if settings is None else settings
-    if not host_checks_keys and settings.local_function_key is None:
+    app_checks_keys = not host_checks_keys and settings.requires_function_key
+    if app_checks_keys and settings.local_function_key is None:
         raise SettingsError(
-            ["LOCAL_FUNCTION_KEY is required when the API runs outside Azure Functions"]
+            [
+                "LOCAL_FUNCTION_KEY is required when the API runs outside Azure Functions with "
+                f"API_AUTH {settings.api_auth}"
+            ]
         )
+    if settings.requires_bearer_token and bearer_verifier is None:
+        bearer_verifier = BearerTokenVerifier.from_settings(settings)
     pipeline = {} if transport is None else {"transport": transport}
     table = registry_table_client(settings, **_REGISTRY_PIPELINE)
     registry = Registry(table)
@@ -123,7 +134,8 @@ def create_app(
         or CallbackTokenVerifier(
             settings.callback_oidc_metadata_url, settings.acs_immutable_resource_id
         ),
-        function_key_required=not host_checks_keys,
+        function_key_required=app_checks_keys,
+        bearer_required=settings.requires_bearer_token,
         public_base_url=public_base_url,
         known=KnownRecordings(writes, service),
     )
@@ -152,7 +164,9 @@ def create_app(
     app.state.services = services
     # Outermost last: Server-Timing wraps every answer, the guard's refusals included.
     app.add_middleware(
-        RequestGuard, function_key=None if host_checks_keys else settings.local_function_key
+        RequestGuard,
+        function_key=settings.local_function_key if app_checks_keys else None,
+        bearer=bearer_verifier if settings.requires_bearer_token else None,
     )
     app.add_middleware(ServerTimingMiddleware)
     _add_error_handlers(app)

@@ -4,24 +4,25 @@ ACS cannot present a function key, so ``/api/callbacks`` is anonymous at the hos
 delivery is authenticated by the bearer JWT ACS signs: the signature against the keys the OIDC
 metadata publishes, the issuer the metadata names, the audience equal to the ACS resource's
 immutable id (so a token minted for another ACS resource is refused) and the expiry. The
-metadata and keys are cached; an unknown ``kid`` triggers one refresh, so a key rotation needs
-no restart.
+metadata and keys are cached (``oidc.OidcKeySource``, shared with the API's Entra ID tokens); an
+unknown ``kid`` triggers one refresh, so a key rotation needs no restart.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import threading
-import time
-import urllib.request
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 import jwt
 
+from recording_pipeline.api.oidc import (
+    ACS_CALLBACK_KEY_POLICY,
+    OidcKeySource,
+    UnknownSigningKeyError,
+)
 from recording_pipeline.api.problems import FieldError, invalid_request
 from recording_pipeline.clock import iso, parse_timestamp, utc_now
 from recording_pipeline.input_rules import id_problem, invalid_text_path, key_id_problem
@@ -38,7 +39,6 @@ START_RECORDING_FAILED = "Microsoft.Communication.StartRecordingFailed"
 ALGORITHMS = ("RS256",)
 #: Clock skew tolerated on ``exp``/``nbf``/``iat`` between ACS and this app.
 LEEWAY_SECONDS = 30
-METADATA_LIFETIME_SECONDS = 3600
 #: An event's time may be this far in the past: ACS keeps a recording for a day, and a callback
 #: older than that can only be a replay.
 CALLBACK_TIME_PAST = timedelta(hours=24)
@@ -51,17 +51,6 @@ MAX_EVENT_ID_CHARS = 64
 
 class CallbackAuthError(Exception):
     """The delivery's token is missing or invalid; the message says which check failed."""
-
-
-class OidcUnavailableError(Exception):
-    """The OIDC metadata or key set could not be fetched; ACS should retry the delivery."""
-
-
-@dataclass(frozen=True)
-class _OidcMetadata:
-    issuer: str
-    jwks_uri: str
-    fetched_at: float
 
 
 class CallbackTokenVerifier:
@@ -78,17 +67,13 @@ class CallbackTokenVerifier:
         audience: str,
         *,
         timeout: float = 10.0,
-        key_refresh_cooldown: float = 10.0,
+        key_refresh_cooldown: float = ACS_CALLBACK_KEY_POLICY.unknown_kid_cooldown_seconds,
     ) -> None:
         if not metadata_url or not audience:
             raise ValueError("metadata_url and audience are required")
-        self._metadata_url = metadata_url
         self._audience = audience
-        self._timeout = timeout
-        self._cooldown = key_refresh_cooldown
-        self._lock = threading.Lock()
-        self._metadata: _OidcMetadata | None = None
-        self._keys: jwt.PyJWKClient | None = None
+        policy = replace(ACS_CALLBACK_KEY_POLICY, unknown_kid_cooldown_seconds=key_refresh_cooldown)
+        self._keys = OidcKeySource(metadata_url, policy, timeout=timeout)
 
     def verify(self, token: str) -> dict[str, Any]:
         """Return the token's claims.
@@ -96,57 +81,28 @@ class CallbackTokenVerifier:
         :raises CallbackAuthError: when any check fails.
         :raises OidcUnavailableError: when the metadata or the keys cannot be fetched.
         """
-        metadata, keys = self._oidc()
         try:
-            signing_key = keys.get_signing_key_from_jwt(token)
-        except jwt.PyJWKClientConnectionError as error:
-            raise OidcUnavailableError("the OIDC key set could not be fetched") from error
-        except (jwt.PyJWKClientError, jwt.DecodeError) as error:
+            kid = jwt.get_unverified_header(token).get("kid")
+        except jwt.DecodeError as error:
             raise CallbackAuthError(f"token signing key not accepted: {error}") from error
+        try:
+            signing_key = self._keys.signing_key(str(kid))
+        except UnknownSigningKeyError as error:
+            raise CallbackAuthError(
+                f"token signing key not accepted: no published key has kid {str(kid)[:64]!r}"
+            ) from error
         try:
             return jwt.decode(
                 token,
                 signing_key.key,
                 algorithms=list(ALGORITHMS),
                 audience=self._audience,
-                issuer=metadata.issuer,
+                issuer=self._keys.issuer(),
                 leeway=LEEWAY_SECONDS,
                 options={"require": ["exp", "iss", "aud"]},
             )
         except jwt.InvalidTokenError as error:
             raise CallbackAuthError(_reason(error)) from error
-
-    def _oidc(self) -> tuple[_OidcMetadata, jwt.PyJWKClient]:
-        with self._lock:
-            fresh = (
-                self._metadata is not None
-                and time.monotonic() - self._metadata.fetched_at < METADATA_LIFETIME_SECONDS
-            )
-            if not fresh or self._keys is None:
-                self._metadata = self._fetch_metadata()
-                self._keys = jwt.PyJWKClient(
-                    self._metadata.jwks_uri,
-                    cache_jwk_set=True,
-                    lifespan=300,
-                    timeout=self._timeout,
-                    cooldown_duration=self._cooldown,
-                )
-            assert self._metadata is not None
-            return self._metadata, self._keys
-
-    def _fetch_metadata(self) -> _OidcMetadata:
-        request = urllib.request.Request(  # noqa: S310 - URL is validated by Settings (https/loopback)
-            self._metadata_url, headers={"Accept": "application/json"}
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=self._timeout) as response:  # noqa: S310
-                document = json.loads(response.read())
-        except (OSError, ValueError) as error:
-            raise OidcUnavailableError("the OIDC metadata could not be fetched") from error
-        issuer, jwks_uri = document.get("issuer"), document.get("jwks_uri")
-        if not isinstance(issuer, str) or not isinstance(jwks_uri, str):
-            raise OidcUnavailableError("the OIDC metadata lacks issuer or jwks_uri")
-        return _OidcMetadata(issuer=issuer, jwks_uri=jwks_uri, fetched_at=time.monotonic())
 
 
 def _reason(error: jwt.InvalidTokenError) -> str:

@@ -111,6 +111,31 @@ def unauthorized(detail: str) -> ProblemError:
     return ProblemError(401, "unauthorized", "Authentication failed", detail)
 
 
+def token_refused(status: int, kind: str, detail: str, www_authenticate: str) -> ProblemError:
+    """401 (no usable token) or 403 (a valid token that may not call this API), with the RFC
+    6750 challenge that tells the client what to fix."""
+    title = "Bearer token refused" if status == 401 else "Caller not allowed"
+    return ProblemError(
+        status,
+        kind,
+        title,
+        detail,
+        field="Authorization",
+        headers={"WWW-Authenticate": www_authenticate},
+    )
+
+
+def oidc_unavailable(what: str) -> ProblemError:
+    """503: the signing keys needed to check ``what`` cannot be fetched now."""
+    return ProblemError(
+        503,
+        "oidc-unavailable",
+        f"{what} keys unavailable",
+        "The OIDC metadata or keys could not be fetched; retry later.",
+        headers={"Retry-After": "5"},
+    )
+
+
 def body_too_large(limit: int) -> ProblemError:
     return ProblemError(
         413,

@@ -1,4 +1,5 @@
-"""What every request meets first: the function key, then the body's size, then its JSON.
+"""What every request meets first: the function key and the bearer token, then the body's size,
+then its JSON.
 
 FastAPI reads and parses a route's JSON body before it runs the route's dependencies, so a key
 check in a dependency comes after the body is in memory: five concurrent 19.5 MB bodies without
@@ -7,7 +8,10 @@ middleware sits in front of the app and, in this order:
 
 1. on a keyed route (every path but :data:`~recording_pipeline.api.keys.ANONYMOUS_PATHS`), when
    the app checks keys itself (locally; in Azure the Functions host has checked the key before
-   the app runs): 401 before a byte of the body is read;
+   the app runs): 401 before a byte of the body is read; then, with ``API_AUTH`` ``entraId`` or
+   ``both`` (in Azure and locally alike), the Entra ID bearer token (``bearer.py``): 401 or 403
+   naming the broken rule, still before the body. A token checked against cached keys is
+   verified on the event loop; one that needs a key fetch goes to a worker thread;
 2. a ``Content-Length`` above the route's cap: 413 before a byte is read; a body without one
    (chunked) is counted while it is read and refused with 413 at the first byte past the cap, so
    no more than the cap is ever held;
@@ -28,11 +32,14 @@ is an array of a few small CloudEvents, and 256 KiB leaves ample room.
 from __future__ import annotations
 
 import email.message
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers, QueryParams
 
+from recording_pipeline.api.bearer import BearerTokenVerifier, presented_token
 from recording_pipeline.api.callbacks import CALLBACKS_PATH
 from recording_pipeline.api.keys import (
     ANONYMOUS_PATHS,
@@ -40,17 +47,23 @@ from recording_pipeline.api.keys import (
     FUNCTION_KEY_QUERY,
     check_function_key,
 )
+from recording_pipeline.api.oidc import OidcUnavailableError
 from recording_pipeline.api.problems import (
     ProblemError,
     body_too_large,
     invalid_field,
+    oidc_unavailable,
     problem_response,
 )
 from recording_pipeline.input_rules import UnreadableJsonError, invalid_text_path, load_json
 from recording_pipeline.settings import Secret
 
+LOGGER = logging.getLogger(__name__)
+
 MAX_BODY_BYTES = 64 * 1024
 CALLBACK_MAX_BODY_BYTES = 256 * 1024
+#: Where the guard leaves an admitted token's claims (``request.state.caller``).
+CALLER_STATE = "caller"
 
 Message = dict[str, Any]
 Receive = Callable[[], Awaitable[Message]]
@@ -64,14 +77,20 @@ def body_limit(path: str) -> int:
 
 
 class RequestGuard:
-    """Key, size and JSON checks before the app sees the request (see the module docstring).
+    """Key, token, size and JSON checks before the app sees the request (see the module
+    docstring).
 
-    :param function_key: the key keyed routes need; None where the Functions host checks it.
+    :param function_key: the key keyed routes need; None where the Functions host checks it
+        (or where ``API_AUTH`` is ``entraId``).
+    :keyword bearer: the Entra ID token check keyed routes need; None with ``functionKey``.
     """
 
-    def __init__(self, app: App, *, function_key: Secret | None) -> None:
+    def __init__(
+        self, app: App, *, function_key: Secret | None, bearer: BearerTokenVerifier | None = None
+    ) -> None:
         self.app = app
         self._function_key = function_key
+        self._bearer = bearer
 
     async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -89,13 +108,16 @@ class RequestGuard:
         path = scope.get("path", "")
         headers = Headers(scope=scope)
         keyed = path not in ANONYMOUS_PATHS
+        query = QueryParams(scope.get("query_string", b""))
         if keyed and self._function_key is not None:
-            query = QueryParams(scope.get("query_string", b""))
             check_function_key(
                 self._function_key,
                 header=headers.get(FUNCTION_KEY_HEADER),
                 query=query.get(FUNCTION_KEY_QUERY),
             )
+        if keyed and self._bearer is not None:
+            claims = await _admitted_claims(self._bearer, headers, query)
+            scope.setdefault("state", {})[CALLER_STATE] = claims
         limit = body_limit(path)
         declared = headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limit:
@@ -107,6 +129,24 @@ class RequestGuard:
         if body and _is_json(headers.get("content-type")):
             check_json_body(body)
         return _replay(body, receive)
+
+
+async def _admitted_claims(
+    bearer: BearerTokenVerifier, headers: Headers, query: QueryParams
+) -> dict[str, Any]:
+    """The claims of the request's token, or the problem that refuses it (see ``bearer.py``)."""
+    try:
+        token = presented_token(headers.getlist("authorization"), query)
+        claims = bearer.verify_cached(token)
+        if claims is None:
+            claims = await run_in_threadpool(bearer.verify, token)
+    except ProblemError as refusal:
+        LOGGER.warning("API request refused: %s: %s", refusal.kind, refusal.detail)
+        raise
+    except OidcUnavailableError as error:
+        LOGGER.warning("API request not verifiable now: %s", error)
+        raise oidc_unavailable("Entra ID signing") from error
+    return claims
 
 
 async def read_body(receive: Receive) -> bytes:

@@ -73,7 +73,7 @@ def test_openapi_document_lists_every_route(client: httpx.Client) -> None:
     assert set(paths["/api/recordings"]) == {"get", "post"}
     assert set(paths["/api/recordings/{recordingId}"]) == {"get", "delete"}
     start_answers = paths["/api/recordings"]["post"]["responses"]
-    assert set(start_answers) == {"201", "400", "401", "404", "409", "422", "502", "503"}
+    assert set(start_answers) == {"201", "400", "401", "403", "404", "409", "422", "502", "503"}
     assert list(start_answers["400"]["content"]) == [PROBLEM]
 
 

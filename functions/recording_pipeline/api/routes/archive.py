@@ -11,12 +11,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Response
 from starlette.concurrency import run_in_threadpool
 
-from recording_pipeline.api.dependencies import KEYED, RecordingIdPath, Services
+from recording_pipeline.api.dependencies import KEYED, KEYED_RESPONSES, RecordingIdPath, Services
 from recording_pipeline.api.problems import problem_responses
 from recording_pipeline.api.rules import validate_recording_id
 from recording_pipeline.api.schemas import ArchivedFileLink, ArchiveManifest
 
-router = APIRouter(dependencies=KEYED, tags=["archive"])
+router = APIRouter(dependencies=KEYED, responses=KEYED_RESPONSES, tags=["archive"])
 
 
 @router.get(

@@ -14,13 +14,13 @@ from recording_pipeline.api.callbacks import (
     CallbackAuthError,
     CallbackEvent,
     CallbackTokenVerifier,
-    OidcUnavailableError,
     bearer_token,
     parse_delivery,
     record_events,
 )
 from recording_pipeline.api.dependencies import Services
 from recording_pipeline.api.known_recordings import KnownRecordings
+from recording_pipeline.api.oidc import OidcUnavailableError
 from recording_pipeline.api.problems import problem_responses
 from recording_pipeline.api.schemas import CallbackAck
 from recording_pipeline.api.timing import measure
@@ -92,13 +92,7 @@ def _verify_callback_token(verifier: CallbackTokenVerifier, authorization: str |
         raise problems.unauthorized(f"Callback token refused: {error}") from error
     except OidcUnavailableError as error:
         LOGGER.warning("callback not verifiable now: %s", error)
-        raise problems.ProblemError(
-            503,
-            "oidc-unavailable",
-            "Callback keys unavailable",
-            "The OIDC metadata or keys could not be fetched; retry later.",
-            headers={"Retry-After": "5"},
-        ) from error
+        raise problems.oidc_unavailable("Callback") from error
 
 
 async def _json_body(request: Request) -> Any:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
-from recording_pipeline.api.dependencies import require_function_key
+from recording_pipeline.api.dependencies import require_caller
 from recording_pipeline.api.keys import HEALTH_PATH
 from recording_pipeline.api.schemas import HealthResponse
 
@@ -15,7 +15,7 @@ router = APIRouter()
 
 
 # Keyed, as the Functions host would guard it (FastAPI's own openapi_url is off).
-@router.get(OPENAPI_PATH, dependencies=[Depends(require_function_key)], include_in_schema=False)
+@router.get(OPENAPI_PATH, dependencies=[Depends(require_caller)], include_in_schema=False)
 async def openapi_document(request: Request) -> JSONResponse:
     return JSONResponse(request.app.openapi())
 

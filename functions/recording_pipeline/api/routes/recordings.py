@@ -15,7 +15,7 @@ from fastapi import APIRouter, Header, Query, Request, Response
 
 from recording_pipeline.api.callbacks import CALLBACKS_PATH
 from recording_pipeline.api.control import PAUSE, RESUME, STOP, Transition
-from recording_pipeline.api.dependencies import KEYED, RecordingIdPath, Services
+from recording_pipeline.api.dependencies import KEYED, KEYED_RESPONSES, RecordingIdPath, Services
 from recording_pipeline.api.problems import problem_responses
 from recording_pipeline.api.rules import (
     validate_idempotency_key,
@@ -33,8 +33,8 @@ from recording_pipeline.api.schemas import (
     StateChangeResponse,
 )
 
-collection = APIRouter(dependencies=KEYED, tags=["recordings"])
-item = APIRouter(dependencies=KEYED, tags=["recordings"])
+collection = APIRouter(dependencies=KEYED, responses=KEYED_RESPONSES, tags=["recordings"])
+item = APIRouter(dependencies=KEYED, responses=KEYED_RESPONSES, tags=["recordings"])
 
 
 @collection.post(
