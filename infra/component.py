@@ -11,6 +11,7 @@ from infra.communication import CommunicationArgs, RecordingCommunication
 from infra.config import RecordingConfig
 from infra.deployment import FunctionCodeDeployment
 from infra.events import EventsArgs, RecordingEvents
+from infra.events_topic import EventsTopicArgs, RecordingEventsTopic
 from infra.function_app import FunctionAppArgs, RecordingFunctionApp, function_app_settings
 from infra.monitoring import AlertsArgs, Observability, ObservabilityArgs, RecordingAlerts
 from infra.network import EndpointTarget, NetworkArgs, RecordingNetwork
@@ -59,6 +60,8 @@ class CallRecording(pulumi.ComponentResource):
     recordings_container_url: pulumi.Output[str]
     resource_group_name: pulumi.Output[str]
     network: RecordingNetwork | None
+    recording_events_topic_id: pulumi.Input[str]
+    recording_events_topic_endpoint: pulumi.Input[str]
 
     def __init__(
         self, name: str, args: CallRecordingArgs, opts: pulumi.ResourceOptions | None = None
@@ -118,6 +121,15 @@ class CallRecording(pulumi.ComponentResource):
             child,
         )
         self.network = self._network(cfg, rg_name, archive, runtime, child)
+        events_topic = (
+            RecordingEventsTopic(
+                f"{prefix}-recording-events",
+                EventsTopicArgs(rg_name, cfg.location, observability.workspace.id, tags),
+                child,
+            )
+            if cfg.publish_events
+            else None
+        )
         settings = function_app_settings(
             acs_endpoint=acs.endpoint,
             acs_resource_id=acs.id,
@@ -131,6 +143,7 @@ class CallRecording(pulumi.ComponentResource):
             overdue_after_minutes=cfg.overdue_after_minutes,
             lost_after_hours=cfg.lost_after_hours,
             max_poison_replays=cfg.max_poison_replays,
+            recording_events_topic_endpoint=events_topic.endpoint if events_topic else None,
         )
         function_app = RecordingFunctionApp(
             f"{prefix}-func",
@@ -151,6 +164,7 @@ class CallRecording(pulumi.ComponentResource):
                 registry_table_id=archive.registry_table.id,
                 acs_id=acs.id,
                 app_insights_id=observability.app_insights.id,
+                events_topic_id=events_topic.topic_id if events_topic else None,
                 instance_memory_mb=cfg.function_instance_memory_mb,
                 maximum_instances=cfg.function_maximum_instances,
                 custom_roles=cfg.custom_roles,
@@ -221,6 +235,9 @@ class CallRecording(pulumi.ComponentResource):
         self.events_queue = EVENTS_QUEUE
         self.poison_queue = POISON_QUEUE
         self.network_mode = cfg.network
+        # Consumers subscribe to the topic (its id) and may check what the app publishes to.
+        self.recording_events_topic_id = events_topic.topic_id if events_topic else ""
+        self.recording_events_topic_endpoint = events_topic.endpoint if events_topic else ""
         # register_outputs last: it tells the engine the component is complete.
         self.register_outputs(self.outputs())
 
@@ -287,4 +304,7 @@ class CallRecording(pulumi.ComponentResource):
             "RESOURCE_GROUP_NAME": self.resource_group_name,
             # The smoke test skips the data-plane checks a runner outside the VNet cannot make.
             "NETWORK_MODE": self.network_mode,
+            # Empty with publishEvents false (no topic).
+            "RECORDING_EVENTS_TOPIC_ID": self.recording_events_topic_id,
+            "RECORDING_EVENTS_TOPIC_ENDPOINT": self.recording_events_topic_endpoint,
         }

@@ -31,6 +31,7 @@ RUNTIME_SETTING_NAMES = (
     "REGISTRY_TABLE",
     "CALLBACK_OIDC_METADATA_URL",
     "DELETE_FROM_ACS_AFTER_ARCHIVE",
+    "RECORDING_EVENTS_TOPIC_ENDPOINT",
     "DEAD_LETTER_CONTAINER",
     "RECONCILE_SCHEDULE",
     "OVERDUE_AFTER_MINUTES",
@@ -51,6 +52,7 @@ FORBIDDEN_SETTING_NAMES = (
     "ACS_MEDIA_ENDPOINT_OVERRIDE",
     "ARCHIVE_STORAGE_CONNECTION_STRING",
     "LOCAL_FUNCTION_KEY",
+    "RECORDING_EVENTS_TOPIC_KEY",
     "FUNCTIONS_WORKER_RUNTIME",
     "WEBSITE_RUN_FROM_PACKAGE",
     "AzureWebJobsStorage",
@@ -71,11 +73,14 @@ def function_app_settings(
     overdue_after_minutes: int = 30,
     lost_after_hours: int = 25,
     max_poison_replays: int = 5,
+    recording_events_topic_endpoint: pulumi.Input[str] | None = None,
 ) -> dict[str, pulumi.Input[str]]:
     """Every app setting of the Function App, in one place so both sides can be checked.
 
     ``RECONCILE_SCHEDULE`` is the reconciler timer's NCRONTAB (the host reads it through the
     trigger's ``%RECONCILE_SCHEDULE%``); the other reconciler settings are its thresholds.
+    ``RECORDING_EVENTS_TOPIC_ENDPOINT`` is written only with a topic (``publishEvents``): without
+    it the code publishes nothing.
     """
     settings: dict[str, pulumi.Input[str]] = {
         "ACS_ENDPOINT": acs_endpoint,
@@ -87,6 +92,11 @@ def function_app_settings(
         "REGISTRY_TABLE": REGISTRY_TABLE,
         "CALLBACK_OIDC_METADATA_URL": CALLBACK_OIDC_METADATA_URL,
         "DELETE_FROM_ACS_AFTER_ARCHIVE": "true" if delete_from_acs_after_archive else "false",
+        **(
+            {"RECORDING_EVENTS_TOPIC_ENDPOINT": recording_events_topic_endpoint}
+            if recording_events_topic_endpoint is not None
+            else {}
+        ),
         "DEAD_LETTER_CONTAINER": DEAD_LETTER_CONTAINER,
         "RECONCILE_SCHEDULE": reconcile_schedule(reconcile_every_minutes),
         "OVERDUE_AFTER_MINUTES": str(overdue_after_minutes),
@@ -167,6 +177,9 @@ class FunctionAppArgs:
     """Required. ACS resource the API calls with Entra ID."""
     app_insights_id: pulumi.Input[str]
     """Required. Application Insights component the host publishes telemetry to."""
+    events_topic_id: pulumi.Input[str] | None = None
+    """Optional. Event Grid topic the app publishes the recordings' CloudEvents to (EventGrid
+    Data Sender on it); None: ``publishEvents`` is off."""
     instance_memory_mb: int = 2048
     """Optional. Flex instance memory (512, 2048 or 4096)."""
     maximum_instances: int = 40
@@ -288,8 +301,9 @@ class RecordingFunctionApp(pulumi.ComponentResource):
         self.register_outputs({"name": self.name, "principal_id": self.principal_id})
 
     def _grant(self, name: str, args: FunctionAppArgs) -> list[pulumi.Resource]:
-        """Storage grants derived from what the code calls (infra/data_access.py), each on the
-        smallest scope; ACS and telemetry are not Storage and are granted here by name."""
+        """Storage and events-topic grants derived from what the code calls
+        (infra/data_access.py), each on the smallest scope; ACS and telemetry are granted here
+        by name."""
         scope_ids = {
             Scope.RUNTIME_ACCOUNT: args.runtime_account_id,
             # Same account: the host's diagnostic events go to its tables (a second role).
@@ -303,6 +317,8 @@ class RecordingFunctionApp(pulumi.ComponentResource):
             Scope.DEAD_LETTER_CONTAINER: args.dead_letter_container_id,
             Scope.REGISTRY_TABLE: args.registry_table_id,
         }
+        if args.events_topic_id is not None:
+            scope_ids[Scope.EVENTS_TOPIC] = args.events_topic_id
         storage = data_access.grant(
             name,
             Caller.FUNCTION_APP,

@@ -18,13 +18,15 @@ ARCHIVER_FUNCTION_FRAGMENT = "archive"
 #: poison queue (functions/recording_pipeline/archive/archiver.py), for a registry change the
 #: API could not write after its retries (registry/writer.py), for a stopped recording whose
 #: archive event is overdue and for a reconciler run that found something a person must see
-#: (recording_pipeline/reconcile/); a test keeps both sides equal.
+#: (recording_pipeline/reconcile/), and for a recording's CloudEvent that could not be published
+#: (recording_pipeline/events_out/announce.py); a test keeps both sides equal.
 ALERT_MARKERS = (
     "RECORDING_LOST",
     "EVENT_REJECTED",
     "REGISTRY_WRITE_FAILED",
     "RECORDING_OVERDUE",
     "RECONCILE_ATTENTION",
+    "EVENT_PUBLISH_FAILED",
 )
 
 
