@@ -19,6 +19,7 @@ from emulator.simulation import EmulatorSimulation
 from local_runtime.demo import PARTICIPANTS, RecordingApi, check_recording, run_demo
 from local_runtime.processes import REPO_ROOT
 from local_runtime.stack import LocalStack, running_stack
+from tests.support.event_schemas import schema_problems
 
 
 def _descendants(pid: int) -> list[psutil.Process]:
@@ -34,7 +35,7 @@ def _wait_gone(processes: list[psutil.Process], timeout: float = 20.0) -> list[p
 
 
 def test_demo_verifies_every_file_catches_a_mismatch_and_stops_every_service(
-    tmp_path: Path,
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     with running_stack(tmp_path, emulator_args=("--clock", "manual")) as stack:
         services = [stack.emulator, stack.api, stack.worker, stack.reconciler, stack.azurite.proc]
@@ -43,8 +44,21 @@ def test_demo_verifies_every_file_catches_a_mismatch_and_stops_every_service(
         assert run_demo(api_url=stack.api_url, function_key=stack.function_key, stack=stack) == 0
         # One of the two files reached the archive only through the reconciler.
         assert len(EmulatorSimulation(stack.emulator_url).dead_lettered()) == 1
+        _assert_each_archive_was_announced(stack, capsys.readouterr().out)
         _assert_checks_catch_swapped_channels(stack)
     assert not [pid for pid in pids if _is_running(pid)]
+
+
+def _assert_each_archive_was_announced(stack: LocalStack, demo_output: str) -> None:
+    """The topic received one RecordingArchived per recording, each as its schema says, and the
+    demo printed them."""
+    events = [entry["event"] for entry in EmulatorSimulation(stack.emulator_url).topic_events()]
+    archived = [e for e in events if e["type"] == "AcsCallRecording.RecordingArchived"]
+    assert len({e["data"]["recordingId"] for e in archived}) == 2
+    assert [problem for e in events for problem in schema_problems(e)] == []
+    assert f"Events received by the topic ({len(events)})" in demo_output
+    for event in archived:
+        assert f"id {event['id']}" in demo_output
 
 
 def _is_running(pid: int) -> bool:
