@@ -27,7 +27,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pulumi
-from pulumi_azure_native import eventgrid, monitor
+from pulumi_azure_native import eventgrid
+
+from infra.monitoring import send_diagnostics
 
 #: The minimum TLS version the topic accepts from publishers ("1.2").
 MINIMUM_TLS = eventgrid.TlsVersion.TLS_VERSION_1_2
@@ -72,14 +74,7 @@ class RecordingEventsTopic(pulumi.ComponentResource):
             tags=args.tags,
             opts=child,
         )
-        monitor.DiagnosticSetting(
-            f"{name}-diagnostics",
-            resource_uri=self.topic.id,
-            workspace_id=args.workspace_id,
-            logs=[{"category_group": "allLogs", "enabled": True}],
-            metrics=[{"category": "AllMetrics", "enabled": True}],
-            opts=child,
-        )
+        send_diagnostics(name, self.topic.id, args.workspace_id, child)
         self.topic_id = self.topic.id
         self.endpoint = self.topic.endpoint
         self.register_outputs({"topic_id": self.topic_id, "endpoint": self.endpoint})

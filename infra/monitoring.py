@@ -30,6 +30,23 @@ ALERT_MARKERS = (
 )
 
 
+def send_diagnostics(
+    name: str,
+    resource_id: pulumi.Input[str],
+    workspace_id: pulumi.Input[str],
+    opts: pulumi.ResourceOptions,
+) -> monitor.DiagnosticSetting:
+    """Every log and metric of ``resource_id`` to the workspace (``<name>-diagnostics``)."""
+    return monitor.DiagnosticSetting(
+        f"{name}-diagnostics",
+        resource_uri=resource_id,
+        workspace_id=workspace_id,
+        logs=[{"category_group": "allLogs", "enabled": True}],
+        metrics=[{"category": "AllMetrics", "enabled": True}],
+        opts=opts,
+    )
+
+
 #: The Function App's HTTP-triggered functions (functions/function_app.py; a test keeps both
 #: sides equal): the queue trigger and the timer also write ``requests`` rows, and their
 #: failures have an alert of their own.
