@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -14,10 +16,11 @@ from pathlib import Path
 import psutil
 import pytest
 from azure.storage.blob import ContainerClient
+from azure.storage.queue import QueueClient
 
 from emulator.simulation import EmulatorSimulation
 from local_runtime.demo import PARTICIPANTS, RecordingApi, check_recording, run_demo
-from local_runtime.processes import REPO_ROOT
+from local_runtime.processes import AZURITE_ACCOUNT, AZURITE_KEY, REPO_ROOT
 from local_runtime.stack import LocalStack, running_stack
 from tests.support.event_schemas import schema_problems
 
@@ -27,6 +30,10 @@ def _descendants(pid: int) -> list[psutil.Process]:
         return psutil.Process(pid).children(recursive=True)
     except psutil.NoSuchProcess:
         return []
+
+
+#: Azurite's public development account, in place of the README's DefaultAzureCredential().
+AZURITE_CREDENTIAL = {"account_name": AZURITE_ACCOUNT, "account_key": AZURITE_KEY}
 
 
 def _wait_gone(processes: list[psutil.Process], timeout: float = 20.0) -> list[psutil.Process]:
@@ -45,6 +52,7 @@ def test_demo_verifies_every_file_catches_a_mismatch_and_stops_every_service(
         # One of the two files reached the archive only through the reconciler.
         assert len(EmulatorSimulation(stack.emulator_url).dead_lettered()) == 1
         _assert_each_archive_was_announced(stack, capsys.readouterr().out)
+        _assert_the_readme_consumer_downloads_an_announced_archive(stack)
         _assert_checks_catch_swapped_channels(stack)
     assert not [pid for pid in pids if _is_running(pid)]
 
@@ -59,6 +67,35 @@ def _assert_each_archive_was_announced(stack: LocalStack, demo_output: str) -> N
     assert f"Events received by the topic ({len(events)})" in demo_output
     for event in archived:
         assert f"id {event['id']}" in demo_output
+
+
+def _assert_the_readme_consumer_downloads_an_announced_archive(stack: LocalStack) -> None:
+    """The README's consumer example, run as written against a queue that holds one archived
+    event as Event Grid writes it (base64 JSON), with Azurite, the local API and its key in place
+    of the placeholders: it downloads every file and checks each MD5."""
+    readme = (REPO_ROOT / "README.md").read_text()
+    match = re.search(r"\*\*Consume\.\*\*.*?```python\n(.*?)```", readme, re.DOTALL)
+    assert match is not None, "the README's consumer example is gone"
+    assert stack.azurite is not None
+    code = (
+        match.group(1)
+        .replace('"https://<account>.queue.core.windows.net"', repr(stack.azurite.queue_endpoint))
+        .replace("DefaultAzureCredential()", repr(AZURITE_CREDENTIAL))
+        .replace('"<API_BASE_URL>"', repr(f"{stack.api_url}/api"))
+        .replace('"<function key>"', repr(stack.function_key))
+    )
+    events = [entry["event"] for entry in EmulatorSimulation(stack.emulator_url).topic_events()]
+    archived = next(e for e in events if e["type"] == "AcsCallRecording.RecordingArchived")
+    queue = QueueClient.from_connection_string(stack.azurite.connection_string, "qa-recordings")
+    queue.create_queue()
+    queue.send_message(base64.b64encode(json.dumps(archived).encode()).decode())
+
+    namespace: dict[str, object] = {}
+    exec(compile(code, "README.md consumer example", "exec"), namespace)  # noqa: S102
+
+    assert namespace["file"] == archived["data"]["files"][-1]  # it went through every file
+    assert len(namespace["body"]) == archived["data"]["files"][-1]["sizeBytes"]  # type: ignore[arg-type]
+    assert queue.peek_messages() == []  # handled and deleted
 
 
 def _is_running(pid: int) -> bool:
