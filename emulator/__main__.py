@@ -26,6 +26,7 @@ from emulator.service import EmulatorService
 
 LOG = logging.getLogger("emulator")
 ACCESS_KEY_ENV = "ACS_EMULATOR_ACCESS_KEY"
+TOPIC_KEY_ENV = "EVENTGRID_EMULATOR_TOPIC_KEY"
 
 
 def duration(text: str) -> float:
@@ -132,6 +133,12 @@ def build_parser() -> argparse.ArgumentParser:
         default="",
         help="appended to every recording id, e.g. '+/=' to exercise URL encoding",
     )
+    add(
+        "--topic-key",
+        default=os.environ.get(TOPIC_KEY_ENV),
+        help="serve an Event Grid custom topic at /api/events that accepts this access key "
+        f"(aeg-sas-key); or set {TOPIC_KEY_ENV}; without it no topic is served",
+    )
     add("--fault-seed", type=int, default=0, help="seed of the fault injector's draws")
     add(
         "--faults",
@@ -166,6 +173,7 @@ def config_from(args: argparse.Namespace) -> EmulatorConfig:
         recording_id_suffix=args.recording_id_suffix,
         fault_seed=args.fault_seed,
         faults=args.faults,
+        topic_key=args.topic_key,
     ).validate()
 
 

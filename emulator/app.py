@@ -21,7 +21,7 @@ from emulator.errors import (
     UnsupportedApiVersion,
 )
 from emulator.faults import HTTP_KINDS
-from emulator.routes import SERVICE_KEY, add_routes, is_acs_path, resolve
+from emulator.routes import SERVICE_KEY, add_routes, is_acs_path, is_topic_path, resolve, topic_of
 from emulator.service import EmulatorService
 from emulator.wire import error_response, raw_path, single_block, write_body
 
@@ -105,7 +105,9 @@ async def _send_faulted(request: web.Request, response: web.Response) -> web.Str
 
 @web.middleware
 async def auth_check(request: web.Request, handler) -> web.StreamResponse:
-    if is_acs_path(raw_path(request)):
+    if is_topic_path(raw_path(request)):
+        topic_of(request).check_key({k.lower(): v for k, v in request.headers.items()})
+    elif is_acs_path(raw_path(request)):
         verify_request(
             request.app[SIGNING_KEY],
             method=request.method,
@@ -133,7 +135,7 @@ MIDDLEWARES = [
     request_id,  # outermost: every answer, errors included, is logged with its request id
     error_serializer,  # wraps all that follows, so auth, fault and handler errors share one shape
     fault_injection,  # before auth: a throttled or failing service answers before checking keys
-    auth_check,  # before api-version and routing: unsigned requests learn nothing else
+    auth_check,  # before api-version and routing: unsigned (or keyless) requests learn nothing
     api_version_check,  # before the route handler: only versions the SDK knows are served
 ]
 

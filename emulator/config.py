@@ -42,6 +42,8 @@ class EmulatorConfig:
     fault_seed: int = 0
     faults: list[dict] = field(default_factory=list)
     public_base_url: str | None = None
+    #: The Event Grid custom topic's access key (``aeg-sas-key``); None: no topic is served.
+    topic_key: str | None = None
 
     def validate(self) -> EmulatorConfig:
         if self.clock not in ("wall", "manual"):
@@ -61,6 +63,8 @@ class EmulatorConfig:
                 f"--region-host must end with one of {', '.join(ALLOWED_MEDIA_HOST_SUFFIXES)}"
                 f" (the hosts the SDK accepts), got {self.region_host!r}"
             )
+        if self.topic_key is not None and not self.topic_key.strip():
+            raise ConfigError("--topic-key must not be empty")
         if not self.resource_id.startswith("/subscriptions/"):
             raise ConfigError("--resource-id must be an ARM id starting with /subscriptions/")
         return self

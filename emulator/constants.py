@@ -79,3 +79,15 @@ DEFAULT_IMMUTABLE_RESOURCE_ID = "6a1d0c3e-5f4b-4c8e-9a2d-0e6f7b8c9d10"
 CALLBACK_TOKEN_LIFETIME_SECONDS = 300
 OIDC_METADATA_PATH = "/calling/.well-known/acsopenidconfiguration"
 JWKS_PATH = "/calling/keys"
+
+# The Event Grid custom topic (CloudEventSchemaV1_0 input schema) the pipeline publishes to.
+TOPIC_PATH = "/api/events"
+#: api-version values of the custom topic's publish API (the SDK sends 2018-01-01).
+TOPIC_API_VERSIONS = ("2018-01-01",)
+#: "Event size 1 MB" and "the array can have a total size of up to 1 MB" (Event Grid quotas and
+#: "Publish events to custom topics"): read as 1,000,000 bytes, the stricter of the two readings
+#: of "MB", so what passes here passes in Azure.
+TOPIC_MAX_EVENT_BYTES = 1_000_000
+TOPIC_MAX_REQUEST_BYTES = 1_000_000
+#: "Incoming events per batch: 5,000".
+TOPIC_MAX_EVENTS_PER_REQUEST = 5_000

@@ -2,8 +2,9 @@
 """Service errors as data: each class carries the HTTP status and the ACS-style error code.
 
 The provider and the handlers only raise these; one middleware (``app.error_serializer``) turns
-them into ``{"error": {"code", "message"}}`` plus ``x-ms-error-code``, which is what azure-core
-maps to ``HttpResponseError`` / ``ResourceNotFoundError`` / ``ClientAuthenticationError``.
+them into ``{"error": {"code", "message"}}`` (plus ``details`` when the error has them, as Event
+Grid's answers do) and ``x-ms-error-code``, which is what azure-core maps to
+``HttpResponseError`` / ``ResourceNotFoundError`` / ``ClientAuthenticationError``.
 """
 
 from __future__ import annotations
@@ -17,10 +18,17 @@ class ServiceError(Exception):
     status: ClassVar[int] = 500
     code: ClassVar[str] = "InternalServerError"
 
-    def __init__(self, message: str, *, headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        headers: dict[str, str] | None = None,
+        details: list[dict[str, str]] | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.headers = dict(headers or {})
+        self.details = list(details or [])
 
 
 class BadRequest(ServiceError):
@@ -108,6 +116,40 @@ class NotImplementedByEmulator(ServiceError):
 class ClockIsNotManual(ServiceError):
     status = 409
     code = "ClockIsNotManual"
+
+
+# -- the Event Grid custom topic (emulator/topic.py) ----------------------------------------------
+
+
+class TopicBadRequest(ServiceError):
+    """400 from the topic; ``details`` carries the rule broken (the emulator's own code)."""
+
+    status = 400
+    code = "BadRequest"
+
+    def __init__(self, detail_code: str, message: str) -> None:
+        super().__init__(message, details=[{"code": detail_code, "message": message}])
+
+
+class TopicUnauthorized(ServiceError):
+    status = 401
+    code = "Unauthorized"
+
+
+class TopicPayloadTooLarge(ServiceError):
+    status = 413
+    code = "PayloadTooLarge"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, details=[{"code": "PayloadTooLarge", "message": message}])
+
+
+class TopicNotConfigured(ServiceError):
+    """No ``--topic-key``: this emulator serves no topic (Event Grid answers 404 for a wrong
+    endpoint)."""
+
+    status = 404
+    code = "NotFound"
 
 
 def http_status_of(error: ServiceError) -> int:

@@ -11,6 +11,10 @@ destination) and ``deadletter`` (written to the dead-letter container the way Ev
 an event it gave up on). A rule may name a ``recordingId``: it then fires only for requests
 about that recording (its REST operations, the download and deletion of its chunks) or for its
 event, so one recording can be made to fail while the others go through.
+
+``publish_events`` is the Event Grid custom topic's publish request (``POST /api/events``), a
+service of its own: a rule must name it (``*`` means every ACS operation, not the topic), and
+its HTTP kinds make a publisher's request fail as an outage of the topic would.
 """
 
 from __future__ import annotations
@@ -29,7 +33,10 @@ OPERATIONS = (
     "download_recording",
     "delete_recording",
     "events",
+    "publish_events",
 )
+#: Operations ``*`` does not cover: another service than ACS.
+NOT_IN_WILDCARD = frozenset({"publish_events"})
 HTTP_KINDS = ("error", "throttle", "drop", "slow")
 EVENT_KINDS = ("duplicate", "delay", "drop", "deadletter")
 
@@ -145,7 +152,8 @@ class FaultInjector:
         which of the others a probabilistic rule hits).
         """
         for rule in self.rules:
-            if rule.operation not in ("*", operation) or rule.kind not in kinds:
+            wildcard = rule.operation == "*" and operation not in NOT_IN_WILDCARD
+            if not (wildcard or rule.operation == operation) or rule.kind not in kinds:
                 continue
             if rule.recording_id is not None and rule.recording_id != recording_id:
                 continue

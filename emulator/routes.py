@@ -11,15 +11,17 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from emulator.constants import JWKS_PATH, OIDC_METADATA_PATH
+from emulator.constants import JWKS_PATH, OIDC_METADATA_PATH, TOPIC_PATH
 from emulator.errors import (
     ClockIsNotManual,
     InvalidField,
     MethodNotAllowed,
     ObjectNotFound,
     RouteNotFound,
+    TopicNotConfigured,
 )
 from emulator.service import EmulatorService
+from emulator.topic import EventGridTopicProvider
 from emulator.wire import (
     empty_response,
     file_blocks,
@@ -47,7 +49,9 @@ class Route:
 
 
 def resolve(method: str, path: str) -> Route | None:
-    """Name the Call Recording operation of a request; ``None`` for non-ACS paths."""
+    """Name the Call Recording (or topic) operation of a request; ``None`` for other paths."""
+    if path == TOPIC_PATH:
+        return Route("publish_events", {}) if method == "POST" else None
     if path == "/calling/recordings":
         return Route("start_recording", {}) if method == "POST" else None
     match = _RECORDING.match(path)
@@ -83,8 +87,23 @@ def is_acs_path(path: str) -> bool:
     return path.startswith(("/calling/recordings", "/v1/objects/"))
 
 
+def is_topic_path(path: str) -> bool:
+    return path == TOPIC_PATH
+
+
 def service_of(request: web.Request) -> EmulatorService:
     return request.app[SERVICE_KEY]
+
+
+def topic_of(request: web.Request) -> EventGridTopicProvider:
+    """The custom topic; 404 when the emulator was started without ``--topic-key``."""
+    topic = service_of(request).topic
+    if topic is None:
+        raise TopicNotConfigured(
+            f"No Event Grid topic is served here: start the emulator with --topic-key "
+            f"to serve {TOPIC_PATH}."
+        )
+    return topic
 
 
 # -- Call Recording REST and media ---------------------------------------------------------------
@@ -143,6 +162,24 @@ async def _download(request: web.Request, route: Route) -> web.StreamResponse:
     return await write_body(
         request, response, file_blocks(path, start, length), request.get("fault")
     )
+
+
+# -- The Event Grid custom topic ---------------------------------------------------------------
+
+
+async def publish_events(request: web.Request) -> web.Response:
+    """``POST /api/events``: the key was checked by ``app.auth_check``."""
+    topic_of(request).publish_events(
+        await request.read(),
+        content_type=request.headers.get("Content-Type"),
+        api_version=request.query.get("api-version"),
+    )
+    return empty_response(200)
+
+
+async def list_topic_events(request: web.Request) -> web.Response:
+    """What the topic accepted, oldest first: ``{"events": [{"event", "receivedAt"}]}``."""
+    return json_response({"events": topic_of(request).received})
 
 
 # -- Simulation API ------------------------------------------------------------------------------
@@ -238,6 +275,7 @@ async def health(request: web.Request) -> web.Response:
             "resourceId": service.config.resource_id,
             "immutableResourceId": service.config.immutable_resource_id,
             "oidcMetadataUrl": f"{service.base_url}{OIDC_METADATA_PATH}",
+            "topicEndpoint": f"{service.base_url}{TOPIC_PATH}" if service.topic else None,
         }
     )
 
@@ -262,10 +300,12 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/emulator/clock", get_clock)
     app.router.add_get("/emulator/objects", list_objects)
     app.router.add_get("/emulator/events", list_events)
+    app.router.add_get("/emulator/topic-events", list_topic_events)
     app.router.add_get("/emulator/faults", get_faults)
     app.router.add_put("/emulator/faults", put_faults)
     app.router.add_post("/emulator/faults", put_faults)
     app.router.add_post("/emulator/reset", reset)
     app.router.add_get(OIDC_METADATA_PATH, openid_configuration)
     app.router.add_get(JWKS_PATH, jwks)
+    app.router.add_post(TOPIC_PATH, publish_events)
     app.router.add_route("*", "/{tail:.*}", acs_handler)

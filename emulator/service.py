@@ -1,4 +1,5 @@
-"""EmulatorService: builds and owns the parts (store, clock, provider, calls, sinks, faults).
+"""EmulatorService: builds and owns the parts (store, clock, provider, calls, sinks, faults, the
+Event Grid custom topic).
 
 The HTTP layer only talks to this object; tests and ``/emulator/reset`` reset it as a whole.
 Stopping a recording hands a frozen copy of the call and recording to a worker thread that
@@ -28,6 +29,7 @@ from emulator.models import Recording
 from emulator.provider import CallRecordingProvider
 from emulator.rendering import RenderSettings, render_recording
 from emulator.store import RecordingStore
+from emulator.topic import EventGridTopicProvider
 
 LOG = logging.getLogger(__name__)
 # Renders are CPU-bound; two at a time keeps the event loop responsive on a 2-core machine.
@@ -65,6 +67,10 @@ class EmulatorService:
             dead_letter=_dead_letter_sink(config),
             now=self.clock.now,
         )
+        #: The Event Grid custom topic the pipeline publishes its own events to (``--topic-key``).
+        self.topic = (
+            EventGridTopicProvider(config.topic_key, self.clock.now) if config.topic_key else None
+        )
         self._tasks: set[asyncio.Task] = set()
         self._render_slots = asyncio.Semaphore(RENDER_CONCURRENCY)
 
@@ -81,6 +87,8 @@ class EmulatorService:
         self.events.dead_lettered.clear()
         self.events.dropped.clear()
         self.callbacks.sent.clear()
+        if self.topic is not None:
+            self.topic.reset()
         self.faults.configure(self.config.fault_seed, [])
 
     async def close(self) -> None:

@@ -88,6 +88,10 @@ class EmulatorSimulation:
         """Every event a fault rule dropped (never delivered anywhere)."""
         return self._request("GET", "/emulator/events")["dropped"]
 
+    def topic_events(self) -> list[dict[str, Any]]:
+        """``{"event", "receivedAt"}`` for each CloudEvent the Event Grid topic accepted."""
+        return self._request("GET", "/emulator/topic-events")["events"]
+
     def callbacks(self) -> list[dict[str, Any]]:
         return self._request("GET", "/emulator/events")["callbacks"]
 

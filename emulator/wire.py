@@ -53,8 +53,10 @@ def empty_response(status: int) -> web.Response:
 
 
 def error_response(error: ServiceError) -> web.Response:
-    body = {"error": {"code": error.code, "message": error.message}}
-    response = json_response(body, http_status_of(error))
+    shape: dict[str, object] = {"code": error.code, "message": error.message}
+    if error.details:
+        shape["details"] = error.details
+    response = json_response({"error": shape}, http_status_of(error))
     response.headers["x-ms-error-code"] = error.code
     response.headers.update(error.headers)
     return response

@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pulumi
-from pulumi_azure_native import communication, monitor
+from pulumi_azure_native import communication
+
+from infra.monitoring import send_diagnostics
 
 
 @dataclass
@@ -43,14 +45,7 @@ class RecordingCommunication(pulumi.ComponentResource):
             tags=args.tags,
             opts=child,
         )
-        monitor.DiagnosticSetting(
-            f"{name}-diagnostics",
-            resource_uri=self.service.id,
-            workspace_id=args.workspace_id,
-            logs=[{"category_group": "allLogs", "enabled": True}],
-            metrics=[{"category": "AllMetrics", "enabled": True}],
-            opts=child,
-        )
+        send_diagnostics(name, self.service.id, args.workspace_id, child)
         self.id = self.service.id
         self.host_name = self.service.host_name
         self.endpoint = self.service.host_name.apply(lambda host: f"https://{host}")

@@ -11,6 +11,7 @@ from infra.communication import CommunicationArgs, RecordingCommunication
 from infra.config import RecordingConfig
 from infra.deployment import FunctionCodeDeployment
 from infra.events import EventsArgs, RecordingEvents
+from infra.events_topic import EventsTopicArgs, RecordingEventsTopic
 from infra.function_app import (
     ApiAuthSettings,
     FunctionAppArgs,
@@ -64,6 +65,8 @@ class CallRecording(pulumi.ComponentResource):
     recordings_container_url: pulumi.Output[str]
     resource_group_name: pulumi.Output[str]
     network: RecordingNetwork | None
+    recording_events_topic_id: pulumi.Input[str]
+    recording_events_topic_endpoint: pulumi.Input[str]
 
     def __init__(
         self, name: str, args: CallRecordingArgs, opts: pulumi.ResourceOptions | None = None
@@ -123,6 +126,15 @@ class CallRecording(pulumi.ComponentResource):
             child,
         )
         self.network = self._network(cfg, rg_name, archive, runtime, child)
+        events_topic = (
+            RecordingEventsTopic(
+                f"{prefix}-recording-events",
+                EventsTopicArgs(rg_name, cfg.location, observability.workspace.id, tags),
+                child,
+            )
+            if cfg.publish_events
+            else None
+        )
         api_auth = ApiAuthSettings(
             mode=cfg.api_auth,
             tenant_id=cfg.api_tenant_id,
@@ -144,6 +156,7 @@ class CallRecording(pulumi.ComponentResource):
             lost_after_hours=cfg.lost_after_hours,
             max_poison_replays=cfg.max_poison_replays,
             api_auth=api_auth,
+            recording_events_topic_endpoint=events_topic.endpoint if events_topic else None,
         )
         function_app = RecordingFunctionApp(
             f"{prefix}-func",
@@ -164,6 +177,7 @@ class CallRecording(pulumi.ComponentResource):
                 registry_table_id=archive.registry_table.id,
                 acs_id=acs.id,
                 app_insights_id=observability.app_insights.id,
+                events_topic_id=events_topic.topic_id if events_topic else None,
                 instance_memory_mb=cfg.function_instance_memory_mb,
                 maximum_instances=cfg.function_maximum_instances,
                 custom_roles=cfg.custom_roles,
@@ -235,6 +249,9 @@ class CallRecording(pulumi.ComponentResource):
         self.poison_queue = POISON_QUEUE
         self.network_mode = cfg.network
         self.api_audience = api_auth.audience
+        # Consumers subscribe to the topic (its id) and may check what the app publishes to.
+        self.recording_events_topic_id = events_topic.topic_id if events_topic else ""
+        self.recording_events_topic_endpoint = events_topic.endpoint if events_topic else ""
         # register_outputs last: it tells the engine the component is complete.
         self.register_outputs(self.outputs())
 
@@ -304,4 +321,7 @@ class CallRecording(pulumi.ComponentResource):
             # What clients ask Entra ID tokens for (`<API_AUDIENCE>/.default`); empty with
             # apiAuth functionKey. Not a secret: it names the API, it grants nothing.
             "API_AUDIENCE": self.api_audience,
+            # Empty with publishEvents false (no topic).
+            "RECORDING_EVENTS_TOPIC_ID": self.recording_events_topic_id,
+            "RECORDING_EVENTS_TOPIC_ENDPOINT": self.recording_events_topic_endpoint,
         }

@@ -159,6 +159,7 @@ class RecordingConfig:
     lock_immutability: bool
     retain_archive_on_destroy: bool
     delete_from_acs_after_archive: bool
+    publish_events: bool
     reconcile_every_minutes: int
     overdue_after_minutes: int
     lost_after_hours: int
@@ -441,7 +442,8 @@ CONFIG_FIELDS: tuple[ConfigField, ...] = (
         "string",
         "westeurope",
         "Azure region name (lowercase, e.g. westeurope)",
-        "Region of every regional resource (ACS and the Event Grid topic are global).",
+        "Region of every regional resource, the events custom topic included (ACS and its "
+        "Event Grid system topic are global).",
         _parse_pattern(_REGION, "a lowercase Azure region name such as westeurope"),
     ),
     ConfigField(
@@ -554,6 +556,16 @@ CONFIG_FIELDS: tuple[ConfigField, ...] = (
         True,
         "true or false",
         "Delete the ACS copy of a recording once it is archived and verified.",
+        _parse_bool,
+    ),
+    ConfigField(
+        "publishEvents",
+        "bool",
+        True,
+        "true or false",
+        "Publish a CloudEvent (RecordingArchived, ...Lost, ...Failed, ...Overdue, ...Erased) to "
+        "an Event Grid custom topic the program creates (CloudEvents 1.0 input, local auth off; "
+        "the app publishes with its managed identity). Subscribe to the topic to act on them.",
         _parse_bool,
     ),
     ConfigField(

@@ -1,4 +1,5 @@
-"""Every data-plane call made with a managed identity, the permissions it needs, and the grants
+"""Every data-plane call made with a managed identity (Storage, and the Event Grid topic the
+recordings' CloudEvents are published to), the permissions it needs, and the grants
 the program derives from them.
 
 Azurite signs with the account key and never checks a role, and Pulumi mocks do not either, so a
@@ -32,6 +33,7 @@ _BLOB = "Microsoft.Storage/storageAccounts/blobServices"
 _BLOBS = f"{_BLOB}/containers/blobs"
 _QUEUES = "Microsoft.Storage/storageAccounts/queueServices/queues"
 _ENTITIES = "Microsoft.Storage/storageAccounts/tableServices/tables/entities"
+_EVENT_SEND = "Microsoft.EventGrid/events/send/action"
 
 
 class Scope(Enum):
@@ -45,6 +47,12 @@ class Scope(Enum):
     EVENTS_QUEUE = "recording-events queue"
     POISON_QUEUE = "recording-events-poison queue"
     REGISTRY_TABLE = "recordings table"
+    EVENTS_TOPIC = "recording-events custom topic (publishEvents)"
+
+
+#: Scopes that exist only when a feature is on: :func:`grant` skips them when the program does
+#: not pass their id (``publishEvents: false`` creates no topic).
+OPTIONAL_SCOPES = frozenset({Scope.EVENTS_TOPIC})
 
 
 class Caller(Enum):
@@ -193,6 +201,10 @@ OPERATIONS: tuple[DataOperation, ...] = (
     _op(_EG, Scope.DEAD_LETTER_CONTAINER, "Put Blob / Append Block",
         data_actions=[f"{_BLOBS}/write", f"{_BLOBS}/add/action"],
         why="Event Grid dead-letters an event it could not deliver"),
+    # --- the recordings' CloudEvents (recording_pipeline/events_out/) ---------------------------
+    _op(_F, Scope.EVENTS_TOPIC, "Publish Events", sdk_call="send", data_actions=[_EVENT_SEND],
+        why="archiver, reconciler: announce archived, lost, failed, overdue recordings (and "
+            "publish the erasures and anything else left pending)"),
     # --- operations tools (recording_pipeline/operations/), run by a person ---------------------
     _op(_OP, Scope.POISON_QUEUE, "Peek Messages", sdk_call="peek_messages",
         data_actions=[f"{_QUEUES}/messages/read"], why="replay_poison: list poisoned events"),
@@ -218,6 +230,14 @@ OPERATIONS: tuple[DataOperation, ...] = (
         data_actions=[f"{_BLOBS}/read"], why="export_participant: manifests and files"),
     _op(_OP, Scope.RECORDINGS_CONTAINER, "Delete Blob", sdk_call="delete_blob",
         data_actions=[f"{_BLOBS}/delete"], why="export_participant erase: the files"),
+    # The erase announces itself through events_out (shared with the app, so not scanned as
+    # the operator's): a pending-event row, the recording read back, the event published.
+    _op(_OP, Scope.REGISTRY_TABLE, "Query Entities (one entity)",
+        data_actions=[f"{_ENTITIES}/read"],
+        why="export_participant erase: read the recording back to announce it"),
+    _op(_OP, Scope.EVENTS_TOPIC, "Publish Events", data_actions=[_EVENT_SEND],
+        why="export_participant erase: RecordingErased (optional: without the role the publish "
+            "fails, is logged, and the reconciler publishes it with the app's identity)"),
 )  # fmt: skip
 
 #: Scopes where the role is Microsoft's documented requirement rather than derived from calls
@@ -226,6 +246,7 @@ DOCUMENTED_ROLES: dict[tuple[Caller, Scope], BuiltInRole] = {
     (Caller.FUNCTION_APP, Scope.RUNTIME_ACCOUNT): roles.STORAGE_BLOB_DATA_OWNER,
     (Caller.FUNCTION_APP, Scope.RUNTIME_TABLES): roles.STORAGE_TABLE_DATA_CONTRIBUTOR,
     (Caller.EVENT_GRID, Scope.DEAD_LETTER_CONTAINER): roles.STORAGE_BLOB_DATA_CONTRIBUTOR,
+    (Caller.FUNCTION_APP, Scope.EVENTS_TOPIC): roles.EVENTGRID_DATA_SENDER,
 }
 #: Built-in roles a grant may use when no custom role is wanted, least first.
 _FALLBACK_ROLES = (
@@ -237,6 +258,7 @@ _FALLBACK_ROLES = (
     roles.STORAGE_TABLE_DATA_CONTRIBUTOR,
     roles.STORAGE_BLOB_DATA_CONTRIBUTOR,
     roles.STORAGE_BLOB_DATA_OWNER,
+    roles.EVENTGRID_DATA_SENDER,
 )
 
 
@@ -313,6 +335,7 @@ ASSIGNMENT_SUFFIX = {
     (Caller.FUNCTION_APP, Scope.POISON_QUEUE): "poison-queue",
     (Caller.FUNCTION_APP, Scope.REGISTRY_TABLE): "registry-table",
     (Caller.FUNCTION_APP, Scope.DEAD_LETTER_CONTAINER): "deadletter-reconciler",
+    (Caller.FUNCTION_APP, Scope.EVENTS_TOPIC): "events-topic-sender",
     (Caller.EVENT_GRID, Scope.EVENTS_QUEUE): "queue-sender",
     (Caller.EVENT_GRID, Scope.DEAD_LETTER_CONTAINER): "deadletter-writer",
 }
@@ -331,7 +354,8 @@ def grant(
 ) -> list[Any]:
     """Register the role definitions and assignments :func:`grant_plan` asks for.
 
-    ``scope_ids`` maps every scope ``caller`` works on to its ARM id; ``owner_name`` (the
+    ``scope_ids`` maps every scope ``caller`` works on to its ARM id (an optional scope left out
+    is not granted: its resource does not exist); ``owner_name`` (the
     identity's resource name) makes custom role names unique in the tenant. A new custom role
     definition can be refused by an assignment made right after it (``RoleDefinitionDoesNotExist``
     while the definition replicates), so assignments of custom roles wait
@@ -341,7 +365,11 @@ def grant(
 
     from infra.propagation import RolePropagationWait
 
-    plan = grant_plan(caller, custom_roles=custom_roles)
+    plan = {
+        scope: role
+        for scope, role in grant_plan(caller, custom_roles=custom_roles).items()
+        if scope in scope_ids or scope not in OPTIONAL_SCOPES
+    }
     definitions: dict[Scope, Any] = {
         scope: roles.define_custom_role(
             f"{prefix}-{ASSIGNMENT_SUFFIX[(caller, scope)]}-role",

@@ -7,10 +7,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pulumi
-from pulumi_azure_native import eventgrid, monitor
+from pulumi_azure_native import eventgrid
 
 from infra import data_access
 from infra.data_access import Caller, Scope
+from infra.monitoring import send_diagnostics
 from infra.propagation import RolePropagationWait
 from infra.storage import DEAD_LETTER_CONTAINER, EVENTS_QUEUE
 
@@ -117,14 +118,7 @@ class RecordingEvents(pulumi.ComponentResource):
             # Event Grid checks the identity can write when the subscription is created.
             opts=pulumi.ResourceOptions(parent=self, depends_on=self._settled(name, args, grants)),
         )
-        monitor.DiagnosticSetting(
-            f"{name}-diagnostics",
-            resource_uri=self.topic.id,
-            workspace_id=args.workspace_id,
-            logs=[{"category_group": "allLogs", "enabled": True}],
-            metrics=[{"category": "AllMetrics", "enabled": True}],
-            opts=child,
-        )
+        send_diagnostics(name, self.topic.id, args.workspace_id, child)
         self.role_assignments = grants
         self.topic_id = self.topic.id
         self.register_outputs({"topic_id": self.topic_id})

@@ -35,6 +35,7 @@ RUNTIME_SETTING_NAMES = (
     "REGISTRY_TABLE",
     "CALLBACK_OIDC_METADATA_URL",
     "DELETE_FROM_ACS_AFTER_ARCHIVE",
+    "RECORDING_EVENTS_TOPIC_ENDPOINT",
     "DEAD_LETTER_CONTAINER",
     "RECONCILE_SCHEDULE",
     "OVERDUE_AFTER_MINUTES",
@@ -61,6 +62,7 @@ FORBIDDEN_SETTING_NAMES = (
     "ACS_MEDIA_ENDPOINT_OVERRIDE",
     "ARCHIVE_STORAGE_CONNECTION_STRING",
     "LOCAL_FUNCTION_KEY",
+    "RECORDING_EVENTS_TOPIC_KEY",
     "FUNCTIONS_WORKER_RUNTIME",
     "WEBSITE_RUN_FROM_PACKAGE",
     "AzureWebJobsStorage",
@@ -82,6 +84,7 @@ def function_app_settings(
     lost_after_hours: int = 25,
     max_poison_replays: int = 5,
     api_auth: ApiAuthSettings | None = None,
+    recording_events_topic_endpoint: pulumi.Input[str] | None = None,
 ) -> dict[str, pulumi.Input[str]]:
     """Every app setting of the Function App, in one place so both sides can be checked.
 
@@ -89,6 +92,8 @@ def function_app_settings(
     trigger's ``%RECONCILE_SCHEDULE%``); the other reconciler settings are its thresholds.
     ``API_*`` say who may call the API (:class:`ApiAuthSettings`); the token settings are empty
     with ``functionKey``.
+    ``RECORDING_EVENTS_TOPIC_ENDPOINT`` is written only with a topic (``publishEvents``): without
+    it the code publishes nothing.
     """
     auth = api_auth or ApiAuthSettings()
     settings: dict[str, pulumi.Input[str]] = {
@@ -101,6 +106,11 @@ def function_app_settings(
         "REGISTRY_TABLE": REGISTRY_TABLE,
         "CALLBACK_OIDC_METADATA_URL": CALLBACK_OIDC_METADATA_URL,
         "DELETE_FROM_ACS_AFTER_ARCHIVE": "true" if delete_from_acs_after_archive else "false",
+        **(
+            {"RECORDING_EVENTS_TOPIC_ENDPOINT": recording_events_topic_endpoint}
+            if recording_events_topic_endpoint is not None
+            else {}
+        ),
         "DEAD_LETTER_CONTAINER": DEAD_LETTER_CONTAINER,
         "RECONCILE_SCHEDULE": reconcile_schedule(reconcile_every_minutes),
         "OVERDUE_AFTER_MINUTES": str(overdue_after_minutes),
@@ -221,6 +231,9 @@ class FunctionAppArgs:
     """Required. ACS resource the API calls with Entra ID."""
     app_insights_id: pulumi.Input[str]
     """Required. Application Insights component the host publishes telemetry to."""
+    events_topic_id: pulumi.Input[str] | None = None
+    """Optional. Event Grid topic the app publishes the recordings' CloudEvents to (EventGrid
+    Data Sender on it); None: ``publishEvents`` is off."""
     instance_memory_mb: int = 2048
     """Optional. Flex instance memory (512, 2048 or 4096)."""
     maximum_instances: int = 40
@@ -342,8 +355,9 @@ class RecordingFunctionApp(pulumi.ComponentResource):
         self.register_outputs({"name": self.name, "principal_id": self.principal_id})
 
     def _grant(self, name: str, args: FunctionAppArgs) -> list[pulumi.Resource]:
-        """Storage grants derived from what the code calls (infra/data_access.py), each on the
-        smallest scope; ACS and telemetry are not Storage and are granted here by name."""
+        """Storage and events-topic grants derived from what the code calls
+        (infra/data_access.py), each on the smallest scope; ACS and telemetry are granted here
+        by name."""
         scope_ids = {
             Scope.RUNTIME_ACCOUNT: args.runtime_account_id,
             # Same account: the host's diagnostic events go to its tables (a second role).
@@ -357,6 +371,8 @@ class RecordingFunctionApp(pulumi.ComponentResource):
             Scope.DEAD_LETTER_CONTAINER: args.dead_letter_container_id,
             Scope.REGISTRY_TABLE: args.registry_table_id,
         }
+        if args.events_topic_id is not None:
+            scope_ids[Scope.EVENTS_TOPIC] = args.events_topic_id
         storage = data_access.grant(
             name,
             Caller.FUNCTION_APP,

@@ -18,14 +18,33 @@ ARCHIVER_FUNCTION_FRAGMENT = "archive"
 #: poison queue (functions/recording_pipeline/archive/archiver.py), for a registry change the
 #: API could not write after its retries (registry/writer.py), for a stopped recording whose
 #: archive event is overdue and for a reconciler run that found something a person must see
-#: (recording_pipeline/reconcile/); a test keeps both sides equal.
+#: (recording_pipeline/reconcile/), and for a recording's CloudEvent that could not be published
+#: (recording_pipeline/events_out/announce.py); a test keeps both sides equal.
 ALERT_MARKERS = (
     "RECORDING_LOST",
     "EVENT_REJECTED",
     "REGISTRY_WRITE_FAILED",
     "RECORDING_OVERDUE",
     "RECONCILE_ATTENTION",
+    "EVENT_PUBLISH_FAILED",
 )
+
+
+def send_diagnostics(
+    name: str,
+    resource_id: pulumi.Input[str],
+    workspace_id: pulumi.Input[str],
+    opts: pulumi.ResourceOptions,
+) -> monitor.DiagnosticSetting:
+    """Every log and metric of ``resource_id`` to the workspace (``<name>-diagnostics``)."""
+    return monitor.DiagnosticSetting(
+        f"{name}-diagnostics",
+        resource_uri=resource_id,
+        workspace_id=workspace_id,
+        logs=[{"category_group": "allLogs", "enabled": True}],
+        metrics=[{"category": "AllMetrics", "enabled": True}],
+        opts=opts,
+    )
 
 
 #: The Function App's HTTP-triggered functions (functions/function_app.py; a test keeps both

@@ -192,6 +192,25 @@ COMMUNICATION_AND_EMAIL_SERVICE_OWNER = BuiltInRole(
     permissions(["Microsoft.Communication/*"]),
 )
 
+#: Publishes events to an Event Grid topic (``events/send/action``); the role Microsoft names for
+#: a custom topic with Entra ID authentication ("Authenticate publishing clients using Microsoft
+#: Entra ID"), assigned on the topic itself.
+EVENTGRID_DATA_SENDER = BuiltInRole(
+    "EventGrid Data Sender",
+    "d5a91429-5739-47e2-a06b-3470a27159e7",
+    permissions(
+        [
+            "Microsoft.Authorization/*/read",
+            "Microsoft.EventGrid/topics/read",
+            "Microsoft.EventGrid/domains/read",
+            "Microsoft.EventGrid/partnerNamespaces/read",
+            "Microsoft.EventGrid/namespaces/read",
+            "Microsoft.Resources/subscriptions/resourceGroups/read",
+        ],
+        ["Microsoft.EventGrid/events/send/action"],
+    ),
+)
+
 ALL_ROLES = (
     STORAGE_BLOB_DATA_OWNER,
     STORAGE_BLOB_DATA_CONTRIBUTOR,
@@ -203,6 +222,7 @@ ALL_ROLES = (
     STORAGE_TABLE_DATA_CONTRIBUTOR,
     MONITORING_METRICS_PUBLISHER,
     COMMUNICATION_AND_EMAIL_SERVICE_OWNER,
+    EVENTGRID_DATA_SENDER,
 )
 #: Built-in roles by GUID, so a test can turn an assignment back into what it grants.
 BY_GUID = {role.guid: role for role in ALL_ROLES}

@@ -8,8 +8,9 @@ runs the reconciler, which puts it back on the queue, and the archiver takes it 
 demo waits for the archiver, reads the archive back from Blob Storage and checks each file
 against what the scenario did: size and MD5 against the manifest, duration against the time
 recorded (pauses excluded), each WAV channel's dominant frequency against its participant's
-tone, the video's resolution, and that ACS no longer holds a copy. It exits non-zero when
-anything does not match.
+tone, the video's resolution, and that ACS no longer holds a copy. Then it prints the
+CloudEvents the Event Grid custom topic (the emulator's) received, one ``RecordingArchived`` per
+recording expected. It exits non-zero when anything does not match.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from azure.storage.blob import ContainerClient
 
 from emulator.simulation import EmulatorSimulation
 from recording_pipeline.clock import utc_now
+from recording_pipeline.events_out.cloud_events import EventName
 from recording_pipeline.reconcile.policy import ReconcilePolicy
 from recording_pipeline.reconcile.report import ReconcileReport
 from recording_pipeline.reconcile.run import ReconcileClients, run
@@ -323,6 +325,47 @@ def check_acs_copies_deleted(sim: EmulatorSimulation, recording_ids: list[str]) 
     return problems
 
 
+def wait_for_topic_events(
+    sim: EmulatorSimulation, recording_ids: list[str], timeout: float = 30.0
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """The events the topic received, once each recording's ``RecordingArchived`` is among them
+    (the archiver publishes it right after the registry says ``archived``); and what is missing."""
+    deadline = time.monotonic() + timeout
+    while True:
+        events = [entry["event"] for entry in sim.topic_events()]
+        archived = {
+            e["data"]["recordingId"]
+            for e in events
+            if e["type"] == EventName.ARCHIVED.type and isinstance(e.get("data"), dict)
+        }
+        missing = [r for r in recording_ids if r not in archived]
+        if not missing or time.monotonic() >= deadline:
+            return events, [f"no {EventName.ARCHIVED.value} event for {r}" for r in missing]
+        time.sleep(0.25)
+
+
+def print_events(events: list[dict[str, Any]]) -> None:
+    """One line per CloudEvent: type, subject, id, and for an archive its files and bytes."""
+    print(f"\n  Events received by the topic ({len(events)}):")
+    for event in events:
+        data = event.get("data") or {}
+        detail = (
+            f"{len(data.get('files') or [])} files, {data.get('totalBytes', 0):,} bytes"
+            if event["type"] == EventName.ARCHIVED.type
+            else str(data.get("reason") or "")
+        )
+        subject = _shorten(event["subject"], SUBJECT_WIDTH)
+        print(f"  {event['type']}  {subject}  id {event['id']}  {detail}".rstrip())
+
+
+#: Subjects hold the whole encoded recording id; the demo shows its start.
+SUBJECT_WIDTH = 40
+
+
+def _shorten(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
 def print_table(checks: list[FileCheck]) -> None:
     header = ("recording", "archived via", "file", "size", "duration", "channel → participant")
     header = (*header, "verified")
@@ -372,6 +415,10 @@ def run_demo(*, api_url: str, function_key: str, stack: LocalStack) -> int:
     leftovers = check_acs_copies_deleted(sim, list(expected))
     print()
     print_table(checks)
+    if stack.publish_events:
+        events, missing = wait_for_topic_events(sim, list(expected))
+        print_events(events)
+        leftovers += missing
     for problem in leftovers:
         print(f"  ✗ {problem}")
     ok = all(c.verified for c in checks) and not leftovers

@@ -262,11 +262,14 @@ def start_emulator_process(
     port: int | None = None,
     args: Sequence[str] = (),
     log_path: Path | None = None,
+    topic_key: str | None = None,
 ) -> tuple[ManagedProcess, str]:
     """Start ``python -m emulator`` on 127.0.0.1 and wait until it answers.
 
     The access key goes in the environment (``ACS_EMULATOR_ACCESS_KEY``), never on the command
-    line, where ``ps`` would show it. Returns the process and the emulator's base URL.
+    line, where ``ps`` would show it; so does ``topic_key`` (``EVENTGRID_EMULATOR_TOPIC_KEY``),
+    which makes it serve an Event Grid custom topic too. Returns the process and the emulator's
+    base URL.
     """
     port = port or free_port()
     endpoint = f"http://127.0.0.1:{port}"
@@ -283,7 +286,10 @@ def start_emulator_process(
             str(data_dir),
             *args,
         ),
-        env={"ACS_EMULATOR_ACCESS_KEY": access_key},
+        env={
+            "ACS_EMULATOR_ACCESS_KEY": access_key,
+            **({"EVENTGRID_EMULATOR_TOPIC_KEY": topic_key} if topic_key else {}),
+        },
         ready=lambda: http_answers(f"{endpoint}/emulator/health"),
         log_path=log_path,
         startup_timeout=30.0,

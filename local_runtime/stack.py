@@ -47,6 +47,7 @@ from azure.data.tables import TableServiceClient
 from azure.storage.blob import BlobServiceClient
 from azure.storage.queue import QueueServiceClient
 
+from emulator.constants import TOPIC_PATH
 from local_runtime.processes import (
     Azurite,
     ManagedProcess,
@@ -100,8 +101,13 @@ class LocalStack:
     worker_lease_seconds: int = WORKER_LEASE_SECONDS
     #: Who may call the API: ``functionKey``, ``entraId`` or ``both`` (as ``API_AUTH``).
     api_auth: str = "functionKey"
+    #: Serve the Event Grid custom topic (in the emulator) and publish the recordings' events
+    #: to it, as ``publishEvents`` does in Azure.
+    publish_events: bool = True
     access_key: str = field(default_factory=_random_access_key)
     function_key: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    #: The local topic's access key: Azure's topic takes Entra tokens only, the emulator's a key.
+    topic_key: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     azurite: Azurite | None = None
     emulator: ManagedProcess | None = None
     api: ManagedProcess | None = None
@@ -123,6 +129,11 @@ class LocalStack:
     @property
     def logs_dir(self) -> Path:
         return self.state_dir / LOGS
+
+    @property
+    def topic_endpoint(self) -> str:
+        """The emulator's custom topic, named as ARM names a topic's ``endpoint``."""
+        return f"{self.emulator_url}{TOPIC_PATH}"
 
     @property
     def oidc_metadata_url(self) -> str:
@@ -180,6 +191,14 @@ class LocalStack:
             "DELETE_FROM_ACS_AFTER_ARCHIVE": str(self.delete_from_acs_after_archive).lower(),
             "LOCAL_FUNCTION_KEY": self.function_key,
             **self.api_auth_env(),
+            **(
+                {
+                    "RECORDING_EVENTS_TOPIC_ENDPOINT": self.topic_endpoint,
+                    "RECORDING_EVENTS_TOPIC_KEY": self.topic_key,
+                }
+                if self.publish_events
+                else {}
+            ),
         }
 
     def start(self) -> LocalStack:
@@ -240,6 +259,7 @@ class LocalStack:
                 *self.emulator_args,
             ),
             log_path=self.logs_dir / "emulator.log",
+            topic_key=self.topic_key if self.publish_events else None,
         )
 
     def _start_api(self) -> None:
@@ -334,6 +354,7 @@ class LocalStack:
         assert self.azurite is not None
         described = {
             "emulator access key": self.access_key,
+            **({"events topic": self.topic_endpoint} if self.publish_events else {}),
             "storage connection string": self.azurite.connection_string,
             "state": str(self.state_dir),
             "logs": str(self.logs_dir),

@@ -30,6 +30,7 @@ WEB_APP_FTP_ALLOWED_SLOT = "azure-native:web:WebAppFtpAllowedSlot"
 WEB_APP_SCM_ALLOWED_SLOT = "azure-native:web:WebAppScmAllowedSlot"
 SYSTEM_TOPIC_EVENT_SUBSCRIPTION = "azure-native:eventgrid:SystemTopicEventSubscription"
 EVENT_SUBSCRIPTION = "azure-native:eventgrid:EventSubscription"
+EVENT_GRID_TOPIC = "azure-native:eventgrid:Topic"
 ROLE_ASSIGNMENT = "azure-native:authorization:RoleAssignment"
 ROLE_DEFINITION = "azure-native:authorization:RoleDefinition"
 PRIVATE_ENDPOINT = "azure-native:network:PrivateEndpoint"
@@ -55,7 +56,7 @@ TAGGABLE_TYPES = frozenset(
         "azure-native:communication:CommunicationService",
         "azure-native:communication:EmailService",
         "azure-native:eventgrid:SystemTopic",
-        "azure-native:eventgrid:Topic",
+        EVENT_GRID_TOPIC,
         "azure-native:applicationinsights:Component",
         "azure-native:operationalinsights:Workspace",
         "azure-native:monitor:ActionGroup",
@@ -88,6 +89,7 @@ APP_SERVICE_TLS_VERSIONS = ("1.2", "1.3")
 #: Values of the recording API's ``API_AUTH`` app setting (recording_pipeline/settings.py).
 API_AUTH_MODES = ("functionKey", "entraId", "both")
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+EVENT_GRID_TLS_VERSIONS = ("1.2",)
 MAX_DELIVERY_ATTEMPTS_RANGE = (2, 30)
 EVENT_TTL_MINUTES_RANGE = (1, 1440)
 
@@ -347,6 +349,21 @@ def check_event_subscription(props: Mapping[str, Any]) -> list[str]:
     return violations
 
 
+def check_event_grid_topic(props: Mapping[str, Any]) -> list[str]:
+    """Only Entra identities with a data-sender role may publish: no access keys or SAS tokens
+    (``disableLocalAuth`` defaults to false), and TLS 1.2."""
+    violations = _require_value(
+        props,
+        "disableLocalAuth",
+        (True,),
+        "local auth (access keys, SAS tokens) must be disabled (disableLocalAuth: true)",
+    )
+    violations += _require_value(
+        props, "minimumTlsVersionAllowed", EVENT_GRID_TLS_VERSIONS, "it must be '1.2'"
+    )
+    return violations
+
+
 def check_management_policy(props: Mapping[str, Any]) -> list[str]:
     """A lifecycle policy without an enabled rule that acts on blobs moves nothing to cold tiers."""
     present, rules = get_path(props, "policy.rules")
@@ -503,6 +520,12 @@ RESOURCE_RULES: tuple[ResourceRule, ...] = (
         "Event Grid subscriptions dead-letter to blob storage and have a bounded retry policy.",
         _of_types(SYSTEM_TOPIC_EVENT_SUBSCRIPTION, EVENT_SUBSCRIPTION),
         check_event_subscription,
+    ),
+    ResourceRule(
+        "event-grid-topic-entra-only",
+        "Event Grid custom topics accept Entra ID publishers only (local auth off), over TLS 1.2.",
+        _of_types(EVENT_GRID_TOPIC),
+        check_event_grid_topic,
     ),
     ResourceRule(
         "lifecycle-policy-rules",

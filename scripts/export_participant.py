@@ -15,6 +15,7 @@ import json
 from pathlib import Path
 
 from recording_pipeline.clients import recordings_container_client, registry_table_client
+from recording_pipeline.events_out.announce import recording_events
 from recording_pipeline.operations import participants
 from scripts.operator_settings import EXIT_SETTINGS, read_settings
 
@@ -56,7 +57,8 @@ def main(argv: list[str] | None = None) -> int:
         summary = participants.export_recordings(container, rows, args.out, args.participant_id)
         print(f"exported {len(summary['recordings'])} recording(s) to {args.out}")
     else:
-        erased = participants.erase_recordings(container, table, rows)
+        events = recording_events(settings, table, container)
+        erased = participants.erase_recordings(container, table, rows, events)
         print(f"erased {len(erased)} recording(s)")
     return 0
 

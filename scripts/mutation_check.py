@@ -34,7 +34,8 @@ COPIED = (
 IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache")
 PROGRAM_TESTS = (
     "tests/infra/test_storage.py", "tests/infra/test_function_app.py",
-    "tests/infra/test_events.py", "tests/infra/test_monitoring.py",
+    "tests/infra/test_events.py", "tests/infra/test_events_topic.py",
+    "tests/infra/test_monitoring.py",
     "tests/infra/test_roles.py", "tests/infra/test_data_access.py", "tests/infra/test_program.py",
 )  # fmt: skip
 
@@ -129,6 +130,11 @@ MUTATIONS: tuple[Mutation, ...] = (
        "included_event_types=[RECORDING_EVENT_TYPE]", "included_event_types=[]"),
     _m("event-retry", "events.py",
        "max_delivery_attempts=args.max_delivery_attempts", "max_delivery_attempts=30"),
+    _m("events-topic-local-auth", "events_topic.py",
+       "disable_local_auth=True", "disable_local_auth=False"),
+    _m("events-topic-sender-scope", "function_app.py",
+       "scope_ids[Scope.EVENTS_TOPIC] = args.events_topic_id",
+       "scope_ids[Scope.EVENTS_TOPIC] = args.archive_account_id"),
     _m("topic-sender-role", "data_access.py",
        '(_EG, Scope.EVENTS_QUEUE, "Put Message", data_actions=[f"{_QUEUES}/messages/add/action"]',
        '(_EG, Scope.EVENTS_QUEUE, "Put Message", data_actions=[f"{_QUEUES}/messages/write"]'),

@@ -18,6 +18,7 @@ from azure.core.credentials import AzureKeyCredential
 from azure.core.pipeline import PipelineRequest
 from azure.core.pipeline.policies import SansIOHTTPPolicy
 from azure.data.tables import TableClient
+from azure.eventgrid import EventGridPublisherClient
 from azure.storage.blob import BlobServiceClient, ContainerClient
 from azure.storage.queue import QueueClient
 
@@ -184,3 +185,22 @@ def queue_client(settings: Settings, queue_name: str, **kwargs: Any) -> QueueCli
         credential=_azure_credential(),
         **kwargs,
     )
+
+
+def recording_events_client(settings: Settings) -> EventGridPublisherClient | None:
+    """The Event Grid custom topic's publisher; None when no topic is configured.
+
+    In Azure the managed identity signs in (bearer token for ``https://eventgrid.azure.net``;
+    the topic has local auth disabled and the app holds EventGrid Data Sender on it); locally
+    the topic's key (``aeg-sas-key``) from ``RECORDING_EVENTS_TOPIC_KEY``. The sync client of
+    azure-eventgrid 4.22.1 ignores pipeline options given to its constructor for basic topics
+    (retries, timeouts, transport), so they are passed per call by the publisher instead.
+    """
+    if settings.recording_events_topic_endpoint is None:
+        return None
+    credential: Any = (
+        AzureKeyCredential(settings.recording_events_topic_key.reveal())
+        if settings.recording_events_topic_key is not None
+        else _azure_credential()
+    )
+    return EventGridPublisherClient(settings.recording_events_topic_endpoint, credential)

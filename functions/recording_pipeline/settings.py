@@ -3,7 +3,8 @@
 In Azure every value comes from the app settings that the Pulumi program writes (endpoints and
 names only: identities, not keys, reach ACS and Storage). Locally the same names point at the
 emulator and Azurite, and four local-only settings carry an access key, a connection string, a
-media-host override and the local function key. A bad environment stops start-up with ONE
+media-host override and the local function key (and, for the local Event Grid topic, its
+key). A bad environment stops start-up with ONE
 message that lists every missing or invalid setting, so a misconfigured deployment is fixed in
 one round trip instead of one error at a time.
 
@@ -62,6 +63,7 @@ AZURE_SETTING_NAMES = (
     "REGISTRY_TABLE",
     "CALLBACK_OIDC_METADATA_URL",
     "DELETE_FROM_ACS_AFTER_ARCHIVE",
+    "RECORDING_EVENTS_TOPIC_ENDPOINT",
     "DEAD_LETTER_CONTAINER",
     "RECONCILE_SCHEDULE",
     "OVERDUE_AFTER_MINUTES",
@@ -76,6 +78,7 @@ LOCAL_ONLY_SETTING_NAMES = (
     "ACS_MEDIA_ENDPOINT_OVERRIDE",
     "ARCHIVE_STORAGE_CONNECTION_STRING",
     "LOCAL_FUNCTION_KEY",
+    "RECORDING_EVENTS_TOPIC_KEY",
 )
 #: Optional tuning knobs with working defaults.
 TUNING_SETTING_NAMES = ("ARCHIVE_BLOCK_SIZE_BYTES", "ARCHIVE_MAX_CONCURRENCY")
@@ -136,6 +139,12 @@ class Settings:
     acs_access_key: Secret | None = field(default=None, repr=False)
     acs_media_endpoint_override: str | None = None
     local_function_key: Secret | None = field(default=None, repr=False)
+    #: The Event Grid custom topic that receives the recordings' CloudEvents (its ``endpoint``,
+    #: ending in ``/api/events``); None: no events are published.
+    recording_events_topic_endpoint: str | None = None
+    #: Local only: the topic's access key (the emulator's). In Azure the managed identity signs
+    #: in (the topic has local auth disabled), so this is never set there.
+    recording_events_topic_key: Secret | None = field(default=None, repr=False)
     archive_block_size_bytes: int = 8 * MIB
     archive_max_concurrency: int = 4
     api_auth: str = API_AUTH_FUNCTION_KEY
@@ -168,6 +177,10 @@ class Settings:
     @property
     def uses_managed_identity_for_acs(self) -> bool:
         return self.acs_access_key is None
+
+    @property
+    def publishes_events(self) -> bool:
+        return self.recording_events_topic_endpoint is not None
 
     @property
     def poison_queue(self) -> str:
@@ -218,6 +231,12 @@ class Settings:
                 "ACS_MEDIA_ENDPOINT_OVERRIDE", _loopback_url, None
             ),
             "local_function_key": reader.optional("LOCAL_FUNCTION_KEY", _secret, None),
+            "recording_events_topic_endpoint": reader.optional(
+                "RECORDING_EVENTS_TOPIC_ENDPOINT", _topic_endpoint, None
+            ),
+            "recording_events_topic_key": reader.optional(
+                "RECORDING_EVENTS_TOPIC_KEY", _secret, None
+            ),
             "archive_block_size_bytes": reader.optional(
                 "ARCHIVE_BLOCK_SIZE_BYTES", _int_between(256 * 1024, 100 * MIB), 8 * MIB
             ),
@@ -233,6 +252,14 @@ class Settings:
                 "exactly one of ARCHIVE_ACCOUNT_NAME (Azure, managed identity) and "
                 "ARCHIVE_STORAGE_CONNECTION_STRING (local) must be set"
                 + (", not both" if has_account else "")
+            )
+        if (
+            values["recording_events_topic_key"] is not None
+            and not env.get("RECORDING_EVENTS_TOPIC_ENDPOINT", "").strip()
+        ):
+            reader.problems.append(
+                "RECORDING_EVENTS_TOPIC_KEY is set without RECORDING_EVENTS_TOPIC_ENDPOINT "
+                "(the key is for that topic)"
             )
         if reader.problems:
             raise SettingsError(reader.problems)
@@ -328,6 +355,23 @@ def _loopback_url(raw: str) -> str:
     url = _http_url(raw)
     if urlparse(url).hostname not in {"127.0.0.1", "localhost", "::1"}:
         raise ValueError("must point at 127.0.0.1 or localhost (it is for the local emulator)")
+    return url
+
+
+#: The path of an Event Grid topic's publish endpoint (the topic's ``endpoint`` property).
+TOPIC_ENDPOINT_PATH = "/api/events"
+
+
+def _topic_endpoint(raw: str) -> str:
+    """The topic's full ``endpoint``: the SDK posts to this URL as it is, so a bare host name
+    would publish to ``/`` and be refused."""
+    url = _http_url(raw)
+    parsed = urlparse(url)
+    if parsed.path != TOPIC_ENDPOINT_PATH or parsed.query or parsed.fragment:
+        raise ValueError(
+            f"must be the topic's endpoint, ending in {TOPIC_ENDPOINT_PATH} (e.g. "
+            f"https://<topic>.<region>-1.eventgrid.azure.net{TOPIC_ENDPOINT_PATH})"
+        )
     return url
 
 

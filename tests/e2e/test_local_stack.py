@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -14,11 +16,13 @@ from pathlib import Path
 import psutil
 import pytest
 from azure.storage.blob import ContainerClient
+from azure.storage.queue import QueueClient
 
 from emulator.simulation import EmulatorSimulation
 from local_runtime.demo import PARTICIPANTS, RecordingApi, check_recording, run_demo
-from local_runtime.processes import REPO_ROOT
+from local_runtime.processes import AZURITE_ACCOUNT, AZURITE_KEY, REPO_ROOT
 from local_runtime.stack import LocalStack, running_stack
+from tests.support.event_schemas import schema_problems
 
 
 def _descendants(pid: int) -> list[psutil.Process]:
@@ -28,13 +32,17 @@ def _descendants(pid: int) -> list[psutil.Process]:
         return []
 
 
+#: Azurite's public development account, in place of the README's DefaultAzureCredential().
+AZURITE_CREDENTIAL = {"account_name": AZURITE_ACCOUNT, "account_key": AZURITE_KEY}
+
+
 def _wait_gone(processes: list[psutil.Process], timeout: float = 20.0) -> list[psutil.Process]:
     _, alive = psutil.wait_procs(processes, timeout=timeout)
     return alive
 
 
 def test_demo_verifies_every_file_catches_a_mismatch_and_stops_every_service(
-    tmp_path: Path,
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     with running_stack(tmp_path, emulator_args=("--clock", "manual")) as stack:
         services = [stack.emulator, stack.api, stack.worker, stack.reconciler, stack.azurite.proc]
@@ -43,8 +51,51 @@ def test_demo_verifies_every_file_catches_a_mismatch_and_stops_every_service(
         assert run_demo(api_url=stack.api_url, function_key=stack.function_key, stack=stack) == 0
         # One of the two files reached the archive only through the reconciler.
         assert len(EmulatorSimulation(stack.emulator_url).dead_lettered()) == 1
+        _assert_each_archive_was_announced(stack, capsys.readouterr().out)
+        _assert_the_readme_consumer_downloads_an_announced_archive(stack)
         _assert_checks_catch_swapped_channels(stack)
     assert not [pid for pid in pids if _is_running(pid)]
+
+
+def _assert_each_archive_was_announced(stack: LocalStack, demo_output: str) -> None:
+    """The topic received one RecordingArchived per recording, each as its schema says, and the
+    demo printed them."""
+    events = [entry["event"] for entry in EmulatorSimulation(stack.emulator_url).topic_events()]
+    archived = [e for e in events if e["type"] == "AcsCallRecording.RecordingArchived"]
+    assert len({e["data"]["recordingId"] for e in archived}) == 2
+    assert [problem for e in events for problem in schema_problems(e)] == []
+    assert f"Events received by the topic ({len(events)})" in demo_output
+    for event in archived:
+        assert f"id {event['id']}" in demo_output
+
+
+def _assert_the_readme_consumer_downloads_an_announced_archive(stack: LocalStack) -> None:
+    """The README's consumer example, run as written against a queue that holds one archived
+    event as Event Grid writes it (base64 JSON), with Azurite, the local API and its key in place
+    of the placeholders: it downloads every file and checks each MD5."""
+    readme = (REPO_ROOT / "README.md").read_text()
+    match = re.search(r"\*\*Consume\.\*\*.*?```python\n(.*?)```", readme, re.DOTALL)
+    assert match is not None, "the README's consumer example is gone"
+    assert stack.azurite is not None
+    code = (
+        match.group(1)
+        .replace('"https://<account>.queue.core.windows.net"', repr(stack.azurite.queue_endpoint))
+        .replace("DefaultAzureCredential()", repr(AZURITE_CREDENTIAL))
+        .replace('"<API_BASE_URL>"', repr(f"{stack.api_url}/api"))
+        .replace('"<function key>"', repr(stack.function_key))
+    )
+    events = [entry["event"] for entry in EmulatorSimulation(stack.emulator_url).topic_events()]
+    archived = next(e for e in events if e["type"] == "AcsCallRecording.RecordingArchived")
+    queue = QueueClient.from_connection_string(stack.azurite.connection_string, "qa-recordings")
+    queue.create_queue()
+    queue.send_message(base64.b64encode(json.dumps(archived).encode()).decode())
+
+    namespace: dict[str, object] = {}
+    exec(compile(code, "README.md consumer example", "exec"), namespace)  # noqa: S102
+
+    assert namespace["file"] == archived["data"]["files"][-1]  # it went through every file
+    assert len(namespace["body"]) == archived["data"]["files"][-1]["sizeBytes"]  # type: ignore[arg-type]
+    assert queue.peek_messages() == []  # handled and deleted
 
 
 def _is_running(pid: int) -> bool:

@@ -120,6 +120,7 @@ CONTRACTS: dict[str, Contract] = {
            "systemTopicName"),
         _c("azure-native:eventgrid:SystemTopicEventSubscription", "2025-02-15", *_EVENTGRID,
            "EventSubscription", None, "systemTopicName", "eventSubscriptionName"),
+        _c("azure-native:eventgrid:Topic", "2025-02-15", *_EVENTGRID, "Topic", None, "topicName"),
         _c("azure-native:monitor:ActionGroup", "2024-10-01-preview", _MONITOR,
            "azure.mgmt.monitor.v2023_01_01.models", "ActionGroupResource", "2023-01-01",
            "actionGroupName"),

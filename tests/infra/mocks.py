@@ -37,6 +37,7 @@ NAME_INPUT = {
     "azure-native:applicationinsights:Component": "resourceName",
     "azure-native:eventgrid:SystemTopic": "systemTopicName",
     "azure-native:eventgrid:SystemTopicEventSubscription": "eventSubscriptionName",
+    "azure-native:eventgrid:Topic": "topicName",
     "azure-native:monitor:ActionGroup": "actionGroupName",
     "azure-native:monitor:MetricAlert": "ruleName",
     "azure-native:monitor:ScheduledQueryRule": "ruleName",
@@ -64,6 +65,7 @@ ARM_TYPE = {
     "azure-native:operationalinsights:Workspace": "Microsoft.OperationalInsights/workspaces",
     "azure-native:applicationinsights:Component": "Microsoft.Insights/components",
     "azure-native:eventgrid:SystemTopic": "Microsoft.EventGrid/systemTopics",
+    "azure-native:eventgrid:Topic": "Microsoft.EventGrid/topics",
     "azure-native:monitor:ActionGroup": "Microsoft.Insights/actionGroups",
     "azure-native:monitor:MetricAlert": "Microsoft.Insights/metricAlerts",
     "azure-native:monitor:ScheduledQueryRule": "Microsoft.Insights/scheduledQueryRules",
@@ -191,6 +193,13 @@ def computed_outputs(type_: str, name: str, inputs: dict[str, Any]) -> dict[str,
         }
     if type_ == "azure-native:eventgrid:SystemTopic":
         return {"identity": _identity(inputs, name), "metricResourceId": stable_uuid("topic", name)}
+    if type_ == "azure-native:eventgrid:Topic":
+        # The publish URL ARM reports (``properties.endpoint``): region-numbered host, fixed path.
+        return {
+            "identity": _identity(inputs, name),
+            "endpoint": f"https://{name.lower()}.westeurope-1.eventgrid.azure.net/api/events",
+            "metricResourceId": stable_uuid("topic", name),
+        }
     if type_ == "azure-native:applicationinsights:Component":
         key = stable_uuid("ikey", name)
         return {

@@ -11,7 +11,7 @@ required field, no read-only field, the declared types and limits.
 | web:AppServicePlan, WebApp, WebAppFtpAllowed/ScmAllowed | 2025-05-01 | web 10.1.0 | 2025-03-01 |
 | operationalinsights:Workspace | 2023-09-01 | loganalytics 13.1.1 | 2025-07-01 |
 | applicationinsights:Component | 2020-02-02 | applicationinsights 4.1.0 | 2020-02-02 |
-| eventgrid:SystemTopic, SystemTopicEventSubscription | 2025-02-15 | eventgrid 10.4.0 | 2025-02-15 |
+| eventgrid:SystemTopic, *EventSubscription, Topic | 2025-02-15 | eventgrid 10.4.0 | 2025-02-15 |
 | monitor:ActionGroup | 2024-10-01-preview | monitor 6.0.2 | 2023-01-01 |
 | monitor:MetricAlert | 2018-03-01 | monitor 6.0.2 | 2018-03-01 |
 | monitor:ScheduledQueryRule | 2025-01-01-preview | monitor 6.0.2 | 2022-08-01-preview |

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from azure.data.tables import TableClient, TableServiceClient
+from azure.eventgrid import EventGridPublisherClient
 from azure.storage.blob import BlobClient, BlobServiceClient, ContainerClient
 from azure.storage.queue import QueueClient, QueueServiceClient
 
@@ -78,6 +79,7 @@ def _scope_ids(run: ProgramRun) -> dict[Scope, str]:
         Scope.EVENTS_QUEUE: f"{archive}/queueServices/default/queues/recording-events",
         Scope.POISON_QUEUE: f"{archive}/queueServices/default/queues/recording-events-poison",
         Scope.REGISTRY_TABLE: f"{archive}/tableServices/default/tables/recordings",
+        Scope.EVENTS_TOPIC: one(run.registrations, "azure-native:eventgrid:Topic").outputs["id"],
     }
 
 
@@ -265,6 +267,7 @@ def _sdk_methods() -> frozenset[str]:
         QueueClient,
         TableServiceClient,
         TableClient,
+        EventGridPublisherClient,
     )
     names = {
         name

@@ -180,6 +180,7 @@ def test_settings_function_is_pure_and_ordered() -> None:
         runtime_account_name="host",
         app_insights_connection_string="InstrumentationKey=x",
         delete_from_acs_after_archive=False,
+        recording_events_topic_endpoint="https://t.westeurope-1.eventgrid.azure.net/api/events",
     )
     assert tuple(settings) == RUNTIME_SETTING_NAMES + HOST_SETTING_NAMES
     assert settings["DELETE_FROM_ACS_AFTER_ARCHIVE"] == "false"

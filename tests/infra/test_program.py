@@ -22,10 +22,11 @@ EXPECTED_COUNTS = {
     "acsrec:index:RuntimeStorage": 1,
     "acsrec:index:RecordingFunctionApp": 1,
     "acsrec:index:RecordingEvents": 1,
+    "acsrec:index:RecordingEventsTopic": 1,
     "acsrec:index:RecordingAlerts": 1,
     "azure-native:resources:ResourceGroup": 1,
     "azure-native:communication:CommunicationService": 1,
-    "azure-native:monitor:DiagnosticSetting": 2,
+    "azure-native:monitor:DiagnosticSetting": 3,
     "azure-native:storage:StorageAccount": 2,
     "azure-native:storage:BlobServiceProperties": 2,
     "azure-native:storage:BlobContainer": 3,
@@ -38,10 +39,11 @@ EXPECTED_COUNTS = {
     "azure-native:web:WebApp": 1,
     "azure-native:web:WebAppFtpAllowed": 1,
     "azure-native:web:WebAppScmAllowed": 1,
-    "azure-native:authorization:RoleAssignment": 12,
+    "azure-native:authorization:RoleAssignment": 13,
     "azure-native:authorization:RoleDefinition": 5,
     "azure-native:eventgrid:SystemTopic": 1,
     "azure-native:eventgrid:SystemTopicEventSubscription": 1,
+    "azure-native:eventgrid:Topic": 1,
     "azure-native:monitor:ActionGroup": 1,
     "azure-native:monitor:MetricAlert": 2,
     "azure-native:monitor:ScheduledQueryRule": 2,
@@ -122,7 +124,8 @@ def _taggable(type_: str) -> bool:
 def test_every_taggable_resource_has_the_required_and_user_tags() -> None:
     regs = run_program({"tags": {"cost-center": "cc-42"}})
     taggable = [r for r in regs if r.type_.startswith("azure-native:") and _taggable(r.type_)]
-    assert len(taggable) == 14  # RG, ACS, 2 accounts, logs, appi, plan, app, topic, 5 alerting
+    # RG, ACS, 2 accounts, logs, appi, plan, app, system topic, events topic, 5 alerting
+    assert len(taggable) == 15
     missing = {r.name: r.inputs.get("tags") for r in taggable
                if r.inputs.get("tags") != {**REQUIRED_TAGS, "cost-center": "cc-42"}}  # fmt: skip
     assert missing == {}
@@ -134,6 +137,7 @@ def test_stack_outputs_name_the_endpoints_and_hold_no_secret(default_run: Progra
     acs = one(regs, "azure-native:communication:CommunicationService").outputs
     archive = one(regs, "azure-native:storage:StorageAccount", "acsrecarch").outputs["name"]
     group = one(regs, "azure-native:resources:ResourceGroup").outputs["name"]
+    topic = one(regs, "azure-native:eventgrid:Topic").outputs
     assert default_run.outputs == {
         "API_BASE_URL": f"https://{app['defaultHostName']}/api",
         "FUNCTION_APP_NAME": app["name"],
@@ -146,6 +150,8 @@ def test_stack_outputs_name_the_endpoints_and_hold_no_secret(default_run: Progra
         "RESOURCE_GROUP_NAME": group,
         "NETWORK_MODE": "public",
         "API_AUDIENCE": "",
+        "RECORDING_EVENTS_TOPIC_ID": topic["id"],
+        "RECORDING_EVENTS_TOPIC_ENDPOINT": topic["endpoint"],
     }
 
 
@@ -180,7 +186,7 @@ def test_code_deployment_targets_the_app_with_the_package_hash(default_run: Prog
     grants = {
         r.urn for r in regs if r.name.startswith("acsrec-func-") and "RoleAssignment" in r.type_
     }
-    assert len(grants) == 10
+    assert len(grants) == 11
     assert grants <= set(code.depends_on)
     assert one(regs, "azure-native:web:WebApp").urn in code.depends_on
 

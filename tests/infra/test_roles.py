@@ -24,6 +24,7 @@ def _expected(run: ProgramRun) -> dict[str, tuple[str, str, str]]:
     runtime_id = one(regs, STORAGE_ACCOUNT, "acsrechost").outputs["id"]
     acs_id = one(regs, "azure-native:communication:CommunicationService").outputs["id"]
     insights_id = one(regs, "azure-native:applicationinsights:Component").outputs["id"]
+    events_topic_id = one(regs, "azure-native:eventgrid:Topic").outputs["id"]
     queues = f"{archive_id}/queueServices/default/queues"
     containers = f"{archive_id}/blobServices/default/containers"
     return {
@@ -57,6 +58,9 @@ def _expected(run: ProgramRun) -> dict[str, tuple[str, str, str]]:
         ),
         "acsrec-func-acs": (function, roles.COMMUNICATION_AND_EMAIL_SERVICE_OWNER.guid, acs_id),
         "acsrec-func-telemetry": (function, roles.MONITORING_METRICS_PUBLISHER.guid, insights_id),
+        "acsrec-func-events-topic-sender": (
+            function, roles.EVENTGRID_DATA_SENDER.guid, events_topic_id
+        ),
         "acsrec-events-queue-sender": (
             topic, roles.STORAGE_QUEUE_DATA_MESSAGE_SENDER.guid, f"{queues}/recording-events"
         ),

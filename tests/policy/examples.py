@@ -135,6 +135,17 @@ def communication_service() -> dict[str, Any]:
     return {"location": "global", "dataLocation": "Europe", "tags": dict(TAGS)}
 
 
+def event_grid_topic() -> dict[str, Any]:
+    return {
+        "location": "westeurope",
+        "inputSchema": "CloudEventSchemaV1_0",
+        "disableLocalAuth": True,
+        "publicNetworkAccess": "Enabled",
+        "minimumTlsVersionAllowed": "1.2",
+        "tags": dict(TAGS),
+    }
+
+
 COMPLIANT: dict[str, Any] = {
     baseline.STORAGE_ACCOUNT: storage_account,
     baseline.BLOB_SERVICE_PROPERTIES: blob_service_properties,
@@ -145,6 +156,7 @@ COMPLIANT: dict[str, Any] = {
     baseline.MANAGEMENT_POLICY: management_policy,
     baseline.ROLE_ASSIGNMENT: role_assignment,
     baseline.ROLE_DEFINITION: role_definition,
+    baseline.EVENT_GRID_TOPIC: event_grid_topic,
     "azure-native:communication:CommunicationService": communication_service,
 }
 

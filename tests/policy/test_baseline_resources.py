@@ -17,6 +17,7 @@ SCM = baseline.WEB_APP_SCM_ALLOWED
 SUB = baseline.SYSTEM_TOPIC_EVENT_SUBSCRIPTION
 MP = baseline.MANAGEMENT_POLICY
 RA = baseline.ROLE_ASSIGNMENT
+TOPIC = baseline.EVENT_GRID_TOPIC
 DL = "deadLetterWithResourceIdentity.deadLetterDestination"
 
 
@@ -87,6 +88,8 @@ FLIPS = [
         "role-assignment-least-privilege",
         "subscription scope",
     ),
+    (TOPIC, "disableLocalAuth", False, "event-grid-topic-entra-only", "disableLocalAuth"),
+    (TOPIC, "minimumTlsVersionAllowed", "1.1", "event-grid-topic-entra-only", "'1.2'"),
     (SA, "tags.environment", "", "required-tags", "tags.environment"),
     (APP, "tags.app", "  ", "required-tags", "tags.app"),
 ]
@@ -124,6 +127,8 @@ REMOVALS = [
     (MP, "policy.rules.0.definition", "lifecycle-policy-rules"),
     (RA, "principalType", "role-assignment-least-privilege"),
     (RA, "scope", "role-assignment-least-privilege"),
+    (TOPIC, "disableLocalAuth", "event-grid-topic-entra-only"),
+    (TOPIC, "minimumTlsVersionAllowed", "event-grid-topic-entra-only"),
     (SA, "tags", "required-tags"),
     (APP, "tags.managed-by", "required-tags"),
 ]

@@ -26,6 +26,7 @@ from emulator.constants import (
     DEFAULT_IMMUTABLE_RESOURCE_ID,
     DEFAULT_RESOURCE_ID,
     OIDC_METADATA_PATH,
+    TOPIC_PATH,
 )
 from emulator.simulation import EmulatorSimulation
 from local_runtime.processes import Azurite, ManagedProcess, free_port, start_emulator_process
@@ -41,6 +42,8 @@ class RunningEmulator:
     event_queue_connection_string: str | None = None
     resource_id: str = DEFAULT_RESOURCE_ID
     immutable_resource_id: str = DEFAULT_IMMUTABLE_RESOURCE_ID
+    #: The key of the Event Grid custom topic it serves at :attr:`topic_endpoint`.
+    topic_key: str = ""
     simulation: EmulatorSimulation = field(init=False)
 
     def __post_init__(self) -> None:
@@ -54,6 +57,11 @@ class RunningEmulator:
     @property
     def oidc_metadata_url(self) -> str:
         return f"{self.endpoint}{OIDC_METADATA_PATH}"
+
+    @property
+    def topic_endpoint(self) -> str:
+        """The custom topic's ``endpoint``, as ``RECORDING_EVENTS_TOPIC_ENDPOINT`` names it."""
+        return f"{self.endpoint}{TOPIC_PATH}"
 
     def sdk_client(self, **kwargs: Any) -> CallAutomationClient:
         """A real sync ``CallAutomationClient`` for this emulator (retries off unless given)."""
@@ -96,6 +104,7 @@ def start_emulator(
     """
     port = free_port()
     access_key = random_access_key()
+    topic_key = secrets.token_urlsafe(24)
     data_dir = Path(tmp_dir) / f"emulator-{port}"
     args = ["--clock", clock]
     connection_string = None
@@ -112,10 +121,12 @@ def start_emulator(
         port=port,
         args=[*args, *extra_args],
         log_path=data_dir / "emulator.log",
+        topic_key=topic_key,
     )
     return RunningEmulator(
         endpoint=endpoint,
         access_key=access_key,
+        topic_key=topic_key,
         data_dir=data_dir,
         process=process,
         event_queue_name=queue_name,

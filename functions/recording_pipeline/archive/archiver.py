@@ -74,6 +74,9 @@ from recording_pipeline.clients import (
     recordings_container_client,
     registry_table_client,
 )
+from recording_pipeline.clock import iso, utc_now
+from recording_pipeline.events_out.announce import RecordingEvents, recording_events
+from recording_pipeline.events_out.cloud_events import EventName
 from recording_pipeline.failures import describe
 from recording_pipeline.registry import schema
 from recording_pipeline.registry.archive_writes import ArchiveRegistry
@@ -108,6 +111,8 @@ class ArchiveServices:
     poison_queue: QueueClient
     #: Shared by every copy of this process, so parallel chunks and messages share one budget.
     block_buffers: BlockBuffers
+    #: Announces archived, lost and failed recordings to other services (CloudEvents).
+    events: RecordingEvents
 
     @property
     def registry(self) -> ArchiveRegistry:
@@ -116,6 +121,8 @@ class ArchiveServices:
 
 @lru_cache(maxsize=4)
 def archive_services(settings: Settings) -> ArchiveServices:
+    container = recordings_container_client(settings)
+    table = registry_table_client(settings)
     return ArchiveServices(
         settings=settings,
         # Downloads retry in MediaSource (resuming from the last byte), so the SDK must not.
@@ -123,10 +130,11 @@ def archive_services(settings: Settings) -> ArchiveServices:
             settings, retry_total=0, connection_data_block_size=_MEDIA_READ_PIECE
         ),
         acs=call_automation_client(settings),
-        container=recordings_container_client(settings),
-        table=registry_table_client(settings),
+        container=container,
+        table=table,
         poison_queue=queue_client(settings, settings.poison_queue),
         block_buffers=BlockBuffers(settings.archive_max_concurrency + 1),
+        events=recording_events(settings, table, container),
     )
 
 
@@ -158,8 +166,20 @@ def handle_event_message(
         return reject(services, body, message_id, invalid.reason)
     except Exception as error:
         if dequeue_count >= max_dequeue_count():
-            services.registry.mark_failed(event.recording_id, describe(error))
+            mark_failed(services, event.recording_id, describe(error))
         raise
+
+
+def mark_failed(services: ArchiveServices, recording_id: str, error: str) -> None:
+    """The last attempt failed: ``failed`` with the error, announced (``RecordingFailed``)."""
+    reason = error[:4000]
+    pending = services.events.intend(
+        EventName.FAILED, recording_id, at=iso(utc_now()), reason=reason
+    )
+    if services.registry.mark_failed(recording_id, reason):
+        services.events.announce(pending)
+    else:  # archived or erased meanwhile: nothing failed
+        services.events.cancel(pending)
 
 
 def reject(
@@ -217,18 +237,31 @@ def archive_recording(
 
 
 def finish_archive(manifest: dict[str, Any], manifest_name: str, services: ArchiveServices) -> None:
-    """The idempotent tail after the manifest: registry, participant index, deletion from ACS.
+    """The idempotent tail after the manifest: registry, participant index, the
+    ``RecordingArchived`` event, deletion from ACS.
 
-    The deletion is noted in the registry first and the note removed once every chunk is gone,
-    so a deletion that fails after the host's last attempt is retried by the reconciler.
+    Every redelivery runs it again, so the event is published again (same id) when a previous
+    attempt stopped before it; a publish that fails is logged and left to the reconciler, and
+    never fails the archive. The deletion is noted in the registry first and the note removed
+    once every chunk is gone, so a deletion that fails after the host's last attempt is retried
+    by the reconciler.
     """
+    pending = services.events.intend(
+        EventName.ARCHIVED, manifest["recordingId"], at=_archived_at(manifest)
+    )
     services.registry.mark_archived(manifest, manifest_name)
     services.registry.index_participants(manifest, manifest_name)
+    services.events.announce(pending, manifest=manifest)
     if services.settings.delete_from_acs_after_archive:
         services.registry.mark_acs_delete_pending(manifest, manifest_name)
         for chunk in manifest["chunks"]:
             delete_from_acs(services.acs, chunk["deleteLocation"])
         services.registry.mark_acs_deleted(manifest)
+
+
+def _archived_at(manifest: dict[str, Any]) -> str:
+    """The manifest's archive time in the registry's format (the same on every redelivery)."""
+    return iso(datetime.fromisoformat(str(manifest["archivedAt"])))
 
 
 def delete_from_acs(acs: CallAutomationClient, delete_location: str) -> None:
@@ -324,7 +357,14 @@ def _handle_missing_source(
             [{"index": c.ref.index, "contentBlob": c.content.name} for c in archived]
         ),
     }
-    services.registry.mark_lost(event.recording_id, properties, error[:4000])
+    reason = error[:4000]
+    pending = services.events.intend(
+        EventName.LOST, event.recording_id, at=iso(utc_now()), reason=reason
+    )
+    if services.registry.mark_lost(event.recording_id, properties, reason):
+        services.events.announce(pending)
+    else:  # archived by a concurrent copy after all
+        services.events.cancel(pending)
     LOGGER.error(
         "%s recording %s (call %s, event %s): %s",
         RECORDING_LOST_MARKER,

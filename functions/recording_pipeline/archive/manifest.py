@@ -14,13 +14,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+from azure.core.exceptions import ResourceExistsError
 from azure.storage.blob import ContainerClient, ContentSettings
 
 from recording_pipeline.archive.chunk_copy import CopiedBlob
 from recording_pipeline.archive.chunk_metadata import ChunkMetadata
 from recording_pipeline.archive.events import ChunkRef, RecordingEvent
-from recording_pipeline.manifest_file import MAX_MANIFEST_BYTES
+from recording_pipeline.manifest_file import read_manifest
+
+__all__ = ["ArchivedChunk", "build_manifest", "read_manifest", "write_manifest"]
 
 SCHEMA_VERSION = 1
 
@@ -99,17 +101,6 @@ def _pause_intervals(chunks: list[ArchivedChunk]) -> list[dict[str, Any]]:
 
 def _first(values: Any) -> str | None:
     return next((value for value in values if value), None)
-
-
-def read_manifest(container: ContainerClient, name: str) -> dict[str, Any] | None:
-    try:
-        downloader = container.get_blob_client(name).download_blob()
-    except ResourceNotFoundError:
-        return None
-    if downloader.size > MAX_MANIFEST_BYTES:
-        raise ValueError(f"{name} is {downloader.size} bytes; refusing to read it")
-    manifest: dict[str, Any] = json.loads(downloader.readall())
-    return manifest
 
 
 def write_manifest(

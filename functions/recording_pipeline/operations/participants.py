@@ -11,9 +11,12 @@ recordings the participant appears in: a recording is one set of files shared by
 call, so erasing it erases it for every participant (review ``list`` first). The manifest is
 deleted first, so an interrupted erase never leaves a recording that claims to be complete;
 then the chunks, then every participant's index entity for it; the registry row is marked
-``ArchiveStatus = erased``. With blob versioning or soft delete on (as the Azure deployment
-configures), deleted data stays recoverable for the retention period; with a WORM policy the
-service refuses the deletion and the erase reports it. The command line is
+``ArchiveStatus = erased`` and the erase announced (``RecordingErased``, naming no participant)
+when the settings name the events topic; a publish that fails (e.g. the operator's identity may
+not send to the topic) is left to the reconciler, which publishes it with the app's identity.
+With blob versioning or soft delete on (as the Azure deployment configures), deleted data stays
+recoverable for the retention period; with a WORM policy the service refuses the deletion and
+the erase reports it. The command line is
 ``python -m scripts.export_participant``.
 """
 
@@ -30,6 +33,9 @@ from azure.data.tables import TableClient
 from azure.storage.blob import ContainerClient
 
 from recording_pipeline.archive import manifest as manifest_module
+from recording_pipeline.clock import iso, utc_now
+from recording_pipeline.events_out.announce import RecordingEvents
+from recording_pipeline.events_out.cloud_events import EventName
 from recording_pipeline.ids import encode_id
 from recording_pipeline.registry import schema
 from recording_pipeline.registry.archive_writes import ArchiveRegistry
@@ -112,19 +118,32 @@ def _download(container: ContainerClient, name: str, target: Path) -> bytes:
 
 
 def erase_recordings(
-    container: ContainerClient, table: TableClient, rows: list[dict[str, Any]]
+    container: ContainerClient,
+    table: TableClient,
+    rows: list[dict[str, Any]],
+    events: RecordingEvents | None = None,
 ) -> list[str]:
-    """Delete the recordings in ``rows`` (manifest first) and their index entities."""
+    """Delete the recordings in ``rows`` (manifest first) and their index entities; each erase
+    is announced through ``events`` when given (its pending row is written before anything is
+    deleted, so an erase that stops half-way is never announced as done)."""
     registry = ArchiveRegistry(table)
     erased = []
     for row in rows:
         manifest = read_manifest(container, row[schema.MANIFEST_BLOB])
+        recording_id = manifest["recordingId"]
+        pending = (
+            events.intend(EventName.ERASED, recording_id, at=iso(utc_now()))
+            if events is not None
+            else None
+        )
         _delete_blob(container, row[schema.MANIFEST_BLOB])
         for name, _ in recording_blobs(manifest):
             _delete_blob(container, name)
         registry.unindex_participants(manifest)
-        registry.mark_erased(manifest["recordingId"])
-        erased.append(manifest["recordingId"])
+        registry.mark_erased(recording_id)
+        if events is not None:
+            events.announce(pending)
+        erased.append(recording_id)
     return erased
 
 

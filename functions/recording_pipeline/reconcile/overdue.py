@@ -12,6 +12,9 @@ stop first, and looks at the recording each row names:
 - no event seen: marked ``overdue`` with the time (``RECORDING_OVERDUE recording <id>`` at
   ERROR, once, when it becomes overdue; the log alert matches it), and kept in the index so it
   becomes ``lost`` if nothing arrives. A late event still archives it (``overdue`` is not final).
+
+Both marks are announced to other services (``RecordingOverdue``, ``RecordingLost``) through
+``events_out``; a publish that fails is retried by the reconciler's pending-events step.
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ from azure.data.tables import TableClient
 
 from recording_pipeline.archive.archiver import RECORDING_LOST_MARKER
 from recording_pipeline.clock import iso
+from recording_pipeline.events_out.announce import RecordingEvents
+from recording_pipeline.events_out.cloud_events import EventName
 from recording_pipeline.ids import encode_id
 from recording_pipeline.reconcile.policy import ReconcilePolicy
 from recording_pipeline.reconcile.report import OverdueReport
@@ -42,6 +47,7 @@ _EVENT_SEEN = frozenset({schema.STATUS_ARCHIVING, schema.STATUS_FAILED})
 
 def find_overdue(
     table: TableClient,
+    events: RecordingEvents,
     report: OverdueReport,
     *,
     policy: ReconcilePolicy,
@@ -59,7 +65,7 @@ def find_overdue(
             if not dry_run:
                 pending.remove_stopped(row)
         elif _stop_time(row) <= now - policy.lost_after:
-            _mark_lost(table, pending, row, report, policy, dry_run)
+            _mark_lost(table, events, pending, row, report, policy, now, dry_run)
         elif status in _EVENT_SEEN:
             report.in_progress += 1
         elif row.recording_id in recovering:
@@ -67,7 +73,7 @@ def find_overdue(
         elif status == schema.STATUS_OVERDUE:
             report.still.append({"recordingId": row.recording_id, "stoppedAt": row.at})
         else:
-            _mark_overdue(table, row, report, now, dry_run)
+            _mark_overdue(table, events, row, report, policy, now, dry_run)
 
 
 def _status(table: TableClient, recording_id: str) -> str | None:
@@ -84,26 +90,46 @@ def _stop_time(row: IndexRow) -> datetime:
 
 
 def _mark_overdue(
-    table: TableClient, row: IndexRow, report: OverdueReport, now: datetime, dry_run: bool
+    table: TableClient,
+    events: RecordingEvents,
+    row: IndexRow,
+    report: OverdueReport,
+    policy: ReconcilePolicy,
+    now: datetime,
+    dry_run: bool,
 ) -> None:
-    if not dry_run and not ArchiveRegistry(table).mark_overdue(row.recording_id, iso(now)):
+    if dry_run:
+        report.marked.append({"recordingId": row.recording_id, "stoppedAt": row.at})
+        return
+    minutes = policy.overdue_after.total_seconds() / 60
+    pending = events.intend(
+        EventName.OVERDUE,
+        row.recording_id,
+        at=iso(now),
+        reason=f"no archive event within {minutes:g} minutes of the stop",
+        stopped_at=row.at,
+    )
+    if not ArchiveRegistry(table).mark_overdue(row.recording_id, iso(now)):
+        events.cancel(pending)
         return  # an event arrived meanwhile
     report.marked.append({"recordingId": row.recording_id, "stoppedAt": row.at})
-    if not dry_run:
-        LOGGER.error(
-            "%s recording %s: stopped at %s, no archive event since",
-            RECORDING_OVERDUE_MARKER,
-            row.recording_id,
-            row.at,
-        )
+    LOGGER.error(
+        "%s recording %s: stopped at %s, no archive event since",
+        RECORDING_OVERDUE_MARKER,
+        row.recording_id,
+        row.at,
+    )
+    events.announce(pending)
 
 
 def _mark_lost(
     table: TableClient,
+    events: RecordingEvents,
     pending: PendingIndex,
     row: IndexRow,
     report: OverdueReport,
     policy: ReconcilePolicy,
+    now: datetime,
     dry_run: bool,
 ) -> None:
     hours = policy.lost_after.total_seconds() / 3600
@@ -114,9 +140,12 @@ def _mark_lost(
     if dry_run:
         report.lost.append({"recordingId": row.recording_id, "stoppedAt": row.at})
         return
+    announced = events.intend(EventName.LOST, row.recording_id, at=iso(now), reason=error)
     if ArchiveRegistry(table).mark_lost(row.recording_id, {}, error):
         report.lost.append({"recordingId": row.recording_id, "stoppedAt": row.at})
         LOGGER.error("%s recording %s: %s", RECORDING_LOST_MARKER, row.recording_id, error)
+        events.announce(announced)
     else:
+        events.cancel(announced)
         report.resolved += 1  # archived at the last moment
     pending.remove_stopped(row)

@@ -25,6 +25,8 @@ class ReconcilePolicy:
     delete_from_acs: bool = True
     #: A pending deletion younger than this is the archiver's own, still under way.
     acs_delete_grace: timedelta = timedelta(minutes=15)
+    #: A pending event younger than this belongs to the flow that wrote it, still publishing it.
+    event_publish_grace: timedelta = timedelta(minutes=15)
     #: The full sweep (a scan of recent recording entities) runs at most this often.
     sweep_every: timedelta = timedelta(hours=6)
     #: The sweep reads recordings created since the previous sweep minus this.

@@ -61,6 +61,16 @@ class AcsDeleteReport:
 
 
 @dataclass
+class EventsReport:
+    """The pending-events step: events published late, dropped as superseded, still failing."""
+
+    ran: bool = False
+    published: list[Item] = field(default_factory=list)
+    superseded: list[Item] = field(default_factory=list)
+    failing: list[Item] = field(default_factory=list)
+
+
+@dataclass
 class ReconcileReport:
     started_at: str
     dry_run: bool
@@ -69,6 +79,7 @@ class ReconcileReport:
     sweep: SweepReport = field(default_factory=SweepReport)
     overdue: OverdueReport = field(default_factory=OverdueReport)
     acs_deletes: AcsDeleteReport = field(default_factory=AcsDeleteReport)
+    events: EventsReport = field(default_factory=EventsReport)
     errors: list[str] = field(default_factory=list)
 
     @property
@@ -82,6 +93,7 @@ class ReconcileReport:
             or self.overdue.still
             or self.overdue.lost
             or any(item["retry"] == "permanent" for item in self.acs_deletes.failing)
+            or any(item["retry"] == "permanent" for item in self.events.failing)
         )
 
     def summary(self) -> str:
@@ -98,6 +110,12 @@ class ReconcileReport:
             f"lost: {len(overdue.lost)}",
             f"ACS deletes: {len(self.acs_deletes.deleted)} done, "
             f"{len(self.acs_deletes.failing)} failing",
+            "events: "
+            + (
+                f"{len(self.events.published)} published late, {len(self.events.failing)} failing"
+                if self.events.ran
+                else "off"
+            ),
             "sweep: " + (f"{self.sweep.examined} examined" if self.sweep.ran else "not due"),
             f"errors: {len(self.errors)}",
         ]
@@ -143,6 +161,12 @@ class ReconcileReport:
             "acsDeletes": {
                 "deleted": self.acs_deletes.deleted,
                 "failing": self.acs_deletes.failing,
+            },
+            "events": {
+                "ran": self.events.ran,
+                "published": self.events.published,
+                "superseded": self.events.superseded,
+                "failing": self.events.failing,
             },
             "errors": self.errors,
         }

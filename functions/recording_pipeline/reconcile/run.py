@@ -6,8 +6,9 @@ clock are passed in, so tests drive a run against Azurite and the emulator at an
 recording's life without waiting.
 
 Order: dead letters and poison first (what they put back is "recovering", not overdue), then
-the sweep (it repairs the index the overdue step reads), then the overdue step, then the ACS
-deletions. A step that fails is reported (``errors``) and the next one still runs.
+the sweep (it repairs the index the overdue step reads), then the overdue step, then the events
+that were not published, then the ACS deletions. A step that fails is reported (``errors``) and
+the next one still runs.
 """
 
 from __future__ import annotations
@@ -30,10 +31,12 @@ from recording_pipeline.clients import (
     registry_table_client,
 )
 from recording_pipeline.clock import iso, utc_now
+from recording_pipeline.events_out.announce import RecordingEvents, recording_events
 from recording_pipeline.failures import describe
 from recording_pipeline.reconcile.acs_deletes import retry_acs_deletes
 from recording_pipeline.reconcile.dead_letters import recover_dead_letters
 from recording_pipeline.reconcile.overdue import find_overdue
+from recording_pipeline.reconcile.pending_events import publish_pending_events
 from recording_pipeline.reconcile.poison_replay import replay_poison
 from recording_pipeline.reconcile.policy import ReconcilePolicy
 from recording_pipeline.reconcile.report import RECONCILE_ATTENTION_MARKER, ReconcileReport
@@ -56,17 +59,22 @@ class ReconcileClients:
     acs: CallAutomationClient
     #: The only accepted event ``topic`` (``ACS_RESOURCE_ID``), to read recording ids.
     resource_id: str
+    #: Announces overdue and lost recordings, and publishes what other flows left pending.
+    announcer: RecordingEvents
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ReconcileClients:
+        table = registry_table_client(settings)
+        recordings = recordings_container_client(settings)
         return cls(
-            table=registry_table_client(settings),
+            table=table,
             dead_letters=dead_letter_container_client(settings),
-            recordings=recordings_container_client(settings),
+            recordings=recordings,
             events=queue_client(settings, settings.events_queue),
             poison=queue_client(settings, settings.poison_queue),
             acs=call_automation_client(settings),
             resource_id=settings.acs_resource_id,
+            announcer=recording_events(settings, table, recordings),
         )
 
 
@@ -131,11 +139,19 @@ def run(
         "overdue",
         lambda: find_overdue(
             clients.table,
+            clients.announcer,
             report.overdue,
             policy=policy,
             now=now,
             recovering=recovering,
             dry_run=dry_run,
+        ),
+    )
+    _step(
+        report,
+        "events",
+        lambda: publish_pending_events(
+            clients.announcer, report.events, policy=policy, now=now, dry_run=dry_run
         ),
     )
     _step(

@@ -16,6 +16,11 @@ the partition reads in time order (``schema.time_ordered_row_key``):
   of its body (the host gives a message a new id each time it moves it), so a message that keeps
   failing stops cycling.
 - ``reconciler``/``sweep``: when the last full sweep ran (the sweep repairs a lost index write).
+- ``pending-event``: an outbox. Whoever makes a state change that is announced to other services
+  (``events_out``) writes the row *before* the change, publishes the CloudEvent after it and
+  deletes the row once Event Grid accepted it; what is left (a publish that failed, a crash)
+  is published by the reconciler. A row is an intention, never a verdict: the recording entity
+  says whether the change happened.
 
 A stop and its index row are two writes in two partitions (Table transactions cannot span
 partitions), so a crash between them can lose the row; the reconciler's periodic sweep finds
@@ -45,6 +50,18 @@ class IndexRow:
     at: str
     row_key: str
     manifest_blob: str | None = None
+
+
+@dataclass(frozen=True)
+class PendingEvent:
+    """One state change to announce: which recording, which event, when and why."""
+
+    recording_id: str
+    event_name: str
+    occurred_at: str
+    row_key: str
+    reason: str | None = None
+    stopped_at: str | None = None
 
 
 @dataclass(frozen=True)
@@ -102,6 +119,54 @@ class PendingIndex:
             schema.time_ordered_row_key(archived_at, recording_id),
         )
 
+    # --- state changes whose event is not published yet ----------------------------------------
+
+    def add_event(
+        self,
+        event_name: str,
+        recording_id: str,
+        occurred_at: str,
+        *,
+        reason: str | None = None,
+        stopped_at: str | None = None,
+    ) -> PendingEvent:
+        """Note a state change to announce (idempotent for the same change and time)."""
+        row = PendingEvent(
+            recording_id=recording_id,
+            event_name=event_name,
+            occurred_at=occurred_at,
+            row_key=schema.pending_event_row_key(occurred_at, event_name, recording_id),
+            reason=reason,
+            stopped_at=stopped_at,
+        )
+        properties: dict[str, Any] = {
+            schema.RECORDING_ID: recording_id,
+            schema.EVENT_NAME: event_name,
+            schema.OCCURRED_AT: occurred_at,
+        }
+        if reason is not None:
+            properties[schema.EVENT_REASON] = reason
+        if stopped_at is not None:
+            properties[schema.STOPPED_AT] = stopped_at
+        self._upsert(schema.PENDING_EVENT_PARTITION, row.row_key, properties)
+        return row
+
+    def events_before(self, cutoff: datetime) -> Iterator[PendingEvent]:
+        """Pending events of changes older than ``cutoff``, oldest first (one partition)."""
+        for entity in self._entities_older_than(schema.PENDING_EVENT_PARTITION, cutoff):
+            yield PendingEvent(
+                recording_id=str(entity.get(schema.RECORDING_ID) or ""),
+                event_name=str(entity.get(schema.EVENT_NAME) or ""),
+                occurred_at=str(entity.get(schema.OCCURRED_AT) or ""),
+                row_key=str(entity[schema.ROW_KEY]),
+                reason=entity.get(schema.EVENT_REASON) or None,
+                stopped_at=entity.get(schema.STOPPED_AT) or None,
+            )
+
+    def remove_event(self, row: PendingEvent) -> None:
+        """Deleting a row that is not there succeeds (the SDK treats the 404 as done)."""
+        self._table.delete_entity(schema.PENDING_EVENT_PARTITION, row.row_key)
+
     # --- replays of poisoned events ---------------------------------------------------------------
 
     def replays(self, body_hash: str) -> ReplayCount:
@@ -151,14 +216,18 @@ class PendingIndex:
             mode=UpdateMode.MERGE,
         )
 
+    def _entities_older_than(self, partition: str, cutoff: datetime) -> Iterator[Any]:
+        return iter(
+            self._table.query_entities(
+                f"{schema.PARTITION_KEY} eq @partition and {schema.ROW_KEY} lt @cutoff",
+                parameters={"partition": partition, "cutoff": iso(cutoff)},
+            )
+        )
+
     def _older_than(
         self, partition: str, cutoff: datetime, time_property: str
     ) -> Iterator[IndexRow]:
-        entities = self._table.query_entities(
-            f"{schema.PARTITION_KEY} eq @partition and {schema.ROW_KEY} lt @cutoff",
-            parameters={"partition": partition, "cutoff": iso(cutoff)},
-        )
-        for entity in entities:
+        for entity in self._entities_older_than(partition, cutoff):
             yield IndexRow(
                 recording_id=str(entity.get(schema.RECORDING_ID) or ""),
                 at=str(entity.get(time_property) or ""),

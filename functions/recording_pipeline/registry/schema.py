@@ -32,6 +32,9 @@ PENDING_ARCHIVE_PARTITION = "pending-archive"
 #: PartitionKey of "archived, not yet deleted from ACS": RowKey ``iso(archivedAt) + "-" +
 #: encode_id(id)``.
 PENDING_ACS_DELETE_PARTITION = "pending-acs-delete"
+#: PartitionKey of "a state change whose CloudEvent is not published yet" (an outbox): RowKey
+#: ``iso(occurredAt) + "-" + eventName + "-" + encode_id(id)`` (see :func:`pending_event_row_key`).
+PENDING_EVENT_PARTITION = "pending-event"
 #: PartitionKey of the reconciler's replay counts of poison messages; RowKey: the body's SHA-256.
 POISON_REPLAY_PARTITION = "poison-replay"
 #: PartitionKey of the reconciler's own state; RowKey :data:`SWEEP_ROW_KEY`.
@@ -92,6 +95,15 @@ REPLAY_COUNT = "ReplayCount"
 LAST_REPLAYED_AT = "LastReplayedAt"
 LAST_SWEEP_AT = "LastSweepAt"
 
+# --- a pending-event row (also RECORDING_ID and STOPPED_AT) ------------------------------------
+
+#: The event's name without its prefix (``RecordingArchived``, ``RecordingLost``, ...).
+EVENT_NAME = "EventName"
+#: When the state change happened: the event's ``time``.
+OCCURRED_AT = "OccurredAt"
+#: Why (lost, failed, overdue): the event's ``reason``.
+EVENT_REASON = "EventReason"
+
 # --- archive statuses (``ArchiveStatus``) -------------------------------------------------------
 
 STATUS_ARCHIVING = "archiving"
@@ -121,3 +133,9 @@ def time_ordered_row_key(at: str, recording_id: str) -> str:
     ``RowKey lt iso(cutoff)`` filter reads only those older than ``cutoff``.
     """
     return f"{at}-{encode_id(recording_id)}"
+
+
+def pending_event_row_key(at: str, event_name: str, recording_id: str) -> str:
+    """RowKey of a pending-event row: time first (oldest first), then the event's name (letters
+    only, so the key is unambiguous), then the encoded id."""
+    return f"{at}-{event_name}-{encode_id(recording_id)}"

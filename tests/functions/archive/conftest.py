@@ -84,6 +84,7 @@ def make_archive_stack(
     block_size: int = BLOCK_SIZE,
     concurrency: int = 2,
     events_queue: str | None = None,
+    extra_env: dict[str, str] | None = None,
 ) -> ArchiveStack:
     suffix = uuid.uuid4().hex[:10]
     env = {
@@ -99,6 +100,7 @@ def make_archive_stack(
         "DELETE_FROM_ACS_AFTER_ARCHIVE": "true" if delete_after_archive else "false",
         "ARCHIVE_BLOCK_SIZE_BYTES": str(block_size),
         "ARCHIVE_MAX_CONCURRENCY": str(concurrency),
+        **(extra_env or {}),
     }
     settings = Settings.from_env(env)
     connection = azurite.connection_string

@@ -103,6 +103,13 @@ def synthetic_event(recording_id: str | None = None) -> SyntheticRecording:
 
 @pytest.fixture
 def bed(azurite: Azurite, module_emulator: RunningEmulator) -> Bed:
+    return make_bed(azurite, module_emulator)
+
+
+def make_bed(
+    azurite: Azurite, module_emulator: RunningEmulator, extra_env: dict[str, str] | None = None
+) -> Bed:
+    """A fresh bed; ``extra_env`` adds settings (e.g. the events topic)."""
     module_emulator.simulation.set_faults([])  # none left over from an earlier test
     suffix = uuid.uuid4().hex[:10]
     env = {
@@ -116,6 +123,7 @@ def bed(azurite: Azurite, module_emulator: RunningEmulator) -> Bed:
         "DEAD_LETTER_CONTAINER": f"dl{suffix}",
         "EVENTS_QUEUE": f"events{suffix}",
         "REGISTRY_TABLE": f"reconcile{suffix}",
+        **(extra_env or {}),
     }
     settings = Settings.from_env(env)
     clients = ReconcileClients.from_settings(settings)

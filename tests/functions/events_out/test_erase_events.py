@@ -1,0 +1,46 @@
+"""A participant erase is announced: one RecordingErased per recording, naming nobody."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from local_runtime.media_server import SyntheticMediaServer
+from recording_pipeline.archive.archiver import ArchiveOutcome, handle_event_message
+from recording_pipeline.events_out.cloud_events import EventName, event_id
+from scripts import export_participant
+from tests.functions.archive.conftest import FAST_RETRY, ArchiveStack, publish_recording
+from tests.functions.events_out.conftest import pending_events, published
+from tests.support.emulator import RunningEmulator
+from tests.support.event_schemas import schema_problems
+
+
+def test_an_erase_is_announced_without_naming_a_participant(
+    events_stack: ArchiveStack,
+    media_server: SyntheticMediaServer,
+    topic: RunningEmulator,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    recording = publish_recording(
+        media_server, [1200], participant_ids=["8:acs:erase-me", "4:+15550142"]
+    )
+    outcome = handle_event_message(
+        recording.message(), message_id="m", settings=events_stack.settings, retry=FAST_RETRY
+    )
+    assert outcome is ArchiveOutcome.ARCHIVED
+    for name, value in events_stack.env.items():
+        monkeypatch.setenv(name, value)
+
+    assert export_participant.main(["erase", "--participant-id", "8:acs:erase-me", "--yes"]) == 0
+
+    archived, erased = published(topic)
+    assert archived["type"] == "AcsCallRecording.RecordingArchived"
+    assert schema_problems(erased) == []
+    assert erased["type"] == "AcsCallRecording.RecordingErased"
+    assert erased["id"] == event_id(EventName.ERASED, recording.recording_id)
+    assert erased["data"]["recordingId"] == recording.recording_id
+    assert erased["data"]["callId"] == recording.call_id
+    text = json.dumps(erased)
+    assert "erase-me" not in text and "15550142" not in text
+    assert pending_events(events_stack) == []
