@@ -43,13 +43,14 @@ from azure.storage.blob import BlobServiceClient
 from azure.storage.queue import QueueServiceClient
 
 from local_runtime.processes import (
+    STOP_SIGNALS,
     Azurite,
     ManagedProcess,
     ServiceStartError,
+    emulator_process,
     free_port,
     http_answers,
     python_module_argv,
-    start_emulator_process,
 )
 
 LOCAL_RESOURCE_ID = (
@@ -136,6 +137,11 @@ class LocalStack:
         }
 
     def start(self) -> LocalStack:
+        """Start every service in order; on any failure or interruption stop what started.
+
+        Each service is stored on the stack before it starts, so :meth:`stop` finds one that is
+        still starting (Azurite takes seconds) when Ctrl-C arrives.
+        """
         try:
             self._start_azurite()
             self._provision_storage()
@@ -153,7 +159,8 @@ class LocalStack:
     def _start_azurite(self) -> None:
         self.azurite = Azurite(
             location=self.state_dir / "azurite", log_path=self.logs_dir / "azurite.log"
-        ).start()
+        )
+        self.azurite.start()
 
     def _provision_storage(self) -> None:
         """Create what the Pulumi program creates in Azure: container, queues and table."""
@@ -173,7 +180,7 @@ class LocalStack:
     def _start_emulator(self) -> None:
         assert self.azurite is not None
         self.emulator_port = free_port()
-        self.emulator, _ = start_emulator_process(
+        self.emulator, _ = emulator_process(
             self.state_dir / "emulator",
             self.access_key,
             port=self.emulator_port,
@@ -190,6 +197,7 @@ class LocalStack:
             ),
             log_path=self.logs_dir / "emulator.log",
         )
+        self.emulator.start()
 
     def _start_api(self) -> None:
         self.api_port = free_port()
@@ -202,11 +210,12 @@ class LocalStack:
             env=self.function_env(),
             ready=lambda: http_answers(f"{self.api_url}/api/health"),
             log_path=self.logs_dir / "api.log",
-        ).start()
+        )
+        self.api.start()
 
     def _start_worker(self) -> None:
         # A short polling interval keeps the local demo snappy; host.json's value applies in Azure.
-        worker = ManagedProcess(
+        self.worker = worker = ManagedProcess(
             name="archive-worker",
             argv=python_module_argv(
                 "scripts.archive_worker",
@@ -217,18 +226,18 @@ class LocalStack:
             ready=lambda: "polling" in worker.log_since_start(),
             log_path=self.logs_dir / "archive-worker.log",
         )
-        self.worker = worker.start()
+        worker.start()
 
     def _start_reconciler(self) -> None:
         every = str(self.reconcile_every_seconds)
-        reconciler = ManagedProcess(
+        self.reconciler = reconciler = ManagedProcess(
             name="reconciler",
             argv=python_module_argv("scripts.reconcile", "--every", every),
             env=self.function_env(),
             ready=lambda: "reconciler running" in reconciler.log_tail(5),
             log_path=self.logs_dir / "reconciler.log",
         )
-        self.reconciler = reconciler.start()
+        reconciler.start()
 
     def stop(self) -> None:
         """Stop in reverse order; each stop is safe if the service never started."""
@@ -284,12 +293,22 @@ def running_stack(state_dir: Path | None = None, **options: object) -> Iterator[
 
 
 def _stop_uninterrupted(stack: LocalStack) -> None:
-    """Stop every service even if Ctrl-C is pressed again meanwhile (no orphan left behind)."""
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        stack.stop()
-    finally:
-        signal.signal(signal.SIGINT, previous)
+    """Stop every service even if Ctrl-C or SIGTERM comes again meanwhile (no orphan left).
+
+    The stop signals are blocked while the services stop (one call, so none slips in between
+    two handler changes). One that gets through anyway (before the block, or on another
+    thread) only starts the stop again: stopping a stopped service does nothing.
+    """
+    while True:
+        try:
+            signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+            try:
+                stack.stop()
+            finally:
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+            return
+        except KeyboardInterrupt:
+            continue
 
 
 def _raise_keyboard_interrupt(signum: int, frame: FrameType | None) -> None:
