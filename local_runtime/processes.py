@@ -299,24 +299,6 @@ def python_module_argv(module: str, *args: str) -> list[str]:
     return [sys.executable, "-m", module, *args]
 
 
-def start_emulator_process(
-    data_dir: Path,
-    access_key: str,
-    *,
-    port: int | None = None,
-    args: Sequence[str] = (),
-    log_path: Path | None = None,
-) -> tuple[ManagedProcess, str]:
-    """Start ``python -m emulator`` on 127.0.0.1 and wait until it answers.
-
-    Returns the process and the emulator's base URL.
-    """
-    process, endpoint = emulator_process(
-        data_dir, access_key, port=port, args=args, log_path=log_path
-    )
-    return process.start(), endpoint
-
-
 def emulator_process(
     data_dir: Path,
     access_key: str,

@@ -28,7 +28,7 @@ from emulator.constants import (
     OIDC_METADATA_PATH,
 )
 from emulator.simulation import EmulatorSimulation
-from local_runtime.processes import Azurite, ManagedProcess, free_port, start_emulator_process
+from local_runtime.processes import Azurite, ManagedProcess, emulator_process, free_port
 
 
 @dataclass
@@ -106,13 +106,14 @@ def start_emulator(
         args += ["--event-queue-name", queue_name]
     else:
         queue_name = None
-    process, endpoint = start_emulator_process(
+    process, endpoint = emulator_process(
         data_dir,
         access_key,
         port=port,
         args=[*args, *extra_args],
         log_path=data_dir / "emulator.log",
     )
+    process.start()
     return RunningEmulator(
         endpoint=endpoint,
         access_key=access_key,

@@ -8,9 +8,8 @@ import json
 import os
 import subprocess
 import sys
-import threading
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 from azure.data.tables import TableServiceClient
@@ -28,6 +27,7 @@ from recording_pipeline.settings import (
 from recordings_cli.closed_stdout import EXIT_READER_GONE
 from scripts import export_participant, reconcile, replay_poison, smoke_test
 from scripts.operator_settings import EXIT_SETTINGS
+from tests.support.http_server import LocalHttpServer
 
 
 @pytest.fixture
@@ -247,7 +247,6 @@ class _RecordingsPage(BaseHTTPRequestHandler):
         body = json.dumps({"items": items, "continuationToken": None}).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
 
@@ -257,14 +256,8 @@ class _RecordingsPage(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def recordings_api() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _RecordingsPage)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/api"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with LocalHttpServer(_RecordingsPage) as server:
+        yield f"{server.base_url}/api"
 
 
 @pytest.mark.parametrize("module", ["recordings_cli", "scripts.recordings"])
