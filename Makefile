@@ -8,7 +8,10 @@ PYTHON ?= $(shell command -v python3.11 2>/dev/null || echo python3)
 PYTHON_VERSION := 3.11
 VENV := .venv
 PY := $(VENV)/bin/python
-STAMPS := .stamps
+# Each stamp lives inside what it stands for, so `rm -rf .venv` (or node_modules) also removes
+# the stamp and the next `make install` (or `make test`) builds it again.
+VENV_STAMPS := $(VENV)/.stamps
+NPM_STAMP := node_modules/.npm-ci-done
 STACK ?= dev
 # `make up`: where the stack keeps its data and logs (default: a new temp dir, logs kept on exit),
 # and the file a shell can `source` to use it (RECORDINGS_API_URL, RECORDINGS_FUNCTION_KEY, ...).
@@ -28,10 +31,11 @@ help: ## List the targets
 		| sed -e 's/$$(STACK)/$(STACK)/g' -e 's/$$(ENV_FILE)/$(subst /,\/,$(ENV_FILE))/g' \
 		| awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-# Installs are stamped against the files that pin them, so a second `make test` installs nothing.
+# Installs are stamped against the files that pin them, so a second `make test` installs nothing;
+# the stamp sits inside the venv, so a deleted venv is built again.
 # The interpreter is checked first: another version fails deep inside pip ("No matching
 # distribution found"), and a .venv of the wrong version (left by such a run) is built anew.
-$(STAMPS)/venv: requirements.txt functions/requirements.txt
+$(VENV_STAMPS)/requirements: requirements.txt functions/requirements.txt
 	@found="$$($(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)"; \
 	if [ "$$found" != "$(PYTHON_VERSION)" ]; then \
 		echo "make install needs Python $(PYTHON_VERSION); PYTHON=$(PYTHON) is $${found:-not a working Python}." >&2; \
@@ -41,25 +45,24 @@ $(STAMPS)/venv: requirements.txt functions/requirements.txt
 	@if [ -e $(VENV) ] && [ "$$($(PY) -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)" != "$(PYTHON_VERSION)" ]; then \
 		echo "$(VENV) is not a Python $(PYTHON_VERSION) virtualenv: creating it again"; rm -rf $(VENV); \
 	fi
-	@mkdir -p $(STAMPS)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	@mkdir -p $(VENV_STAMPS)
 	@touch $@
 
 # One way to import the repository's packages (scripts, local_runtime, recordings_cli, infra, ...)
 # and the Function App's (functions/ is its deployed root) from any directory and any process of
 # the venv: a .pth file in its site-packages. Rewritten when this Makefile changes.
-$(STAMPS)/import-path: $(STAMPS)/venv Makefile
+$(VENV_STAMPS)/import-path: $(VENV_STAMPS)/requirements Makefile
 	@printf '%s\n' "$(CURDIR)" "$(CURDIR)/functions" \
 		> "$$($(PY) -c 'import sysconfig; print(sysconfig.get_path("purelib"))')/acs_call_recording.pth"
 	@touch $@
 
-$(STAMPS)/npm: package.json package-lock.json
-	@mkdir -p $(STAMPS)
+$(NPM_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
-install: $(STAMPS)/venv $(STAMPS)/import-path $(STAMPS)/npm ## Create .venv with pinned packages and install Azurite (npm ci)
+install: $(VENV_STAMPS)/requirements $(VENV_STAMPS)/import-path $(NPM_STAMP) ## Create .venv with pinned packages and install Azurite (npm ci)
 
 test: install ## Run the whole test suite (starts and stops its own Azurite, emulator and API)
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -851,13 +851,19 @@ def _default_text(value: Any) -> str:
     return str(value)
 
 
-def parse_config(raw: Mapping[str, str], stack: str) -> RecordingConfig:
+def parse_config(
+    raw: Mapping[str, str], stack: str, *, secret_keys: frozenset[str] = frozenset()
+) -> RecordingConfig:
     """Parse and validate stack config given as ``{key: text}`` (keys without the project prefix).
 
+    :param secret_keys: keys set with ``pulumi config set --secret``: checked like the others,
+        but a problem with one never shows its value.
     :raises ConfigError: the first of :func:`config_problems`: an unknown key, a value that
         breaks its own rule, or a combination of values that cannot work together.
     """
-    problems = config_problems(raw)
+    problems = [
+        _without_secret_values(problem, raw, secret_keys) for problem in config_problems(raw)
+    ]
     if problems:
         raise problems[0]
     values = {
@@ -867,13 +873,28 @@ def parse_config(raw: Mapping[str, str], stack: str) -> RecordingConfig:
     return RecordingConfig(stack=stack, **values)
 
 
-def config_problems(raw: Mapping[str, str]) -> list[ConfigError]:
+def config_problems(
+    raw: Mapping[str, str], *, unreadable: frozenset[str] = frozenset()
+) -> list[ConfigError]:
     """Every broken rule at once (unknown keys, then each key in table order, then combinations).
 
     The preflight lists them all, so three bad keys take one run to fix, not three. A
     combination is judged only when each of its keys parsed on its own.
+
+    :param unreadable: keys whose value cannot be read here (encrypted in the stack file, which
+        only the program sees decrypted): each must be a known key; its own rule, the
+        combinations it is part of and the network rules are left to the program.
     """
     problems = [
+        ConfigError(
+            key,
+            f"{key} is not a known config key of {PROJECT}; known keys: "
+            + ", ".join(FIELDS_BY_KEY),
+        )
+        for key in sorted(unreadable)
+        if key not in FIELDS_BY_KEY
+    ]
+    problems += [
         ConfigError(
             key,
             f"{key} is not a known config key of {PROJECT}; known keys: "
@@ -884,6 +905,8 @@ def config_problems(raw: Mapping[str, str]) -> list[ConfigError]:
     ]
     values: dict[str, Any] = {}
     for f in CONFIG_FIELDS:
+        if f.key in unreadable:
+            continue
         try:
             values[f.key] = f.parse(f.key, raw.get(f.key, _default_text(f.default)))
         except ConfigError as error:
@@ -893,7 +916,7 @@ def config_problems(raw: Mapping[str, str]) -> list[ConfigError]:
             problem = rule(*(values[key] for key in keys))
             if problem is not None:
                 problems.append(problem)
-    if len(values) == len(CONFIG_FIELDS):
+    if len(values) == len(CONFIG_FIELDS):  # (not with an unreadable key)
         # The network rules read many keys at once; they report their first broken rule.
         parsed = {_snake(key): value for key, value in values.items()}
         try:
@@ -930,6 +953,29 @@ def _api_auth_problems(values: Mapping[str, Any]) -> list[ConfigError]:
         for key in _API_TOKEN_KEYS
         if values[key]
     ]
+
+
+def _without_secret_values(
+    problem: ConfigError, raw: Mapping[str, str], secret_keys: frozenset[str]
+) -> ConfigError:
+    """``problem``, or a message without any value when a secret value may be in it.
+
+    The messages quote the values they judge (``key ('value') must be ...``), and a combination
+    or network rule quotes the values of other keys too: any message that concerns a secret key,
+    or that holds a secret value or a piece of one, is replaced by the key's rule alone.
+    """
+    secrets = [raw[key] for key in secret_keys if raw.get(key)]
+    message = str(problem)
+    pieces = {piece for text in secrets for piece in re.findall(r"[^\s\"',\[\]{}:]+", text)}
+    if problem.key not in secret_keys and not any(piece in message for piece in pieces):
+        return problem
+    field_ = FIELDS_BY_KEY.get(problem.key)
+    rule = f": {field_.rule}" if field_ is not None else ""
+    return ConfigError(
+        problem.key,
+        f"{problem.key} breaks its rule{rule} (a secret value is involved, so no value is "
+        "shown; `pulumi config get --stack <stack> <key>` shows it to you)",
+    )
 
 
 def _must_be_less(a_key: str, b_key: str) -> tuple[tuple[str, ...], Callable[..., Any]]:
@@ -1068,7 +1114,8 @@ _COMBINATIONS: tuple[tuple[tuple[str, ...], Callable[..., ConfigError | None]], 
 
 def read_stack_config(stack: str) -> RecordingConfig:
     """Read this project's keys from the Pulumi runtime config and validate them."""
-    from pulumi.runtime.config import CONFIG  # the raw map; pulumi.Config has no key listing
+    # The raw map (pulumi.Config has no key listing), and which keys were set as secrets.
+    from pulumi.runtime.config import CONFIG, is_config_secret
 
     prefix = f"{PROJECT}:"
     raw = {
@@ -1076,4 +1123,5 @@ def read_stack_config(stack: str) -> RecordingConfig:
         for key, value in CONFIG.get().items()
         if key.startswith(prefix)
     }
-    return parse_config(raw, stack)
+    secret_keys = frozenset(key for key in raw if is_config_secret(prefix + key))
+    return parse_config(raw, stack, secret_keys=secret_keys)

@@ -40,9 +40,11 @@ from recording_pipeline.clients import (
     recordings_container_client,
     registry_table_client,
 )
-from recording_pipeline.settings import Settings
+from recording_pipeline.settings import Settings, SettingsError, check_storage_connection_string
 
 LOGGER = logging.getLogger("archive_worker")
+#: Exit code when the settings or the queue connection are missing or malformed (one log line).
+EXIT_SETTINGS = 2
 MessageHandler = Callable[..., Any]
 
 
@@ -207,17 +209,26 @@ def ensure_local_resources(settings: Settings, events: QueueClient, poison: Queu
             create()
 
 
+class WorkerSettingsError(ValueError):
+    """The worker cannot start with these settings; the message says which and why."""
+
+
 def _queue_connection_string(explicit: str | None) -> str:
-    value = (
-        explicit
-        or os.environ.get("RecordingQueue")  # noqa: SIM112 - the Functions connection name
-        or os.environ.get("ARCHIVE_STORAGE_CONNECTION_STRING")
+    candidates = (
+        ("--connection-string", explicit),
+        ("RecordingQueue", os.environ.get("RecordingQueue")),  # noqa: SIM112 - Functions' name
+        ("ARCHIVE_STORAGE_CONNECTION_STRING", os.environ.get("ARCHIVE_STORAGE_CONNECTION_STRING")),
     )
-    if not value:
-        raise SystemExit(
-            "set RecordingQueue or ARCHIVE_STORAGE_CONNECTION_STRING (or --connection-string)"
-        )
-    return value
+    for source, value in candidates:
+        if value:
+            try:
+                check_storage_connection_string(value)
+            except ValueError as error:
+                raise WorkerSettingsError(f"{source} {error}") from None
+            return value
+    raise WorkerSettingsError(
+        "set RecordingQueue or ARCHIVE_STORAGE_CONNECTION_STRING (or --connection-string)"
+    )
 
 
 def serve(
@@ -227,13 +238,18 @@ def serve(
     lease_seconds: int = 60,
     exit_when_idle: float | None = None,
 ) -> int:
-    """Poll the events queue until SIGTERM or SIGINT (or until idle that long); 0 when stopped.
+    """Poll the events queue until SIGTERM or SIGINT (or until idle that long); 0 when stopped,
+    :data:`EXIT_SETTINGS` (with one log line) when the settings do not allow a start.
 
     :param connection_string: the queue connection; default ``RecordingQueue`` or
         ``ARCHIVE_STORAGE_CONNECTION_STRING`` from the environment.
     """
-    settings = Settings.from_env()
-    connection = _queue_connection_string(connection_string)
+    try:
+        settings = Settings.from_env()
+        connection = _queue_connection_string(connection_string)
+    except (SettingsError, WorkerSettingsError) as error:
+        LOGGER.error("archive worker cannot start: %s", error)
+        return EXIT_SETTINGS
     events = QueueClient.from_connection_string(connection, settings.events_queue)
     poison = QueueClient.from_connection_string(connection, settings.poison_queue)
     ensure_local_resources(settings, events, poison)

@@ -15,12 +15,14 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import FrameType
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 AZURITE_BIN = REPO_ROOT / "node_modules" / ".bin" / "azurite"
@@ -61,6 +63,40 @@ def http_answers(url: str, timeout: float = 0.5) -> bool:
         return False
 
 
+#: What a person (Ctrl-C) or a supervisor (SIGTERM) sends to stop the stack.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+@contextlib.contextmanager
+def signals_deferred() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM back for the duration, then act on them as they would have.
+
+    Around a spawn, so that the child's handle is stored before a stop request can unwind the
+    caller. The handlers are swapped (not the signal mask, which a child would inherit): a
+    child starts with default handlers after ``exec``. Off the main thread (where Python cannot
+    install handlers) this does nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[int] = []
+    previous = {signum: signal.signal(signum, _record_into(received)) for signum in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        for signum in dict.fromkeys(received):
+            signal.raise_signal(signum)
+
+
+def _record_into(received: list[int]) -> Callable[[int, FrameType | None], None]:
+    def record(signum: int, frame: FrameType | None) -> None:
+        received.append(signum)
+
+    return record
+
+
 @dataclass
 class ManagedProcess:
     """One child process in its own process group, with its output in a log file."""
@@ -85,17 +121,23 @@ class ManagedProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("ab")
         self.log_offset = log.tell()
-        self.process = subprocess.Popen(
-            list(self.argv),
-            cwd=self.cwd,
-            env={**os.environ, **self.env},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
+        # Ctrl-C between the fork and the assignment would leave a child nobody knows of.
+        with signals_deferred():
+            self.process = subprocess.Popen(
+                list(self.argv),
+                cwd=self.cwd,
+                env={**os.environ, **self.env},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
         log.close()
-        self._wait_ready()
+        try:
+            self._wait_ready()
+        except BaseException:  # Ctrl-C while waiting too: a half-started child is still a child
+            self.stop()
+            raise
         return self
 
     def _wait_ready(self) -> None:
@@ -234,6 +276,7 @@ class Azurite:
             "--tablePort",
             str(self.table_port),
         ]
+        # Known before it starts, so a stop during its start-up finds it.
         self.proc = ManagedProcess(
             name="azurite",
             argv=argv,
@@ -242,7 +285,8 @@ class Azurite:
                 for p in (self.blob_port, self.queue_port, self.table_port)
             ),
             log_path=self.log_path or self.location / "azurite.log",
-        ).start()
+        )
+        self.proc.start()
         return self
 
     def stop(self) -> None:
@@ -255,7 +299,7 @@ def python_module_argv(module: str, *args: str) -> list[str]:
     return [sys.executable, "-m", module, *args]
 
 
-def start_emulator_process(
+def emulator_process(
     data_dir: Path,
     access_key: str,
     *,
@@ -264,12 +308,11 @@ def start_emulator_process(
     log_path: Path | None = None,
     topic_key: str | None = None,
 ) -> tuple[ManagedProcess, str]:
-    """Start ``python -m emulator`` on 127.0.0.1 and wait until it answers.
+    """``python -m emulator`` on 127.0.0.1, not started yet, and the emulator's base URL.
 
     The access key goes in the environment (``ACS_EMULATOR_ACCESS_KEY``), never on the command
     line, where ``ps`` would show it; so does ``topic_key`` (``EVENTGRID_EMULATOR_TOPIC_KEY``),
-    which makes it serve an Event Grid custom topic too. Returns the process and the emulator's
-    base URL.
+    which makes it serve an Event Grid custom topic too.
     """
     port = port or free_port()
     endpoint = f"http://127.0.0.1:{port}"
@@ -293,5 +336,5 @@ def start_emulator_process(
         ready=lambda: http_answers(f"{endpoint}/emulator/health"),
         log_path=log_path,
         startup_timeout=30.0,
-    ).start()
+    )
     return process, endpoint

@@ -49,13 +49,14 @@ from azure.storage.queue import QueueServiceClient
 
 from emulator.constants import TOPIC_PATH
 from local_runtime.processes import (
+    STOP_SIGNALS,
     Azurite,
     ManagedProcess,
     ServiceStartError,
+    emulator_process,
     free_port,
     http_answers,
     python_module_argv,
-    start_emulator_process,
 )
 from local_runtime.token_issuer import LOCAL_API_ROLE, TokenIssuer
 
@@ -202,6 +203,11 @@ class LocalStack:
         }
 
     def start(self) -> LocalStack:
+        """Start every service in order; on any failure or interruption stop what started.
+
+        Each service is stored on the stack before it starts, so :meth:`stop` finds one that is
+        still starting (Azurite takes seconds) when Ctrl-C arrives.
+        """
         if self.api_auth not in API_AUTH_MODES:
             raise ValueError(f"api_auth must be one of {', '.join(API_AUTH_MODES)}")
         try:
@@ -223,7 +229,8 @@ class LocalStack:
     def _start_azurite(self) -> None:
         self.azurite = Azurite(
             location=self.state_dir / "azurite", log_path=self.logs_dir / "azurite.log"
-        ).start()
+        )
+        self.azurite.start()
 
     def _provision_storage(self) -> None:
         """Create what the Pulumi program creates in Azure: container, queues and table."""
@@ -243,7 +250,7 @@ class LocalStack:
     def _start_emulator(self) -> None:
         assert self.azurite is not None
         self.emulator_port = free_port()
-        self.emulator, _ = start_emulator_process(
+        self.emulator, _ = emulator_process(
             self.state_dir / "emulator",
             self.access_key,
             port=self.emulator_port,
@@ -261,14 +268,22 @@ class LocalStack:
             log_path=self.logs_dir / "emulator.log",
             topic_key=self.topic_key if self.publish_events else None,
         )
+        self.emulator.start()
 
     def _start_api(self) -> None:
-        self.api, self.api_port = self.start_api_process("api", self.function_env())
+        # Stored before it starts, so a stop during its start-up finds it.
+        self.api, self.api_port = self.api_process("api", self.function_env())
+        self.api.start()
 
     def start_api_process(self, name: str, env: dict[str, str]) -> tuple[ManagedProcess, int]:
+        """A second API beside the stack's, started (a benchmark compares settings with it and
+        stops it itself), and its port."""
+        process, port = self.api_process(name, env)
+        return process.start(), port
+
+    def api_process(self, name: str, env: dict[str, str]) -> tuple[ManagedProcess, int]:
         """An API (``scripts.serve_api``) with ``env`` on a free loopback port, logging to
-        ``<logs>/<name>.log``, and its port. The stack's own API is one; a benchmark starts a
-        second beside it with other settings (and stops it itself)."""
+        ``<logs>/<name>.log``, not started yet, and its port."""
         port = free_port()
         process = ManagedProcess(
             name=name,
@@ -279,11 +294,11 @@ class LocalStack:
             ready=lambda: http_answers(f"http://127.0.0.1:{port}/api/health"),
             log_path=self.logs_dir / f"{name}.log",
         )
-        return process.start(), port
+        return process, port
 
     def _start_worker(self) -> None:
         # A short polling interval keeps the local demo snappy; host.json's value applies in Azure.
-        worker = ManagedProcess(
+        self.worker = worker = ManagedProcess(
             name="archive-worker",
             argv=python_module_argv(
                 "scripts.archive_worker",
@@ -294,18 +309,18 @@ class LocalStack:
             ready=lambda: "polling" in worker.log_since_start(),
             log_path=self.logs_dir / "archive-worker.log",
         )
-        self.worker = worker.start()
+        worker.start()
 
     def _start_reconciler(self) -> None:
         every = str(self.reconcile_every_seconds)
-        reconciler = ManagedProcess(
+        self.reconciler = reconciler = ManagedProcess(
             name="reconciler",
             argv=python_module_argv("scripts.reconcile", "--every", every),
             env=self.function_env(),
             ready=lambda: "reconciler running" in reconciler.log_tail(5),
             log_path=self.logs_dir / "reconciler.log",
         )
-        self.reconciler = reconciler.start()
+        reconciler.start()
 
     def stop(self) -> None:
         """Stop in reverse order; each stop is safe if the service never started."""
@@ -389,12 +404,22 @@ def running_stack(state_dir: Path | None = None, **options: object) -> Iterator[
 
 
 def _stop_uninterrupted(stack: LocalStack) -> None:
-    """Stop every service even if Ctrl-C is pressed again meanwhile (no orphan left behind)."""
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        stack.stop()
-    finally:
-        signal.signal(signal.SIGINT, previous)
+    """Stop every service even if Ctrl-C or SIGTERM comes again meanwhile (no orphan left).
+
+    The stop signals are blocked while the services stop (one call, so none slips in between
+    two handler changes). One that gets through anyway (before the block, or on another
+    thread) only starts the stop again: stopping a stopped service does nothing.
+    """
+    while True:
+        try:
+            signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+            try:
+                stack.stop()
+            finally:
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+            return
+        except KeyboardInterrupt:
+            continue
 
 
 def _raise_keyboard_interrupt(signum: int, frame: FrameType | None) -> None:

@@ -3,5 +3,6 @@
 import sys
 
 from recordings_cli.cli import main
+from recordings_cli.closed_stdout import run_until_reader_gone
 
-sys.exit(main())
+sys.exit(run_until_reader_gone(main))

@@ -21,7 +21,7 @@ from pathlib import Path
 from emulator.client import emulator_call_automation_client
 from emulator.simulation import EmulatorSimulation
 from local_runtime.processes import (
-    start_emulator_process,
+    emulator_process,
 )
 
 FORMATS = {
@@ -102,7 +102,7 @@ def download_all(client, url: str) -> tuple[int, float]:
 
 def run(seconds: float, names: list[str], work_dir: Path) -> tuple[list[Figure], float]:
     key = base64.b64encode(secrets.token_bytes(32)).decode()
-    process, endpoint = start_emulator_process(
+    process, endpoint = emulator_process(
         work_dir,
         key,
         args=(
@@ -115,6 +115,7 @@ def run(seconds: float, names: list[str], work_dir: Path) -> tuple[list[Figure],
         ),
         log_path=work_dir / "emulator.log",
     )
+    process.start()
     figures = []
     try:
         sim = EmulatorSimulation(endpoint, timeout=600)

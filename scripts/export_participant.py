@@ -5,7 +5,8 @@
     python -m scripts.export_participant erase  --participant-id "8:acs:..." --yes
 
 Settings come from the Function App's environment variables, checked as the app checks them
-(``scripts.operator_settings``); the tool uses the archive storage, container and table.
+(``scripts.operator_settings``); the tool uses the archive storage, container and table;
+``--connection-string`` overrides the storage, as for the other operator tools.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from pathlib import Path
 from recording_pipeline.clients import recordings_container_client, registry_table_client
 from recording_pipeline.events_out.announce import recording_events
 from recording_pipeline.operations import participants
-from scripts.operator_settings import EXIT_SETTINGS, read_settings
+from recordings_cli.closed_stdout import run_until_reader_gone
+from scripts.operator_settings import EXIT_SETTINGS, add_connection_string_option, read_settings
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
             command.add_argument("--out", type=Path, required=True, help="output directory")
         if name == "erase":
             command.add_argument("--yes", action="store_true", help="confirm the deletion")
+        add_connection_string_option(command)
     return parser
 
 
@@ -45,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "erase" and not args.yes:
         parser.error("erase deletes recordings for every participant in them: add --yes")
-    settings = read_settings("export_participant")
+    settings = read_settings("export_participant", args.connection_string)
     if settings is None:
         return EXIT_SETTINGS
     container = recordings_container_client(settings)
@@ -64,4 +67,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_until_reader_gone(main))

@@ -149,21 +149,44 @@ def _config_text(value: object) -> str:
 
 
 def check_stack_config(stack: str, root: Path = REPO_ROOT) -> str:
-    """:raises PreflightError: one line per problem of ``Pulumi.<stack>.yaml``."""
+    """:raises PreflightError: one line per problem of ``Pulumi.<stack>.yaml``.
+
+    A value set with ``pulumi config set --secret`` is stored encrypted (``secure: v1:...``):
+    only the program sees it decrypted, so here its key must be known and the rest of its checks
+    wait for ``pulumi preview``, which applies the same rules without showing the value.
+    """
     path = root / f"Pulumi.{stack}.yaml"
     if not path.is_file():
         return f"no {path.name}: defaults apply"
-    raw = _project_config(path)
-    problems = config_problems(raw)
+    raw, encrypted = _project_config(path)
+    problems = config_problems(raw, unreadable=encrypted)
     if problems:
         raise PreflightError(
             *(f"{path.name}: {problem}. Fix the value and run again." for problem in problems)
         )
+    if encrypted:
+        secrets = ", ".join(sorted(encrypted))
+        return (
+            f"{path.name} is valid; its secret values ({secrets}) are checked by "
+            "`pulumi preview`, which can decrypt them"
+        )
     return f"{path.name} is valid"
 
 
-def _project_config(path: Path) -> dict[str, str]:
-    """This project's keys (without the prefix) as text, as Pulumi passes them to the program.
+def _is_encrypted(value: object) -> bool:
+    """A ``secure:`` value, or an object or list holding one (Pulumi encrypts leaves)."""
+    if isinstance(value, dict):
+        if set(value) == {"secure"}:
+            return True
+        return any(_is_encrypted(item) for item in value.values())
+    if isinstance(value, list):
+        return any(_is_encrypted(item) for item in value)
+    return False
+
+
+def _project_config(path: Path) -> tuple[dict[str, str], frozenset[str]]:
+    """This project's keys (without the prefix) as text, as Pulumi passes them to the program,
+    and apart, the keys whose values are encrypted (their ciphertext is never judged or shown).
 
     :raises PreflightError: when the file cannot be read, is not YAML, or is not a mapping with
         a ``config:`` mapping of string keys.
@@ -181,25 +204,28 @@ def _project_config(path: Path) -> dict[str, str]:
         ) from None
     shape = "a mapping with a `config:` mapping of `acs-call-recording:<key>: value` entries"
     if document is None:
-        return {}
+        return {}, frozenset()
     if not isinstance(document, dict):
         raise PreflightError(
             f"{path.name} holds a {_yaml_kind(document)}, not {shape}. Fix the file and run again."
         )
     config = document.get("config")
     if config is None:
-        return {}
+        return {}, frozenset()
     if not isinstance(config, dict):
         raise PreflightError(
             f"{path.name}: `config:` is a {_yaml_kind(config)}; it must be a mapping of "
             f"`{PROJECT}:<key>: value` entries. Fix the file and run again."
         )
     prefix = f"{PROJECT}:"
-    return {
-        str(key).removeprefix(prefix): _config_text(value)
+    ours = {
+        str(key).removeprefix(prefix): value
         for key, value in config.items()
         if str(key).startswith(prefix)
     }
+    encrypted = frozenset(key for key, value in ours.items() if _is_encrypted(value))
+    readable = {key: _config_text(value) for key, value in ours.items() if key not in encrypted}
+    return readable, encrypted
 
 
 def _yaml_kind(value: object) -> str:

@@ -15,14 +15,13 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
-import sys
 
 from recording_pipeline.clock import utc_now
 from recording_pipeline.reconcile.policy import ReconcilePolicy
 from recording_pipeline.reconcile.report import ReconcileReport
 from recording_pipeline.reconcile.run import ReconcileClients, run
-from recording_pipeline.settings import Settings, SettingsError
+from recordings_cli.closed_stdout import run_until_reader_gone
+from scripts.operator_settings import add_connection_string_option, read_settings
 
 #: Exit codes: done; done, and something needs a person; bad usage or settings.
 OK, NEEDS_PERSON, USAGE = 0, 1, 2
@@ -39,19 +38,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--sweep", action="store_true", help="run the index sweep now, even if it is not due"
     )
-    parser.add_argument("--connection-string", help="archive storage connection string")
+    add_connection_string_option(parser)
     parser.add_argument(
         "--every", type=float, metavar="SECONDS", help="keep running, a run every SECONDS"
     )
     return parser
-
-
-def settings_from_env(connection_string: str | None) -> Settings:
-    environ = dict(os.environ)
-    if connection_string:
-        environ["ARCHIVE_STORAGE_CONNECTION_STRING"] = connection_string
-        environ.pop("ARCHIVE_ACCOUNT_NAME", None)
-    return Settings.from_env(environ)
 
 
 def print_report(report: ReconcileReport) -> None:
@@ -76,10 +67,8 @@ def main(argv: list[str] | None = None) -> int:
     level = logging.INFO if args.every is not None else logging.WARNING
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     logging.getLogger("azure").setLevel(logging.WARNING)
-    try:
-        settings = settings_from_env(args.connection_string)
-    except SettingsError as error:
-        print(error, file=sys.stderr)
+    settings = read_settings("reconcile", args.connection_string)
+    if settings is None:
         return USAGE
     if args.every is not None:
         from local_runtime.reconciler import serve
@@ -100,4 +89,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_until_reader_gone(main))

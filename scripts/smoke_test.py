@@ -36,6 +36,8 @@ from urllib.parse import urlparse
 
 import httpx
 
+from recording_pipeline.settings import check_storage_connection_string
+
 # A recording id that cannot exist: the protected route must refuse the caller before it looks.
 PROTECTED_PATH = "recordings/does-not-exist"
 _QUEUE_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9])){2,62}$")
@@ -131,6 +133,16 @@ def resolve_target(args: argparse.Namespace, outputs: Mapping[str, Any]) -> Smok
     connection = args.storage_connection_string or os.environ.get(
         "ARCHIVE_STORAGE_CONNECTION_STRING"
     )
+    if connection:
+        try:
+            check_storage_connection_string(connection)
+        except ValueError as error:
+            source = (
+                "--storage-connection-string"
+                if args.storage_connection_string
+                else "ARCHIVE_STORAGE_CONNECTION_STRING"
+            )
+            raise SmokeConfigError(f"{source} {error}") from None
     queue_url = args.queue_service_url
     mode = _pick(args.network_mode, outputs, "NETWORK_MODE") or "public"
     if mode not in NETWORK_MODES:

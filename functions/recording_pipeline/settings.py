@@ -17,6 +17,8 @@ the rest, so a half-configured Entra ID setup stops the app with every missing p
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -224,7 +226,7 @@ class Settings:
             "max_poison_replays": reader.optional("MAX_POISON_REPLAYS", _int_between(0, 20), 5),
             "archive_account_name": reader.optional("ARCHIVE_ACCOUNT_NAME", _account_name, None),
             "archive_storage_connection_string": reader.optional(
-                "ARCHIVE_STORAGE_CONNECTION_STRING", _secret, None
+                "ARCHIVE_STORAGE_CONNECTION_STRING", _storage_connection_string, None
             ),
             "acs_access_key": reader.optional("ACS_ACCESS_KEY", _secret, None),
             "acs_media_endpoint_override": reader.optional(
@@ -324,7 +326,7 @@ class _Reader:
         try:
             return parse(raw)
         except ValueError as error:
-            shown = "***" if parse is _secret else repr(raw)
+            shown = "***" if parse in _SECRET_PARSERS else repr(raw)
             self.problems.append(f"{name} ({shown}) {error}")
             return None
 
@@ -337,10 +339,62 @@ def _secret(raw: str) -> Secret:
     return Secret(raw)
 
 
-def _http_url(raw: str) -> str:
+#: The endpoints a connection string names (the SDKs need blob, queue and table here).
+_STORAGE_ENDPOINTS = ("BlobEndpoint", "QueueEndpoint", "TableEndpoint")
+
+
+def check_storage_connection_string(raw: str) -> None:
+    """Check the shape the Storage SDKs parse, before any of them sees it.
+
+    A malformed one otherwise fails inside ``from_connection_string`` (a traceback), or only at
+    the first request when the key is not base64. The messages never repeat the value: it holds
+    the account key.
+
+    :raises ValueError: naming the broken rule.
+    """
+    pairs = [part.split("=", 1) for part in raw.strip().rstrip(";").split(";")]
+    if any(len(pair) != 2 or not pair[0].strip() for pair in pairs):
+        raise ValueError(
+            "must be Name=value pairs separated by ';', as Azurite or "
+            "`az storage account show-connection-string` gives it"
+        )
+    fields = {name.strip().lower(): value.strip() for name, value in pairs}
+    if fields.get("usedevelopmentstorage", "").lower() == "true":
+        return
+    account, key = fields.get("accountname"), fields.get("accountkey")
+    if not (account and key) and not fields.get("sharedaccesssignature"):
+        raise ValueError("must hold AccountName and AccountKey, or a SharedAccessSignature")
+    if key is not None:
+        try:
+            base64.b64decode(key, validate=True)
+        except binascii.Error:
+            raise ValueError("must hold an AccountKey in base64 (the account's key)") from None
+    if not account and not all(fields.get(name.lower()) for name in _STORAGE_ENDPOINTS):
+        raise ValueError("must hold AccountName, or BlobEndpoint, QueueEndpoint and TableEndpoint")
+    for name in _STORAGE_ENDPOINTS:
+        endpoint = fields.get(name.lower())
+        if endpoint is not None and not _is_http_url(endpoint):
+            raise ValueError(f"must hold a {name} that is an absolute http(s) URL")
+
+
+def _storage_connection_string(raw: str) -> Secret:
+    check_storage_connection_string(raw)
+    return Secret(raw)
+
+
+#: Parsers of values never shown in a message.
+_SECRET_PARSERS = (_secret, _storage_connection_string)
+
+
+def _is_http_url(raw: str) -> bool:
     parsed = urlparse(raw)
-    if parsed.scheme not in {"http", "https"} or not parsed.netloc:
+    return parsed.scheme in {"http", "https"} and bool(parsed.netloc)
+
+
+def _http_url(raw: str) -> str:
+    if not _is_http_url(raw):
         raise ValueError("must be an absolute http(s) URL")
+    parsed = urlparse(raw)
     if parsed.scheme == "http" and parsed.hostname not in {"127.0.0.1", "localhost", "::1"}:
         raise ValueError("must use https (plain http is only allowed for 127.0.0.1/localhost)")
     return raw.rstrip("/")

@@ -41,6 +41,9 @@ from local_runtime.processes import REPO_ROOT
 
 README = REPO_ROOT / "README.md"
 QUICKSTART = re.compile(r"<!-- quickstart:start -->(.*?)<!-- quickstart:end -->", re.S)
+SAMPLE_OUTPUT = re.compile(
+    r"<!-- quickstart-output:start -->\n```text\n(.*?)```\n<!-- quickstart-output:end -->", re.S
+)
 BASH_BLOCK = re.compile(r"```bash\n(.*?)```", re.S)
 MAKE = shutil.which("make") or "make"
 BASH = shutil.which("bash") or "bash"
@@ -151,6 +154,98 @@ def test_the_readme_quickstart_runs_as_written(make_up: MakeUp, tmp_path: Path) 
     history = result.stdout.split("state history")[1].split("\narchive\n")[0]
     api_states = [line.split()[0] for line in history.splitlines() if line.endswith(" api")]
     assert api_states == ["active", "inactive", "active", "stopped"]
+    # What the README shows the commands print is what they print.
+    sample = SAMPLE_OUTPUT.search(README.read_text())
+    assert sample is not None, "README.md: no quickstart-output block after the quickstart"
+    printed = result.stdout.replace(str(tmp_path / "recording"), "recording")
+    problem = sample_mismatch(sample.group(1), printed.splitlines())
+    assert problem is None, f"{problem}\n--- printed:\n{printed}"
+
+
+#: What varies from run to run in a sample: times, sizes and counts; ``…`` is what is left out.
+_TIMESTAMP = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d)"
+_NUMBER = r"\d{1,3}(?:,\d{3})*"
+ELLIPSIS = "…"
+
+
+def sample_mismatch(sample: str, printed: list[str]) -> str | None:
+    """Why ``printed`` does not show each command's sample lines in order, or None.
+
+    The sample is ``$ command`` lines, each followed by lines of what it prints. A section's lines
+    must appear in the output consecutively and the sections in order (a command the sample does
+    not show may print between them). In a line, whitespace runs are one space, a time or a number
+    stands for any, and ``…`` for any text; a line of only ``…`` for any lines. Rows with a time
+    in them (the state history) may come in any order among themselves: two events a millisecond
+    apart are not ordered by the code.
+    """
+    position = 0
+    for section in _sections(sample):
+        end = next(
+            (
+                found
+                for start in range(position, len(printed) + 1)
+                if (found := _match_lines(section, printed, start)) is not None
+            ),
+            None,
+        )
+        if end is None:
+            return "the output has no lines like these, in this order:\n" + "\n".join(section)
+        position = end
+    return None
+
+
+def _sections(sample: str) -> list[list[str]]:
+    sections: list[list[str]] = []
+    for line in sample.rstrip("\n").splitlines():
+        if line.startswith("$ "):
+            sections.append([])
+        elif sections:
+            sections[-1].append(line)
+    return [section for section in sections if section]
+
+
+def _line_pattern(line: str) -> re.Pattern[str]:
+    def token(text: str) -> str:
+        if re.fullmatch(_TIMESTAMP, text):
+            return _TIMESTAMP
+        if re.fullmatch(_NUMBER, text):
+            return _NUMBER
+        return r"\S*?".join(re.escape(piece) for piece in text.split(ELLIPSIS))
+
+    return re.compile(" ".join(token(word) for word in line.split()))
+
+
+def _normal(line: str) -> str:
+    return " ".join(line.split())
+
+
+def _match_lines(sample: list[str], printed: list[str], start: int) -> int | None:
+    """The index after ``sample`` matched at ``printed[start:]``, or None."""
+    if not sample:
+        return start
+    if sample[0].strip() == ELLIPSIS:
+        return next(
+            (
+                end
+                for skip in range(start, len(printed) + 1)
+                if (end := _match_lines(sample[1:], printed, skip)) is not None
+            ),
+            None,
+        )
+    rows = 1
+    if re.search(_TIMESTAMP, sample[0]):
+        while rows < len(sample) and re.search(_TIMESTAMP, sample[rows]):
+            rows += 1
+    lines = [_normal(line) for line in printed[start : start + rows]]
+    if len(lines) < rows:
+        return None
+    unmatched = [_line_pattern(line) for line in sample[:rows]]
+    for line in lines:
+        fitting = next((p for p in unmatched if p.fullmatch(line)), None)
+        if fitting is None:
+            return None
+        unmatched.remove(fitting)
+    return _match_lines(sample[rows:], printed, start + rows)
 
 
 def test_a_worker_killed_mid_copy_is_restarted_and_the_copy_completes(make_up: MakeUp) -> None:
@@ -257,3 +352,53 @@ def test_ctrl_c_stops_everything_quietly_and_keeps_the_logs(make_up: MakeUp) -> 
     assert not make_up.env_file.exists()
     assert (make_up.state_dir / "logs" / "api.log").stat().st_size > 0
     assert stack.pid not in psutil.pids() or stack.status() == psutil.STATUS_ZOMBIE
+
+
+_SAMPLE = """$ tool show "$ID"   # excerpt
+id      eyJQbGF0…
+…
+state     at                           source
+active    2026-12-03T10:45:08.143532Z  api
+inactive  2026-12-03T10:45:12.922Z     callback
+bytes   853,112
+$ tool done
+every file verified
+"""
+
+
+def test_a_sample_matches_output_that_differs_only_in_what_varies() -> None:
+    printed = [
+        "id   eyJQbGF0Zm9yb",
+        "live  yes",
+        "",
+        "state     at                           source",
+        "inactive  2026-12-04T01:02:03.000001+00:00  callback",  # another order, another format
+        "active    2026-12-04T01:02:02Z  api",
+        "bytes  1,234,567",
+        "a line of a command the sample does not show",
+        "every file verified",
+    ]
+    assert sample_mismatch(_SAMPLE, printed) is None
+
+
+@pytest.mark.parametrize(
+    ("line", "replacement"),
+    [
+        ("id   eyJQbGF0Zm9yb", "id   eyJSZWNvcmRpbmc"),  # an id of another shape
+        ("active    2026-12-04T01:02:02Z  api", "stopped   2026-12-04T01:02:02Z  api"),
+        ("bytes  1,234,567", "size  1,234,567"),
+        ("every file verified", "2 files verified"),
+    ],
+)
+def test_a_sample_does_not_match_output_that_drifted(line: str, replacement: str) -> None:
+    printed = [
+        "id   eyJQbGF0Zm9yb",
+        "state     at                           source",
+        "active    2026-12-04T01:02:02Z  api",
+        "inactive  2026-12-04T01:02:03Z  callback",
+        "bytes  1,234,567",
+        "every file verified",
+    ]
+    assert sample_mismatch(_SAMPLE, printed) is None
+    drifted = [replacement if entry == line else entry for entry in printed]
+    assert sample_mismatch(_SAMPLE, drifted) is not None

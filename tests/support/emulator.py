@@ -29,7 +29,7 @@ from emulator.constants import (
     TOPIC_PATH,
 )
 from emulator.simulation import EmulatorSimulation
-from local_runtime.processes import Azurite, ManagedProcess, free_port, start_emulator_process
+from local_runtime.processes import Azurite, ManagedProcess, emulator_process, free_port
 
 
 @dataclass
@@ -115,7 +115,7 @@ def start_emulator(
         args += ["--event-queue-name", queue_name]
     else:
         queue_name = None
-    process, endpoint = start_emulator_process(
+    process, endpoint = emulator_process(
         data_dir,
         access_key,
         port=port,
@@ -123,6 +123,7 @@ def start_emulator(
         log_path=data_dir / "emulator.log",
         topic_key=topic_key,
     )
+    process.start()
     return RunningEmulator(
         endpoint=endpoint,
         access_key=access_key,

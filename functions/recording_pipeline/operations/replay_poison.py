@@ -58,12 +58,27 @@ def is_truncated(content: str) -> bool:
     return isinstance(envelope, dict) and bool(envelope.get("bodyTruncated"))
 
 
-def list_poisoned(poison: QueueClient) -> list[PoisonedMessage]:
-    """Peek (the queue service shows at most 32 messages without receiving them)."""
-    return [
-        PoisonedMessage(message.id, *unwrap(message.content))
-        for message in poison.peek_messages(max_messages=PEEK_LIMIT)
-    ]
+def is_replayed(content: str, reason: str, reason_contains: str | None) -> bool:
+    """The one rule of which messages a replay moves; the dry run applies it too."""
+    if is_truncated(content):
+        return False
+    return not reason_contains or reason_contains in reason
+
+
+def plan(
+    poison: QueueClient, *, reason_contains: str | None = None, limit: int | None = None
+) -> list[PoisonedMessage]:
+    """What :func:`replay` with the same filters would move, changing nothing.
+
+    It peeks, and the queue service shows at most :data:`PEEK_LIMIT` messages that way (receiving
+    more would hide them and count a dequeue): with more in the queue, a real run goes further.
+    """
+    chosen = []
+    for message in poison.peek_messages(max_messages=PEEK_LIMIT):
+        reason, body = unwrap(message.content)
+        if is_replayed(message.content, reason, reason_contains):
+            chosen.append(PoisonedMessage(message.id, reason, body))
+    return chosen if limit is None else chosen[:limit]
 
 
 def replay(
@@ -82,10 +97,8 @@ def replay(
             break
         for message in batch:
             reason, body = unwrap(message.content)
-            if (
-                (reason_contains and reason_contains not in reason)
-                or (limit is not None and len(replayed) >= limit)
-                or is_truncated(message.content)
+            if not is_replayed(message.content, reason, reason_contains) or (
+                limit is not None and len(replayed) >= limit
             ):
                 skipped.append(message)
                 continue
@@ -98,13 +111,8 @@ def replay(
     return replayed
 
 
-def queues(settings: Settings, connection_string: str | None) -> tuple[QueueClient, QueueClient]:
-    """``(poison queue, events queue)``, through ``connection_string`` when one is given."""
-    if connection_string:
-        return (
-            QueueClient.from_connection_string(connection_string, settings.poison_queue),
-            QueueClient.from_connection_string(connection_string, settings.events_queue),
-        )
+def queues(settings: Settings) -> tuple[QueueClient, QueueClient]:
+    """``(poison queue, events queue)`` of the archive storage the settings name."""
     return queue_client(settings, settings.poison_queue), queue_client(
         settings, settings.events_queue
     )
