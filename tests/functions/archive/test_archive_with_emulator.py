@@ -461,7 +461,7 @@ def forge_other_subject(event_a: dict[str, Any], event_b: dict[str, Any]) -> dic
 @pytest.mark.parametrize(
     ("forge", "reason"),
     [
-        (forge_other_locations, "does not name the chunk's documentId"),
+        (forge_other_locations, "is not ACS's contentLocation of the chunk's documentId"),
         (forge_other_subject, "its metadata does not match the event: callId is"),
     ],
     ids=["b-locations-under-a", "b-documents-under-a-subject"],
