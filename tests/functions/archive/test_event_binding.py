@@ -94,6 +94,21 @@ def assert_untouched(stack: ArchiveStack, media: SyntheticMediaServer, *recordin
         assert not set(media.deleted) & document_paths(recording)
 
 
+def assert_refused_then_the_real_event_archives(
+    stack: ArchiveStack,
+    media: SyntheticMediaServer,
+    reason: str,
+    real: SyntheticRecording,
+    *others: SyntheticRecording,
+) -> None:
+    """Poisoned with ``reason``, nothing written anywhere; then ``real``'s own event archives."""
+    (envelope,) = stack.poison_envelopes()
+    assert reason in envelope["reason"]
+    assert stack.blob_names() == []
+    assert_untouched(stack, media, real, *others)
+    assert handle(stack, real.event()) is ArchiveOutcome.ARCHIVED
+
+
 # --- the attacks of the review, one by one -------------------------------------------------------
 
 
@@ -166,12 +181,10 @@ def test_a_metadata_url_of_no_such_kind_is_refused_before_anything_is_read(
 
     assert handle(stack, attack) is ArchiveOutcome.REJECTED
 
-    (envelope,) = stack.poison_envelopes()
-    assert "is not ACS's metadataLocation" in envelope["reason"]
     assert media_server.requests == []
-    assert_untouched(stack, media_server, a, b)
-    assert blobs_under(stack, QUARANTINE_ROOT) == []
-    assert handle(stack, a.event()) is ArchiveOutcome.ARCHIVED
+    assert_refused_then_the_real_event_archives(
+        stack, media_server, "is not ACS's metadataLocation", a, b
+    )
 
 
 def test_a_made_up_document_never_marks_a_recording_lost(
@@ -194,11 +207,9 @@ def test_a_made_up_document_never_marks_a_recording_lost(
 
     assert handle(stack, attack) is ArchiveOutcome.REJECTED
 
-    (envelope,) = stack.poison_envelopes()
-    assert "ACS answers 404 for its metadata, so it cannot be checked" in envelope["reason"]
-    assert stack.blob_names() == []
-    assert_untouched(stack, media_server, a)
-    assert handle(stack, a.event()) is ArchiveOutcome.ARCHIVED
+    assert_refused_then_the_real_event_archives(
+        stack, media_server, "ACS answers 404 for its metadata, so it cannot be checked", a
+    )
 
 
 def test_content_gone_after_verified_metadata_is_lost_on_evidence(
