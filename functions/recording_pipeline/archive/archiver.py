@@ -170,7 +170,9 @@ def handle_event_message(
             return quarantine_recording(
                 event, str(binding.problem), services, retry=retry or RetrySchedule()
             )
-        return archive_recording(binding.event, services, retry=retry or RetrySchedule())
+        return archive_recording(
+            binding.event, services, retry=retry or RetrySchedule(), final=binding.final
+        )
     except InvalidEventError as invalid:  # the sources contradict the event
         return reject(services, body, message_id, invalid.reason)
     except Exception as error:
@@ -198,9 +200,10 @@ def reject(
 
 
 def archive_recording(
-    event: RecordingEvent, services: ArchiveServices, *, retry: RetrySchedule
+    event: RecordingEvent, services: ArchiveServices, *, retry: RetrySchedule, final: bool = False
 ) -> ArchiveOutcome:
-    """Archive a recording ``event`` names, ``event`` being bound to the registry already."""
+    """Archive a recording ``event`` names, ``event`` being bound to the registry already
+    (``final``: the registry says archived or erased)."""
     prefix = recording_prefix(event.call_id, event.recording_id, event.recording_start_time)
     manifest_name = manifest_blob_name(prefix)
     stored = read_manifest(services.container, manifest_name)
@@ -208,15 +211,15 @@ def archive_recording(
         LOGGER.info("recording %s is already archived at %s", event.recording_id, manifest_name)
         finish_archive(stored, manifest_name, services)
         return ArchiveOutcome.ALREADY_ARCHIVED
+    # Archived (its manifest since removed) or erased by a data-subject request: copying it
+    # again from ACS would bring back data that was deliberately deleted. Asked before the
+    # sources are read (ACS may have deleted them: nothing to refuse) and again, atomically, by
+    # the conditional write.
+    if final:
+        return _final_in_registry(event)
     check_sources(event, services.media, retry=retry)
     if not services.registry.mark_archiving(event.recording_id, _started_properties(event, prefix)):
-        # Archived (its manifest since removed) or erased by a data-subject request: copying it
-        # again from ACS would bring back data that was deliberately deleted.
-        LOGGER.warning(
-            "recording %s is final in the registry (archived or erased); not archived again",
-            event.recording_id,
-        )
-        return ArchiveOutcome.IGNORED
+        return _final_in_registry(event)
     archived, missing = copy_recording(event, prefix, services, retry=retry)
     if missing:
         return _handle_missing_source(event, prefix, archived, missing, services)
@@ -233,6 +236,14 @@ def archive_recording(
         prefix,
     )
     return ArchiveOutcome.ARCHIVED if created else ArchiveOutcome.ALREADY_ARCHIVED
+
+
+def _final_in_registry(event: RecordingEvent) -> ArchiveOutcome:
+    LOGGER.warning(
+        "recording %s is final in the registry (archived or erased); not archived again",
+        event.recording_id,
+    )
+    return ArchiveOutcome.IGNORED
 
 
 def quarantine_recording(

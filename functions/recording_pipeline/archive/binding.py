@@ -43,6 +43,8 @@ class Binding:
     event: RecordingEvent | None
     #: Why the event is not bound (for the quarantine log and manifest); None when bound.
     problem: str | None
+    #: The registry says the recording is archived or erased: nothing more to copy.
+    final: bool = False
 
 
 def bind_event(event: RecordingEvent, table: TableClient) -> Binding:
@@ -76,7 +78,7 @@ def bind_event(event: RecordingEvent, table: TableClient) -> Binding:
     if not same_call_id(event.call_id, call_id):
         return Binding(None, "the event's callId is not the recording's call in the registry")
     bound = dataclasses.replace(event, call_id=call_id, server_call_id=server_call_id)
-    return Binding(bound, None)
+    return Binding(bound, None, entity.get(schema.ARCHIVE_STATUS) in schema.FINAL_STATUSES)
 
 
 def same_call_id(first: str, second: str) -> bool:

@@ -202,11 +202,13 @@ def test_a_redelivered_event_does_not_bring_back_an_erased_recording(
     for chunk in recording.chunks:
         media_server.add(chunk.content_path, MediaObject.literal(chunk.content))
         media_server.add(chunk.metadata_path, MediaObject.literal(chunk.metadata_bytes))
+    media_server.requests.clear()
     outcome = handle_event_message(
         recording.message(), message_id="replayed", settings=stack.settings, retry=FAST_RETRY
     )
 
     assert outcome is ArchiveOutcome.IGNORED
+    assert media_server.requests == []  # the registry answered: ACS was not asked
     assert not any(name.startswith(prefix) for name in stack.blob_names())
     entity = stack.recording_entity(recording.recording_id)
     assert entity is not None and entity["ArchiveStatus"] == "erased"
