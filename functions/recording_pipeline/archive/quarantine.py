@@ -11,8 +11,8 @@ copied, once their metadata agrees with the event itself, under a folder of thei
 where the date is the event's ``recordingStartTime`` and ``digest`` a SHA-256 of what the event
 names (ids and document ids), so a redelivery finds its own copy and two different forgeries
 never share a folder. Nothing is deleted from ACS and no registry row is written for any id the
-event names; the ``RECORDING_UNVERIFIED`` error log tells an operator (README, "Unverified
-recordings"). The manifest says why (``unverified``) and which sources ACS no longer had.
+event names; the ``RECORDING_UNVERIFIED`` error log tells an operator (README, "What the
+archiver trusts"). The manifest says why (``unverified``) and which sources ACS no longer had.
 """
 
 from __future__ import annotations
