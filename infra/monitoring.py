@@ -15,14 +15,16 @@ EVENT_DELIVERY_FAILURE_METRICS = ("DeadLetteredCount", "DroppedEventCount")
 #: (``reconcile_archive``) carry: their failed runs are alerted on.
 ARCHIVER_FUNCTION_FRAGMENT = "archive"
 #: Markers the app logs for a lost recording and for an event the archiver rejected to the
-#: poison queue (functions/recording_pipeline/archive/archiver.py), for a registry change the
-#: API could not write after its retries (registry/writer.py), for a stopped recording whose
+#: poison queue (functions/recording_pipeline/archive/archiver.py), for an event the registry
+#: cannot vouch for, kept under ``unverified/`` (archive/quarantine.py), for a registry change
+#: the API could not write after its retries (registry/writer.py), for a stopped recording whose
 #: archive event is overdue and for a reconciler run that found something a person must see
 #: (recording_pipeline/reconcile/), and for a recording's CloudEvent that could not be published
 #: (recording_pipeline/events_out/announce.py); a test keeps both sides equal.
 ALERT_MARKERS = (
     "RECORDING_LOST",
     "EVENT_REJECTED",
+    "RECORDING_UNVERIFIED",
     "REGISTRY_WRITE_FAILED",
     "RECORDING_OVERDUE",
     "RECONCILE_ATTENTION",

@@ -53,13 +53,16 @@ from local_runtime.processes import (
 from recording_pipeline.clients import (
     call_automation_client,
     recordings_container_client,
+    registry_table_client,
 )
+from recording_pipeline.registry import schema
 from recording_pipeline.settings import Settings
 
 MIB = 1024 * 1024
 MEDIA_HOST = "bench.asm.skype.com"
 #: Every benchmark recording is of this call: the archiver checks each chunk's metadata against it.
 CALL_ID = "bench-call"
+SERVER_CALL_ID = "c2VydmVy"
 RESOURCE_ID = (
     "/subscriptions/00000000-0000-0000-0000-0000000000be/resourceGroups/bench"
     "/providers/Microsoft.Communication/communicationServices/acs-bench"
@@ -166,7 +169,9 @@ def event_message(recording_id: str, chunk_names: list[str]) -> str:
     event = {
         "id": str(uuid.uuid4()),
         "topic": RESOURCE_ID,
-        "subject": f"/recording/call/{CALL_ID}/serverCallId/c2VydmVy/recordingId/{recording_id}",
+        "subject": (
+            f"/recording/call/{CALL_ID}/serverCallId/{SERVER_CALL_ID}/recordingId/{recording_id}"
+        ),
         "eventType": "Microsoft.Communication.RecordingFileStatusUpdated",
         "data": {
             "recordingStorageInfo": {
@@ -188,6 +193,19 @@ def event_message(recording_id: str, chunk_names: list[str]) -> str:
         },
     }
     return base64.b64encode(json.dumps(event).encode()).decode()
+
+
+def register(settings: Settings, recording_id: str) -> None:
+    """The registry row the API's start and a signed callback leave, so the archiver binds the
+    benchmark's events to their recordings (the worker has created the table)."""
+    registry_table_client(settings).upsert_entity(
+        {
+            **schema.recording_keys(recording_id),
+            schema.RECORDING_ID: recording_id,
+            schema.SERVER_CALL_ID: SERVER_CALL_ID,
+            schema.CORRELATION_ID: CALL_ID,
+        }
+    )
 
 
 def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
@@ -222,8 +240,10 @@ def run_worker_copy(stack: BenchStack, name: str, size: int, block_size: int) ->
     try:
         container = recordings_container_client(settings)
         events = QueueClient.from_connection_string(env["RecordingQueue"], settings.events_queue)
+        recording_id = f"bench{uuid.uuid4().hex}"
+        register(settings, recording_id)
         started = time.monotonic()
-        events.send_message(event_message(f"bench{uuid.uuid4().hex}", [name]))
+        events.send_message(event_message(recording_id, [name]))
         wait_for(lambda: manifest_count(container) == 1, 1800, f"the archive of {name}")
         elapsed = time.monotonic() - started
     finally:
@@ -310,6 +330,8 @@ def run_drain(stack: BenchStack, recordings: int, chunk_sizes: list[int]) -> dic
             )
             for number in range(recordings)
         ]
+        for number in range(recordings):
+            register(settings, f"drain{number}")
         started = time.monotonic()
         for message in messages:
             events.send_message(message)

@@ -10,7 +10,7 @@ from infra import function_app as infra_function_app
 from infra import monitoring
 from local_runtime.processes import REPO_ROOT
 from recording_pipeline import settings
-from recording_pipeline.archive import archiver
+from recording_pipeline.archive import archiver, quarantine
 from recording_pipeline.events_out import announce
 from recording_pipeline.reconcile import overdue, report
 from recording_pipeline.registry import writer as registry_writer
@@ -77,6 +77,7 @@ def test_the_log_alert_matches_what_the_app_logs() -> None:
     assert set(monitoring.ALERT_MARKERS) == {
         archiver.RECORDING_LOST_MARKER,
         archiver.EVENT_REJECTED_MARKER,
+        quarantine.RECORDING_UNVERIFIED_MARKER,
         registry_writer.REGISTRY_WRITE_FAILED_MARKER,
         overdue.RECORDING_OVERDUE_MARKER,
         report.RECONCILE_ATTENTION_MARKER,

@@ -162,6 +162,7 @@ def state_changed_event(
     *,
     event_id: str | None = None,
     server_call_id: str = "server-call",
+    correlation_id: str = "5c8f3a9e-0d1b-4e2f-9a7c-6b5d4e3f2a1b",
     at: str | None = None,
 ) -> dict[str, Any]:
     """A RecordingStateChanged CloudEvent shaped as ACS sends it (``at``: now, in the registry's
@@ -180,6 +181,7 @@ def state_changed_event(
             "recordingKind": "azureCommunicationServices",
             "serverCallId": server_call_id,
             "callConnectionId": "connection",
+            "correlationId": correlation_id,
         },
     }
 

@@ -139,6 +139,8 @@ class CallbackEvent:
     server_call_id: str | None
     call_connection_id: str | None
     failure: str | None
+    #: The call's id (``correlationId``); the archiver binds recording files to it.
+    correlation_id: str | None = None
 
 
 def parse_delivery(body: Any, *, now: datetime | None = None) -> tuple[list[CallbackEvent], int]:
@@ -206,7 +208,7 @@ def _parse_event(
             FieldError(field=f"{where}.data.state", detail="must be 'active' or 'inactive'")
         )
     call_ids = {}
-    for name in ("serverCallId", "callConnectionId"):
+    for name in ("serverCallId", "callConnectionId", "correlationId"):
         value, problem = _optional_id(data.get(name))
         if problem is not None:
             errors.append(FieldError(field=f"{where}.data.{name}", detail=problem))
@@ -225,6 +227,7 @@ def _parse_event(
             at=at,
             server_call_id=call_ids["serverCallId"],
             call_connection_id=call_ids["callConnectionId"],
+            correlation_id=call_ids["correlationId"],
             failure=_failure(data) if failed else None,
         ),
         [],
@@ -296,6 +299,7 @@ def record_events(
         call_ids = {
             schema.SERVER_CALL_ID: event.server_call_id or "",
             schema.CALL_CONNECTION_ID: event.call_connection_id or "",
+            schema.CORRELATION_ID: event.correlation_id or "",
         }
         written.append(
             writes.submit(

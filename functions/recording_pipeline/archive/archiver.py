@@ -6,18 +6,22 @@
 - it **returns** when the message is done with: archived, already archived, ignored (another
   event type), rejected (written to the poison queue with its reason: a message no parser can
   read, whatever the parser raised, an invalid or unsafe event, or one whose chunks' metadata
-  contradicts it), or lost (ACS no longer has the media: recorded as ``lost`` with an error log;
-  retrying cannot help);
+  contradicts it or cannot be read), quarantined (the registry cannot vouch for the event:
+  copied under ``unverified/`` with an error log, see ``quarantine``), or lost (ACS no longer
+  has media of a verified recording: recorded as ``lost`` with an error log; retrying cannot
+  help);
 - it **raises** when a retry may succeed (throttling that outlasted the retries, a storage
   outage, a crash-like failure); the host redelivers, and the next attempt reuses every block
-  and blob already written. On the last attempt it records ``failed`` before raising.
+  and blob already written. On the last attempt it records ``failed`` before raising, for a
+  bound event only.
 
-Order of work: validate; if the manifest exists, only finish the idempotent tail; else check
-every chunk's metadata against the event (``source_check``), then copy every chunk (metadata
-then content, chunks in index order, ``ARCHIVE_MAX_CONCURRENCY`` at a time), write the manifest
-last, then update the registry and the participant index, then delete the chunks from ACS when
-``DELETE_FROM_ACS_AFTER_ARCHIVE`` is on. A rejected event never touches the registry's recording
-row, a blob or ACS.
+Order of work: validate; bind the event to its registry row (``binding``), else quarantine it;
+if the manifest exists, only finish the idempotent tail; else check every chunk's metadata
+against the registry's call (``source_check``), then copy every chunk (metadata then content,
+chunks in index order, ``ARCHIVE_MAX_CONCURRENCY`` at a time), write the manifest last, then
+update the registry and the participant index, then delete the chunks from ACS when
+``DELETE_FROM_ACS_AFTER_ARCHIVE`` is on. A rejected or quarantined event never touches a
+registry row, ACS, or the archive outside ``unverified/``.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from azure.data.tables import TableClient
 from azure.storage.blob import ContainerClient
 from azure.storage.queue import QueueClient
 
+from recording_pipeline.archive.binding import Binding, bind_event
 from recording_pipeline.archive.chunk_copy import (
     BlobAttributes,
     BlockBuffers,
@@ -67,6 +72,11 @@ from recording_pipeline.archive.manifest import (
 )
 from recording_pipeline.archive.media_source import MediaSource, RetrySchedule, SourceGoneError
 from recording_pipeline.archive.poison import send_to_poison_once
+from recording_pipeline.archive.quarantine import (
+    RECORDING_UNVERIFIED_MARKER,
+    quarantine_prefix,
+    quarantine_tags,
+)
 from recording_pipeline.archive.source_check import check_sources
 from recording_pipeline.clients import (
     call_automation_client,
@@ -97,6 +107,7 @@ class ArchiveOutcome(enum.StrEnum):
     LOST = "lost"
     REJECTED = "rejected"
     IGNORED = "ignored"
+    QUARANTINED = "quarantined"
 
 
 @dataclass(frozen=True)
@@ -160,12 +171,21 @@ def handle_event_message(
         return reject(services, body, message_id, invalid.reason)
     except Exception as error:  # no parser failure may cost retries: it fails the same way again
         return reject(services, body, message_id, f"message cannot be parsed ({error!r:.300})")
+    binding: Binding | None = None
     try:
-        return archive_recording(event, services, retry=retry or RetrySchedule())
+        binding = bind_event(event, services.table)
+        if binding.event is None:
+            return quarantine_recording(
+                event, str(binding.problem), services, retry=retry or RetrySchedule()
+            )
+        return archive_recording(
+            binding.event, services, retry=retry or RetrySchedule(), final=binding.final
+        )
     except InvalidEventError as invalid:  # the sources contradict the event
         return reject(services, body, message_id, invalid.reason)
     except Exception as error:
-        if dequeue_count >= max_dequeue_count():
+        bound = binding is not None and binding.event is not None
+        if bound and dequeue_count >= max_dequeue_count():
             mark_failed(services, event.recording_id, describe(error))
         raise
 
@@ -200,8 +220,10 @@ def reject(
 
 
 def archive_recording(
-    event: RecordingEvent, services: ArchiveServices, *, retry: RetrySchedule
+    event: RecordingEvent, services: ArchiveServices, *, retry: RetrySchedule, final: bool = False
 ) -> ArchiveOutcome:
+    """Archive a recording ``event`` names, ``event`` being bound to the registry already
+    (``final``: the registry says archived or erased)."""
     prefix = recording_prefix(event.call_id, event.recording_id, event.recording_start_time)
     manifest_name = manifest_blob_name(prefix)
     stored = read_manifest(services.container, manifest_name)
@@ -209,15 +231,15 @@ def archive_recording(
         LOGGER.info("recording %s is already archived at %s", event.recording_id, manifest_name)
         finish_archive(stored, manifest_name, services)
         return ArchiveOutcome.ALREADY_ARCHIVED
+    # Archived (its manifest since removed) or erased by a data-subject request: copying it
+    # again from ACS would bring back data that was deliberately deleted. Asked before the
+    # sources are read (ACS may have deleted them: nothing to refuse) and again, atomically, by
+    # the conditional write.
+    if final:
+        return _final_in_registry(event)
     check_sources(event, services.media, retry=retry)
     if not services.registry.mark_archiving(event.recording_id, _started_properties(event, prefix)):
-        # Archived (its manifest since removed) or erased by a data-subject request: copying it
-        # again from ACS would bring back data that was deliberately deleted.
-        LOGGER.warning(
-            "recording %s is final in the registry (archived or erased); not archived again",
-            event.recording_id,
-        )
-        return ArchiveOutcome.IGNORED
+        return _final_in_registry(event)
     archived, missing = copy_recording(event, prefix, services, retry=retry)
     if missing:
         return _handle_missing_source(event, prefix, archived, missing, services)
@@ -234,6 +256,46 @@ def archive_recording(
         prefix,
     )
     return ArchiveOutcome.ARCHIVED if created else ArchiveOutcome.ALREADY_ARCHIVED
+
+
+def _final_in_registry(event: RecordingEvent) -> ArchiveOutcome:
+    LOGGER.warning(
+        "recording %s is final in the registry (archived or erased); not archived again",
+        event.recording_id,
+    )
+    return ArchiveOutcome.IGNORED
+
+
+def quarantine_recording(
+    event: RecordingEvent, problem: str, services: ArchiveServices, *, retry: RetrySchedule
+) -> ArchiveOutcome:
+    """Copy an unbound event's documents under ``unverified/`` (see ``quarantine``): nothing is
+    deleted from ACS and no registry row written, whatever the event names."""
+    check_sources(event, services.media, retry=retry)
+    prefix = quarantine_prefix(event)
+    manifest_name = manifest_blob_name(prefix)
+    if read_manifest(services.container, manifest_name) is None:
+        archived, missing = copy_recording(event, prefix, services, retry=retry, quarantined=True)
+        manifest = {
+            **build_manifest(event, prefix, archived, archived_at=datetime.now(UTC)),
+            "unverified": problem,
+            "missingSources": missing,
+        }
+        write_manifest(
+            services.container, manifest_name, manifest, tags=_valid_tags(quarantine_tags(event))
+        )
+    LOGGER.error(
+        "%s event %s names recording %s (call %s, server call %s) but %s; its documents are "
+        "copied to %s, nothing was deleted from ACS and no registry row was written",
+        RECORDING_UNVERIFIED_MARKER,
+        event.event_id,
+        event.recording_id,
+        event.call_id,
+        event.server_call_id,
+        problem,
+        prefix,
+    )
+    return ArchiveOutcome.QUARANTINED
 
 
 def finish_archive(manifest: dict[str, Any], manifest_name: str, services: ArchiveServices) -> None:
@@ -273,7 +335,12 @@ def delete_from_acs(acs: CallAutomationClient, delete_location: str) -> None:
 
 
 def copy_recording(
-    event: RecordingEvent, prefix: str, services: ArchiveServices, *, retry: RetrySchedule
+    event: RecordingEvent,
+    prefix: str,
+    services: ArchiveServices,
+    *,
+    retry: RetrySchedule,
+    quarantined: bool = False,
 ) -> tuple[list[ArchivedChunk], list[str]]:
     """Copy every chunk; ``(archived chunks, descriptions of sources ACS no longer has)``.
 
@@ -282,7 +349,8 @@ def copy_recording(
     workers = services.settings.archive_max_concurrency
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="archive-chunk") as pool:
         futures: list[Future[tuple[ArchivedChunk | None, list[str]]]] = [
-            pool.submit(copy_chunk, event, chunk, prefix, services, retry) for chunk in event.chunks
+            pool.submit(copy_chunk, event, chunk, prefix, services, retry, quarantined)
+            for chunk in event.chunks
         ]
         outcomes = [future.result() for future in futures]
     archived = [chunk for chunk, _ in outcomes if chunk is not None]
@@ -296,6 +364,7 @@ def copy_chunk(
     prefix: str,
     services: ArchiveServices,
     retry: RetrySchedule,
+    quarantined: bool = False,
 ) -> tuple[ArchivedChunk | None, list[str]]:
     """Metadata first (it names the format when the event does not), then content."""
     block_size = services.settings.archive_block_size_bytes
@@ -325,7 +394,7 @@ def copy_chunk(
         content = copy_to_block_blob(
             MediaSource(services.media, chunk.content_location, retry=retry),
             content_blob,
-            _content_attributes(event, chunk, details, format_type),
+            _content_attributes(event, chunk, details, format_type, quarantined=quarantined),
             block_size=block_size,
             buffers=services.block_buffers,
         )
@@ -361,7 +430,9 @@ def _handle_missing_source(
     pending = services.events.intend(
         EventName.LOST, event.recording_id, at=iso(utc_now()), reason=reason
     )
-    if services.registry.mark_lost(event.recording_id, properties, reason):
+    if services.registry.mark_lost(
+        event.recording_id, properties, reason, evidence=schema.LOST_BY_VERIFIED_404
+    ):
         services.events.announce(pending)
     else:  # archived by a concurrent copy after all
         services.events.cancel(pending)
@@ -399,7 +470,12 @@ def _blob_metadata(event: RecordingEvent, chunk: ChunkRef, kind: str) -> dict[st
 
 
 def _content_attributes(
-    event: RecordingEvent, chunk: ChunkRef, details: ChunkMetadata, format_type: str
+    event: RecordingEvent,
+    chunk: ChunkRef,
+    details: ChunkMetadata,
+    format_type: str,
+    *,
+    quarantined: bool = False,
 ) -> BlobAttributes:
     content_type = event.content_type or details.content_type
     channel_type = event.channel_type or details.channel_type
@@ -412,7 +488,8 @@ def _content_attributes(
         "chunkDurationMs": _text(details.chunk_duration_ms),
     }
     tags = {
-        "kind": "content",
+        # A tag query for archived content must not find what the registry cannot vouch for.
+        "kind": "unverified-content" if quarantined else "content",
         "callId": event.call_id,
         "serverCallId": event.server_call_id,
         "recordingId": event.recording_id,

@@ -13,10 +13,13 @@ the CloudEvents 1.0 schema (``type``/``source``/``subject``).
 Every parser failure (deep nesting, an integer of thousands of digits, bytes that are not UTF-8,
 ...) and any text that is not valid Unicode is such a failure too, named in the reason. Ids must
 also fit where they go: the recording id into a Table key and, with the call id, the blob names
-of the recording's folder (``input_rules``). Each chunk's three locations must name the chunk's
-``documentId`` as a path segment (ACS's media URLs are ``/v1/objects/{documentId}/...``), so
-content, metadata and delete location are of one document, the one the archiver checks against
-the event before it commits anything (``source_check``).
+of the recording's folder (``input_rules``). Each chunk's three locations must have the exact
+shapes ACS sends for the chunk's ``documentId`` (:data:`LOCATION_SHAPES`): metadata
+``/v1/objects/{documentId}/content/acsmetadata``, content ``.../content/audio`` or
+``.../content/video``, delete ``/v1/objects/{documentId}``, with no query or fragment. So the three
+are of one document, the metadata URL really is that document's metadata (a variant such as
+``.../content/nosuchkind`` that ACS answers 404 could not be checked), and the document is the one
+the archiver checks against the registry before it commits anything (``source_check``).
 
 Subjects have the form
 ``/recording/call/{callId}/serverCallId/{serverCallId}/recordingId/{recordingId}``.
@@ -62,6 +65,15 @@ _SERVER_CALL_ID = re.compile(r"[A-Za-z0-9_=+-]{1,1024}")
 _RECORDING_ID = re.compile(r"[A-Za-z0-9_=+/-]{1,1024}")
 _DOCUMENT_ID = re.compile(r"[A-Za-z0-9_=+-]{1,256}")
 _EVENT_ID = re.compile(r"[A-Za-z0-9_.:{}-]{1,256}")
+
+#: The path of each chunk location as ACS sends it, after the ``documentId``:
+#: ``/v1/objects/{documentId}`` then one of these tails.
+LOCATION_SHAPES: dict[str, tuple[str, ...]] = {
+    "metadataLocation": ("/content/acsmetadata",),
+    "contentLocation": ("/content/audio", "/content/video"),
+    "deleteLocation": ("",),
+}
+_OBJECTS_PATH = "/v1/objects/"
 
 _SUBJECT_PREFIX = "/recording/call/"
 _SERVER_CALL_MARKER = "/serverCallId/"
@@ -297,9 +309,16 @@ def _media_url(item: dict[str, Any], key: str, where: str, document_id: str) -> 
         raise InvalidEventError(
             f"{where}.{key} {url!r} is not an https URL on an allowed ACS media host"
         )
-    if document_id not in (unquote(segment) for segment in urlparse(url).path.split("/")):
+    parsed = urlparse(url)
+    # Segment by segment, so an encoded ``%2F`` cannot fake a segment boundary.
+    segments = [unquote(segment) for segment in parsed.path.split("/")]
+    shapes = [f"{_OBJECTS_PATH}{document_id}{tail}" for tail in LOCATION_SHAPES[key]]
+    if segments not in [shape.split("/") for shape in shapes] or (
+        parsed.query or parsed.fragment or parsed.params
+    ):
         raise InvalidEventError(
-            f"{where}.{key} {url!r} does not name the chunk's documentId {document_id!r}"
+            f"{where}.{key} {url!r} is not ACS's {key} of the chunk's documentId "
+            f"{document_id!r}: its path must be {' or '.join(shapes)}, with no query or fragment"
         )
     return url
 

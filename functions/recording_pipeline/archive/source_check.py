@@ -1,16 +1,17 @@
 """Check what ACS serves against the event before anything is committed or deleted.
 
-An event names a recording (its subject) and where the recording's chunks are (their
-locations). Anyone who may send to the events queue can write one, so an event could name
-recording A and point at recording B's documents: B would then be archived under A's name and
-deleted from ACS, and B's own event would later find it gone and mark it lost. Each chunk's
-metadata document says what it belongs to (``callId``, ``chunkDocumentId``, ``chunkIndex``,
-in ACS's metadata schema); it is read first, for every chunk, and must agree with the event's
-subject and chunk before the registry is touched, a blob committed or anything deleted from
-ACS. The event parser has already made sure each chunk's locations name that same document.
+Each chunk's metadata document says what it belongs to (``callId``, ``chunkDocumentId``,
+``chunkIndex``, in ACS's metadata schema); it is read first, for every chunk, and must agree with
+the event's call and chunk before the registry is touched, a blob committed or anything deleted
+from ACS. For an event bound to the registry (``binding``), the event's call id is the registry's,
+so the documents are proven to be of the recording's call; the event parser has already made
+sure each chunk's locations are the shapes ACS sends for that same document.
 
-A chunk whose metadata ACS no longer has (404/410) cannot be checked; the copy then finds it
-gone too and the recording is marked lost, which deletes nothing from ACS.
+Metadata that cannot be checked rejects the event: ACS answers 404/410 for it, it is too big, it
+is not a JSON object. Nothing is then written or deleted, and the recording is not marked lost:
+a 404 here proves nothing about the recording the event names (a forger can name any document),
+so losing a recording is left to evidence the archiver verified (a checked chunk whose content
+is gone) or to the reconciler's retention-window rule.
 
 What this cannot catch: the metadata does not carry the recording id, so for two recordings of
 the same call an event naming one and pointing at the other's documents agrees on every field.
@@ -22,6 +23,7 @@ from typing import Any
 
 from azure.communication.callautomation import CallAutomationClient
 
+from recording_pipeline.archive.binding import same_call_id
 from recording_pipeline.archive.chunk_metadata import MAX_METADATA_BYTES
 from recording_pipeline.archive.events import ChunkRef, InvalidEventError, RecordingEvent
 from recording_pipeline.archive.media_source import MediaSource, RetrySchedule, SourceGoneError
@@ -53,8 +55,8 @@ def check_sources(
 def _chunk_problem(event: RecordingEvent, chunk: ChunkRef, source: MediaSource) -> str | None:
     try:
         raw = source.read_range(0, MAX_METADATA_BYTES + 1)
-    except SourceGoneError:
-        return None
+    except SourceGoneError as gone:
+        return f"ACS answers {gone.status} for its metadata, so it cannot be checked"
     if len(raw) > MAX_METADATA_BYTES:
         return f"its metadata is over {MAX_METADATA_BYTES} bytes and cannot be checked"
     try:
@@ -75,9 +77,15 @@ def _mismatch(document: dict[str, Any], event: RecordingEvent, chunk: ChunkRef) 
     wrong = [
         f"{name} is {_shown(document.get(name))}, the event says {value!r}"
         for name, value in expected.items()
-        if type(document.get(name)) is not type(value) or document.get(name) != value
+        if not _same(name, document.get(name), value)
     ]
     return None if not wrong else "its metadata does not match the event: " + "; ".join(wrong)
+
+
+def _same(name: str, found: Any, expected: Any) -> bool:
+    if type(found) is not type(expected):
+        return False
+    return same_call_id(found, expected) if name == "callId" else bool(found == expected)
 
 
 def _shown(value: Any) -> str:

@@ -3,15 +3,22 @@
 Reads the ``pending-archive`` index (``registry.pending``) up to ``now - overdue_after``, oldest
 stop first, and looks at the recording each row names:
 
-- archived, erased or lost: nothing to watch any more; the row is deleted;
+- archived, erased, or lost on evidence (``archive_writes.is_settled``): nothing to watch any
+  more; the row is deleted;
+- a copy under way (``archiving``), or its event put back by this very run (a dead letter or a
+  replay): never declared lost here, whatever its age; the archiver owns it;
 - stopped before ``now - lost_after`` and still not archived: ACS's retention window has
   certainly passed, so it is marked ``lost`` (``RECORDING_LOST`` at ERROR, as the archiver logs
   it when ACS answers 404) and the row is deleted;
-- an event was seen (``archiving``, ``failed``): the archiver and the poison replay own it;
-- its event was put back by this very run (a dead letter or a replay): recovering;
+- ``failed``: the poison replay owns it until then;
 - no event seen: marked ``overdue`` with the time (``RECORDING_OVERDUE recording <id>`` at
   ERROR, once, when it becomes overdue; the log alert matches it), and kept in the index so it
   becomes ``lost`` if nothing arrives. A late event still archives it (``overdue`` is not final).
+
+``max_items_per_step`` counts the rows acted on (deleted, marked overdue or lost), not the rows
+only looked at (still overdue, in progress, recovering), so a backlog of those cannot starve newer
+stops; the rows looked at are capped too (:data:`SCAN_FACTOR` times the limit), so a run stays
+short.
 
 Both marks are announced to other services (``RecordingOverdue``, ``RecordingLost``) through
 ``events_out``; a publish that fails is retried by the reconciler's pending-events step.
@@ -21,7 +28,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
-from itertools import islice
+from typing import Any
 
 from azure.core.exceptions import ResourceNotFoundError
 from azure.data.tables import TableClient
@@ -34,15 +41,15 @@ from recording_pipeline.ids import encode_id
 from recording_pipeline.reconcile.policy import ReconcilePolicy
 from recording_pipeline.reconcile.report import OverdueReport
 from recording_pipeline.registry import schema
-from recording_pipeline.registry.archive_writes import ArchiveRegistry
+from recording_pipeline.registry.archive_writes import ArchiveRegistry, is_settled
 from recording_pipeline.registry.pending import IndexRow, PendingIndex
 
 LOGGER = logging.getLogger(__name__)
 
 #: Logged at ERROR level when a stopped recording's archive event is overdue; alerts match it.
 RECORDING_OVERDUE_MARKER = "RECORDING_OVERDUE"
-_DONE = frozenset({schema.STATUS_ARCHIVED, schema.STATUS_ERASED, schema.STATUS_LOST})
-_EVENT_SEEN = frozenset({schema.STATUS_ARCHIVING, schema.STATUS_FAILED})
+#: Rows looked at per run, as a multiple of ``max_items_per_step`` (rows acted on).
+SCAN_FACTOR = 20
 
 
 def find_overdue(
@@ -55,34 +62,63 @@ def find_overdue(
     recovering: set[str],
     dry_run: bool,
 ) -> None:
-    """Look at every indexed recording stopped before ``now - overdue_after`` (up to the limit)."""
+    """Look at the indexed recordings stopped before ``now - overdue_after``, oldest first, until
+    ``max_items_per_step`` of them were acted on (see the module docstring)."""
     pending = PendingIndex(table)
-    rows = pending.stopped_before(now - policy.overdue_after)
-    for row in islice(rows, policy.max_items_per_step):
-        status = _status(table, row.recording_id)
-        if status is None or status in _DONE:
-            report.resolved += 1
-            if not dry_run:
-                pending.remove_stopped(row)
-        elif _stop_time(row) <= now - policy.lost_after:
-            _mark_lost(table, events, pending, row, report, policy, now, dry_run)
-        elif status in _EVENT_SEEN:
-            report.in_progress += 1
-        elif row.recording_id in recovering:
-            report.recovering.append({"recordingId": row.recording_id, "stoppedAt": row.at})
-        elif status == schema.STATUS_OVERDUE:
-            report.still.append({"recordingId": row.recording_id, "stoppedAt": row.at})
-        else:
-            _mark_overdue(table, events, row, report, policy, now, dry_run)
+    acted = 0
+    for scanned, row in enumerate(pending.stopped_before(now - policy.overdue_after)):
+        if acted >= policy.max_items_per_step:
+            return
+        if scanned >= policy.max_items_per_step * SCAN_FACTOR:
+            LOGGER.warning("overdue step stopped after %d index rows; the rest next run", scanned)
+            return
+        acted += _look_at(table, events, pending, row, report, policy, now, recovering, dry_run)
 
 
-def _status(table: TableClient, recording_id: str) -> str | None:
-    """The recording's ``ArchiveStatus`` ("" when none); None when the entity is gone."""
+def _look_at(
+    table: TableClient,
+    events: RecordingEvents,
+    pending: PendingIndex,
+    row: IndexRow,
+    report: OverdueReport,
+    policy: ReconcilePolicy,
+    now: datetime,
+    recovering: set[str],
+    dry_run: bool,
+) -> int:
+    """Decide about one index row; 1 if it was acted on, else 0."""
+    entity = _entity(table, row.recording_id)
+    status = "" if entity is None else str(entity.get(schema.ARCHIVE_STATUS) or "")
+    if entity is None or is_settled(entity):
+        report.resolved += 1
+        if not dry_run:
+            pending.remove_stopped(row)
+        return 1
+    if status == schema.STATUS_ARCHIVING:
+        report.in_progress += 1
+        return 0
+    if row.recording_id in recovering:
+        report.recovering.append({"recordingId": row.recording_id, "stoppedAt": row.at})
+        return 0
+    if _stop_time(row) <= now - policy.lost_after:
+        _mark_lost(table, events, pending, row, report, policy, now, dry_run)
+        return 1
+    if status == schema.STATUS_FAILED:
+        report.in_progress += 1
+        return 0
+    if status == schema.STATUS_OVERDUE:
+        report.still.append({"recordingId": row.recording_id, "stoppedAt": row.at})
+        return 0
+    _mark_overdue(table, events, row, report, policy, now, dry_run)
+    return 1
+
+
+def _entity(table: TableClient, recording_id: str) -> dict[str, Any] | None:
+    """The recording's entity; None when it is gone."""
     try:
-        entity = table.get_entity(encode_id(recording_id), schema.RECORDING_ROW_KEY)
+        return dict(table.get_entity(encode_id(recording_id), schema.RECORDING_ROW_KEY))
     except ResourceNotFoundError:
         return None
-    return str(entity.get(schema.ARCHIVE_STATUS) or "")
 
 
 def _stop_time(row: IndexRow) -> datetime:
@@ -141,7 +177,9 @@ def _mark_lost(
         report.lost.append({"recordingId": row.recording_id, "stoppedAt": row.at})
         return
     announced = events.intend(EventName.LOST, row.recording_id, at=iso(now), reason=error)
-    if ArchiveRegistry(table).mark_lost(row.recording_id, {}, error):
+    if ArchiveRegistry(table).mark_lost(
+        row.recording_id, {}, error, evidence=schema.LOST_BY_RETENTION
+    ):
         report.lost.append({"recordingId": row.recording_id, "stoppedAt": row.at})
         LOGGER.error("%s recording %s: %s", RECORDING_LOST_MARKER, row.recording_id, error)
         events.announce(announced)

@@ -10,7 +10,10 @@ Two kinds of message sit in the poison queue:
 
 A moved message is then, by what the registry says of its recording:
 
-- archived or erased, or lost (ACS no longer has it): done; deleted from the poison queue;
+- archived or erased, or lost on evidence (``archive_writes.is_settled``: the archiver saw ACS
+  answer 404 for a verified recording, or the retention window passed): done; deleted from the
+  poison queue. A ``lost`` without that evidence is replayed like an outage: ACS may still hold
+  the recording, and its real event must not be thrown away;
 - failed for good (a refusal: credentials, a conflict, a missing container): left for a person;
 - failed by an outage, or with no failure written (the last attempt crashed, or the table was
   down too): put back on the events queue and deleted from the poison queue, if it has been
@@ -46,13 +49,13 @@ from recording_pipeline.ids import encode_id
 from recording_pipeline.reconcile.policy import ReconcilePolicy
 from recording_pipeline.reconcile.report import PoisonReport
 from recording_pipeline.registry import schema
+from recording_pipeline.registry.archive_writes import is_settled
 from recording_pipeline.registry.pending import PendingIndex
 
 LOGGER = logging.getLogger(__name__)
 
 #: Seconds a received message stays invisible while the run decides about it.
 LEASE_SECONDS = 300
-_DONE_STATUSES = frozenset({schema.STATUS_ARCHIVED, schema.STATUS_ERASED, schema.STATUS_LOST})
 
 
 def replay_poison(
@@ -116,7 +119,7 @@ def _decide(
         return "leave", None
     entity = _recording(table, recording_id)
     status = str(entity.get(schema.ARCHIVE_STATUS) or "")
-    if status in _DONE_STATUSES:
+    if is_settled(entity):
         report.resolved.append({"recordingId": recording_id, "status": status})
         return "delete", None
     error = str(entity.get(schema.ARCHIVE_ERROR) or "")

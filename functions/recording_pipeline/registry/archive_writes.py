@@ -47,10 +47,21 @@ class ArchiveRegistry:
             recording_id, {**properties, schema.ARCHIVE_STATUS: schema.STATUS_ARCHIVING}
         )
 
-    def mark_lost(self, recording_id: str, properties: dict[str, Any], error: str) -> bool:
+    def mark_lost(
+        self, recording_id: str, properties: dict[str, Any], error: str, *, evidence: str
+    ) -> bool:
+        """Record that the recording cannot be archived, on ``evidence`` (one of
+        ``schema.LOST_EVIDENCE_VALUES``: only a verified path may declare a recording lost)."""
+        if evidence not in schema.LOST_EVIDENCE_VALUES:
+            raise ValueError(f"{evidence!r} is not evidence a recording is lost")
         return self._merge_unless_archived(
             recording_id,
-            {**properties, schema.ARCHIVE_STATUS: schema.STATUS_LOST, schema.ARCHIVE_ERROR: error},
+            {
+                **properties,
+                schema.ARCHIVE_STATUS: schema.STATUS_LOST,
+                schema.ARCHIVE_ERROR: error,
+                schema.ARCHIVE_LOST_EVIDENCE: evidence,
+            },
         )
 
     def mark_failed(self, recording_id: str, error: str) -> bool:
@@ -153,6 +164,21 @@ class ArchiveRegistry:
             self._table, schema.recording_keys(recording_id), decide, what=_row(recording_id)
         )
         return written is not None
+
+
+def is_settled(entity: dict[str, Any]) -> bool:
+    """Nothing left to archive: archived, erased, or lost on evidence a verified path wrote.
+
+    A ``lost`` without evidence (written before events were bound to the registry, possibly by
+    a forged event) is not trusted: ACS may still hold the recording.
+    """
+    status = entity.get(schema.ARCHIVE_STATUS)
+    if status in schema.FINAL_STATUSES:
+        return True
+    return (
+        status == schema.STATUS_LOST
+        and entity.get(schema.ARCHIVE_LOST_EVIDENCE) in schema.LOST_EVIDENCE_VALUES
+    )
 
 
 def _chunks_json(chunks: list[dict[str, Any]]) -> str:

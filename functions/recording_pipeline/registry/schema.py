@@ -46,6 +46,9 @@ SWEEP_ROW_KEY = "sweep"
 RECORDING_ID = "RecordingId"
 SERVER_CALL_ID = "ServerCallId"
 CALL_CONNECTION_ID = "CallConnectionId"
+#: The call's id (ACS ``correlationId``, the ``callId`` of recording files and their metadata),
+#: from a verified callback: what the archiver binds a ``RecordingFileStatusUpdated`` event to.
+CORRELATION_ID = "CorrelationId"
 CONTENT_TYPE = "ContentType"
 CHANNEL_TYPE = "ChannelType"
 FORMAT_TYPE = "FormatType"
@@ -70,6 +73,8 @@ ARCHIVE_ERROR = "ArchiveError"
 ARCHIVE_CHUNKS_JSON = "ArchiveChunksJson"
 #: When the reconciler found the recording stopped with no event (kept after a late archive).
 OVERDUE_AT = "OverdueAt"
+#: What ``lost`` rests on (:data:`LOST_EVIDENCE_VALUES`); a ``lost`` without it is not trusted.
+ARCHIVE_LOST_EVIDENCE = "ArchiveLostEvidence"
 
 # --- an idempotency entity (also RECORDING_ID and CREATED_AT) ------------------------------------
 
@@ -115,6 +120,15 @@ STATUS_ERASED = "erased"
 STATUS_OVERDUE = "overdue"
 #: Final: nothing the archiver does may change a row in one of these states.
 FINAL_STATUSES = frozenset({STATUS_ARCHIVED, STATUS_ERASED})
+
+# --- what a ``lost`` rests on (``ArchiveLostEvidence``) ----------------------------------------
+
+#: The archiver checked the event against the registry and each chunk's metadata, then ACS
+#: answered 404 for a document of that recording.
+LOST_BY_VERIFIED_404 = "acs-404-after-verification"
+#: The reconciler: stopped longer ago than ACS's retention window and never archived.
+LOST_BY_RETENTION = "retention-window-passed"
+LOST_EVIDENCE_VALUES = frozenset({LOST_BY_VERIFIED_404, LOST_BY_RETENTION})
 
 
 def recording_keys(recording_id: str) -> dict[str, str]:

@@ -85,6 +85,38 @@ def test_valid_token_records_state_changed_in_the_registry(
     ]
 
 
+def test_the_calls_id_of_a_verified_callback_is_kept_for_the_archiver(
+    http: httpx.Client,
+    issuer: OidcIssuer,
+    module_emulator: RunningEmulator,
+    callback_registry: TableClient,
+) -> None:
+    """The archiver binds recording files to the call a signed callback named (``CorrelationId``);
+    a later callback naming another call does not replace it."""
+    recording_id = acs_recording(module_emulator)
+    first = state_changed_event(recording_id, "active", correlation_id="call-of-the-recording")
+    other = state_changed_event(recording_id, "inactive", correlation_id="another-call")
+
+    assert deliver(http, [first], issuer.token()).status_code == 200
+    assert deliver(http, [other], issuer.token()).status_code == 200
+
+    entity = callback_registry.get_entity(encode_id(recording_id), "recording")
+    assert entity["CorrelationId"] == "call-of-the-recording"
+
+
+def test_a_bad_call_id_is_refused_naming_the_field(
+    http: httpx.Client, issuer: OidcIssuer, module_emulator: RunningEmulator
+) -> None:
+    recording_id = acs_recording(module_emulator)
+    event = state_changed_event(recording_id, "active", correlation_id="call\x00id")
+
+    response = deliver(http, [event], issuer.token())
+
+    assert response.status_code == 400, response.text
+    assert "data.correlationId" in response.text
+    assert registry_view(http, recording_id) is None
+
+
 def test_redelivered_event_changes_nothing(
     http: httpx.Client, issuer: OidcIssuer, module_emulator: RunningEmulator
 ) -> None:

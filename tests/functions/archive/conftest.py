@@ -27,8 +27,10 @@ from azure.storage.queue import QueueClient
 
 from local_runtime.media_server import MediaObject, SyntheticMediaServer
 from local_runtime.processes import Azurite
+from recording_pipeline.archive.events import parse_subject
 from recording_pipeline.archive.media_source import RetrySchedule
 from recording_pipeline.ids import encode_id
+from recording_pipeline.registry import schema
 from recording_pipeline.settings import Settings
 
 RESOURCE_ID = (
@@ -68,9 +70,29 @@ class ArchiveStack:
     def entities(self) -> list[dict[str, Any]]:
         return [dict(entity) for entity in self.table.list_entities()]
 
+    def register(self, event: dict[str, Any]) -> None:
+        """Write the registry row the API and a verified callback write for the event's
+        recording (its server call id and call id), so the archiver can bind the event."""
+        register_recording(self.table, *parse_subject(event["subject"]))
+
     def poison_envelopes(self) -> list[dict[str, Any]]:
         messages = self.poison_queue.peek_messages(max_messages=32)
         return [json.loads(message.content) for message in messages]
+
+
+def register_recording(
+    table: TableClient, call_id: str, server_call_id: str, recording_id: str
+) -> None:
+    """The recording's registry row as the API's start and a verified callback leave it."""
+    table.upsert_entity(
+        {
+            **schema.recording_keys(recording_id),
+            schema.RECORDING_ID: recording_id,
+            schema.SERVER_CALL_ID: server_call_id,
+            schema.CORRELATION_ID: call_id,
+            schema.STATE: "stopped",
+        }
+    )
 
 
 def make_archive_stack(

@@ -12,6 +12,7 @@ import pytest
 from infra.storage import CONTENT_KIND_TAG
 from local_runtime.media_server import Fault, SyntheticMediaServer
 from recording_pipeline.archive.archiver import ArchiveOutcome, handle_event_message
+from recording_pipeline.archive.events import decode_message_body
 from recording_pipeline.archive.layout import recording_prefix
 from recording_pipeline.ids import encode_id
 from tests.functions.archive.conftest import (
@@ -25,6 +26,8 @@ from tests.functions.archive.conftest import (
 
 
 def archive(stack: ArchiveStack, message: str, message_id: str = "m-1") -> ArchiveOutcome:
+    """Archive ``message`` of a recording started through the API (its registry row exists)."""
+    stack.register(decode_message_body(message))
     return handle_event_message(
         message, dequeue_count=1, message_id=message_id, settings=stack.settings, retry=FAST_RETRY
     )

@@ -8,6 +8,7 @@ import threading
 from azure.data.tables import UpdateMode
 
 from recording_pipeline.ids import encode_id
+from recording_pipeline.registry import schema
 from recording_pipeline.registry.archive_writes import ArchiveRegistry
 from tests.functions.archive.conftest import ArchiveStack
 
@@ -57,7 +58,7 @@ def test_archived_is_terminal_for_late_or_failing_duplicates(stack: ArchiveStack
     registry.mark_archived(manifest(), "m.json")
 
     assert registry.mark_archiving(RECORDING_ID, {"ArchiveEventId": "late"}) is False
-    assert registry.mark_lost(RECORDING_ID, {}, "404") is False
+    assert registry.mark_lost(RECORDING_ID, {}, "404", evidence=schema.LOST_BY_RETENTION) is False
     assert registry.mark_failed(RECORDING_ID, "boom") is False
 
     entity = stack.recording_entity(RECORDING_ID)

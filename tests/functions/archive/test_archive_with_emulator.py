@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import json
-import logging
 import re
 import threading
 import time
@@ -32,6 +31,7 @@ from tests.functions.archive.conftest import (
     ArchiveStack,
     make_archive_stack,
     md5_digest,
+    register_recording,
 )
 from tests.support.emulator import RunningEmulator, start_emulator
 
@@ -74,12 +74,14 @@ def start_pair(tmp_path: Path, azurite: Azurite) -> Iterator[Callable[..., Pair]
 
 
 def record(
-    emulator: RunningEmulator,
+    pair: Pair,
     participants: int,
     steps: list[tuple[str, float]],
     **options: str,
 ) -> tuple[str, dict[str, Any]]:
-    """Record a call scripted as ``[("advance", s) | ("pause", 0) | ("resume", 0)]``."""
+    """Record a call scripted as ``[("advance", s) | ("pause", 0) | ("resume", 0)]``; its
+    registry row is written as the API's start and a verified callback write it."""
+    emulator = pair.emulator
     call = emulator.simulation.create_call(
         [{"rawId": f"8:acs:participant-{n}", "toneHz": TONES[n]} for n in range(participants)]
     )
@@ -87,6 +89,7 @@ def record(
         recording_id = client.start_recording(
             server_call_id=call["serverCallId"], **options
         ).recording_id
+        register_recording(pair.stack.table, call["callId"], call["serverCallId"], recording_id)
         for action, seconds in steps:
             if action == "advance":
                 emulator.simulation.advance_clock(seconds)
@@ -198,7 +201,7 @@ def test_recording_is_archived_byte_identical_and_deleted_from_acs(
 ) -> None:
     pair = start_pair("--max-chunk-duration", "1s")
     recording_id, event = record(
-        pair.emulator,
+        pair,
         participants,
         PAUSED_THREE_CHUNKS,
         recording_content_type=content,
@@ -227,7 +230,7 @@ def test_duplicate_events_processed_at_once_give_one_archive(
     pair = start_pair("--max-chunk-duration", "1s")
     pair.emulator.simulation.set_faults([{"operation": "events", "kind": "duplicate", "times": 1}])
     recording_id, event = record(
-        pair.emulator,
+        pair,
         2,
         [("advance", 3.0)],
         recording_content_type="audio",
@@ -261,7 +264,7 @@ def test_duplicate_events_processed_at_once_give_one_archive(
 def test_media_faults_from_the_emulator_are_survived(start_pair: Callable[..., Pair]) -> None:
     pair = start_pair("--max-chunk-duration", "4s")
     recording_id, event = record(
-        pair.emulator,
+        pair,
         5,
         [("advance", 9.0)],
         recording_content_type="audio",
@@ -299,12 +302,14 @@ def test_media_faults_from_the_emulator_are_survived(start_pair: Callable[..., P
     assert set(object_statuses(pair.emulator, recording_id)) == {"deleted"}
 
 
-def test_expired_recording_is_marked_lost_never_archived(
-    start_pair: Callable[..., Pair], caplog: pytest.LogCaptureFixture
+def test_expired_recording_is_refused_and_left_to_the_retention_rule(
+    start_pair: Callable[..., Pair],
 ) -> None:
+    """Metadata ACS answers 404 for proves nothing about the recording an event names (a forger
+    can name any document): the event is refused and ``lost`` left to the reconciler's rule."""
     pair = start_pair("--retention", "2s")
     recording_id, _ = record(
-        pair.emulator,
+        pair,
         2,
         [("advance", 1.0)],
         recording_content_type="audio",
@@ -315,19 +320,13 @@ def test_expired_recording_is_marked_lost_never_archived(
     assert set(object_statuses(pair.emulator, recording_id)) == {"expired"}
     (message,) = receive_events(pair.stack, 1)
 
-    with caplog.at_level(logging.ERROR, logger="recording_pipeline.archive.archiver"):
-        assert archive_message(pair.stack, message) is ArchiveOutcome.LOST
+    assert archive_message(pair.stack, message) is ArchiveOutcome.REJECTED
 
+    (envelope,) = pair.stack.poison_envelopes()
+    assert "ACS answers 404 for its metadata, so it cannot be checked" in envelope["reason"]
     entity = pair.stack.recording_entity(recording_id)
-    assert entity is not None
-    assert entity["ArchiveStatus"] == "lost"
-    assert "404" in entity["ArchiveError"]
-    assert not any(name.endswith("manifest.json") for name in pair.stack.blob_names())
-    assert any(
-        "RECORDING_LOST" in r.getMessage() and recording_id in r.getMessage()
-        for r in caplog.records
-        if r.levelno == logging.ERROR
-    )
+    assert entity is not None and "ArchiveStatus" not in entity
+    assert pair.stack.blob_names() == []
 
 
 def test_worker_archives_what_the_emulator_publishes(
@@ -347,7 +346,7 @@ def test_worker_archives_what_the_emulator_publishes(
     worker.start()
     try:
         recording_id, event = record(
-            pair.emulator,
+            pair,
             3,
             [("advance", 2.5), ("pause", 0), ("advance", 1.0), ("resume", 0), ("advance", 1.0)],
             recording_content_type="audioVideo",
@@ -371,7 +370,7 @@ def test_worker_killed_mid_copy_resumes_and_the_md5_matches(
 ) -> None:
     pair = start_pair("--max-chunk-duration", "60s")
     recording_id, event = record(
-        pair.emulator,
+        pair,
         5,
         [("advance", 12.0)],
         recording_content_type="audio",
@@ -461,7 +460,7 @@ def forge_other_subject(event_a: dict[str, Any], event_b: dict[str, Any]) -> dic
 @pytest.mark.parametrize(
     ("forge", "reason"),
     [
-        (forge_other_locations, "does not name the chunk's documentId"),
+        (forge_other_locations, "is not ACS's contentLocation of the chunk's documentId"),
         (forge_other_subject, "its metadata does not match the event: callId is"),
     ],
     ids=["b-locations-under-a", "b-documents-under-a-subject"],
@@ -477,8 +476,8 @@ def test_a_forged_event_misfiles_nothing_and_deletes_nothing(
         "recording_channel_type": "mixed",
         "recording_format_type": "wav",
     }
-    recording_a, event_a = record(pair.emulator, 2, [("advance", 2.0)], **options)
-    recording_b, event_b = record(pair.emulator, 2, [("advance", 3.0)], **options)
+    recording_a, event_a = record(pair, 2, [("advance", 2.0)], **options)
+    recording_b, event_b = record(pair, 2, [("advance", 3.0)], **options)
     forged = forge(event_a, event_b)
 
     outcome = handle_event_message(
@@ -489,7 +488,9 @@ def test_a_forged_event_misfiles_nothing_and_deletes_nothing(
     (envelope,) = pair.stack.poison_envelopes()
     assert reason in envelope["reason"]
     assert pair.stack.blob_names() == []
-    assert [e["PartitionKey"] for e in pair.stack.entities()] == ["poison"]
+    for recording_id in (recording_a, recording_b):
+        entity = pair.stack.recording_entity(recording_id)
+        assert entity is not None and "ArchiveStatus" not in entity
     assert set(object_statuses(pair.emulator, recording_b)) == {"stored"}
     for real, recording_id in ((event_a, recording_a), (event_b, recording_b)):
         assert (

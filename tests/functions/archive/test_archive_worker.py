@@ -114,6 +114,7 @@ def test_worker_archives_queued_events_and_deletes_the_messages(
 ) -> None:
     recordings = [publish_recording(media_server, [300_000, 1000], seed=s) for s in range(3)]
     for number, recording in enumerate(recordings):
+        stack.register(recording.event())
         # Event Grid wrote both encodings over time; the worker passes the text through as is.
         stack.events_queue.send_message(recording.message(base64_encoded=number % 2 == 0))
     worker = workers.start()
@@ -135,6 +136,7 @@ def test_failing_message_moves_to_poison_after_max_dequeue_count(
     stack: ArchiveStack, media_server: SyntheticMediaServer, workers: Workers
 ) -> None:
     recording = publish_recording(media_server, [1000])
+    stack.register(recording.event())
     # 403 is not retried inside an attempt: every attempt fails at once.
     media_server.add_fault(recording.chunks[0].metadata_path, Fault(status=403, times=100))
     message = recording.message()
@@ -159,6 +161,7 @@ def test_worker_killed_mid_copy_resumes_with_the_staged_blocks(
 ) -> None:
     size = 40 * 256 * 1024 + 123
     recording = publish_recording(media_server, [size])
+    stack.register(recording.event())
     content_path = recording.chunks[0].content_path
     media_server.piece_delay_seconds = 0.02
     stack.events_queue.send_message(recording.message())

@@ -59,6 +59,17 @@ def delete_path(*path: str | int) -> Callable:
 
 CHUNKS = ("data", "recordingStorageInfo", "recordingChunks")
 
+
+def set_location(chunk: int, key: str, tail: str) -> Callable:
+    """Point a chunk location at ``/v1/objects/{its documentId}{tail}`` on the media host."""
+
+    def mutate(event: Event) -> None:
+        target = event["data"]["recordingStorageInfo"]["recordingChunks"][chunk]
+        target[key] = f"https://{MEDIA_HOST}/v1/objects/{target['documentId']}{tail}"
+
+    return mutate
+
+
 # (case id, mutation of a valid event, substring of the reason)
 EVENT_CASES: list[tuple[str, Callable, str]] = [
     ("missing-event-type", delete_path("eventType"), "eventType must be a non-empty string"),
@@ -163,16 +174,29 @@ EVENT_CASES: list[tuple[str, Callable, str]] = [
         set_path(*CHUNKS, 1, "metadataLocation", value="https://a..asm.skype.com/v1/objects/d"),
         "not an https URL on an allowed ACS media host",
     ),
-    # Content, metadata and delete location must be of the chunk's own document.
+    # Content, metadata and delete location must be the shapes ACS sends for the chunk's document.
     (
         "content-of-another-document",
         set_path(*CHUNKS, 0, "contentLocation", value=f"https://{MEDIA_HOST}/v1/objects/other/x"),
-        "does not name the chunk's documentId",
+        "is not ACS's contentLocation of the chunk's documentId",
     ),
     (
         "delete-of-another-document",
         set_path(*CHUNKS, 1, "deleteLocation", value=f"https://{MEDIA_HOST}/v1/objects/other"),
-        "does not name the chunk's documentId",
+        "is not ACS's deleteLocation of the chunk's documentId",
+    ),
+    ("metadata-of-no-such-kind", set_location(0, "metadataLocation", "/content/nosuchkind"), "/v1"),
+    ("metadata-as-content", set_location(0, "metadataLocation", "/content/audio"), "acsmetadata"),
+    ("content-as-metadata", set_location(1, "contentLocation", "/content/acsmetadata"), "audio"),
+    ("content-with-query", set_location(0, "contentLocation", "/content/audio?x=1"), "no query"),
+    ("metadata-fragment", set_location(0, "metadataLocation", "/content/acsmetadata#x"), "query"),
+    ("delete-of-content", set_location(1, "deleteLocation", "/content/audio"), "deleteLocation"),
+    ("metadata-encoded-slash", set_location(0, "metadataLocation", "%2Fcontent/acsmetadata"), "/"),
+    ("metadata-extra-segment", set_location(0, "metadataLocation", "/content/acsmetadata/"), "/"),
+    (
+        "metadata-document-elsewhere",
+        set_path(*CHUNKS, 0, "metadataLocation", value=f"https://{MEDIA_HOST}/v2/x/objects/d"),
+        "metadataLocation",
     ),
     # A recording id must fit a Table key once encoded ("+" becomes "%2B": 171 make 513).
     ("recording-id-too-long-for-a-key", set_subject(recording="+" * 171), "Table key"),

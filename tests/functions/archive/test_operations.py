@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from local_runtime.media_server import SyntheticMediaServer
+from local_runtime.media_server import MediaObject, SyntheticMediaServer
 from local_runtime.processes import REPO_ROOT
 from recording_pipeline.archive.archiver import ArchiveOutcome, handle_event_message
 from recording_pipeline.archive.layout import recording_prefix
@@ -50,6 +50,7 @@ def test_cli_help(module: str) -> None:
 
 
 def archive(stack: ArchiveStack, recording: SyntheticRecording) -> None:
+    stack.register(recording.event())
     outcome = handle_event_message(
         recording.message(),
         message_id=recording.event_id,
@@ -198,11 +199,16 @@ def test_a_redelivered_event_does_not_bring_back_an_erased_recording(
     assert not any(name.startswith(prefix) for name in stack.blob_names())
 
     # The source still holds the media (as it would with deleteFromAcsAfterArchive=false).
+    for chunk in recording.chunks:
+        media_server.add(chunk.content_path, MediaObject.literal(chunk.content))
+        media_server.add(chunk.metadata_path, MediaObject.literal(chunk.metadata_bytes))
+    media_server.requests.clear()
     outcome = handle_event_message(
         recording.message(), message_id="replayed", settings=stack.settings, retry=FAST_RETRY
     )
 
     assert outcome is ArchiveOutcome.IGNORED
+    assert media_server.requests == []  # the registry answered: ACS was not asked
     assert not any(name.startswith(prefix) for name in stack.blob_names())
     entity = stack.recording_entity(recording.recording_id)
     assert entity is not None and entity["ArchiveStatus"] == "erased"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from datetime import timedelta
 
@@ -45,6 +46,7 @@ def test_a_recording_is_overdue_after_thirty_minutes_and_lost_after_the_window(
     assert lost.overdue.lost == [{"recordingId": "rec-quiet+/=", "stoppedAt": iso(T0)}]
     entity = bed.entity("rec-quiet+/=")
     assert entity["ArchiveStatus"] == "lost"
+    assert entity["ArchiveLostEvidence"] == "retention-window-passed"
     assert "retention window" in entity["ArchiveError"]
     assert "RECORDING_LOST recording rec-quiet+/=" in caplog.text
     assert bed.stopped_rows() == []
@@ -88,6 +90,56 @@ def test_an_event_put_back_by_the_same_run_is_recovering_not_overdue(bed: Bed) -
     assert report.overdue.recovering == [{"recordingId": event.recording_id, "stoppedAt": iso(T0)}]
     assert report.overdue.marked == []
     assert "ArchiveStatus" not in bed.entity(event.recording_id)
+
+
+def test_a_copy_under_way_or_an_event_put_back_is_never_declared_lost(bed: Bed) -> None:
+    """Past the retention window, but a copy is running, or this run re-enqueued the event."""
+    from tests.functions.reconcile.conftest import synthetic_event
+    from tests.functions.reconcile.test_dead_letters import write_dead_letter
+
+    old = T0 - timedelta(hours=25, minutes=5)
+    bed.stopped("rec-copying", old, ArchiveStatus="archiving")
+    event = synthetic_event()
+    bed.stopped(event.recording_id, old)
+    write_dead_letter(bed, [event.event()])
+
+    report = bed.run(T0)
+
+    assert report.overdue.lost == []
+    assert report.overdue.in_progress == 1
+    assert [item["recordingId"] for item in report.overdue.recovering] == [event.recording_id]
+    assert bed.entity("rec-copying")["ArchiveStatus"] == "archiving"
+    assert "ArchiveStatus" not in bed.entity(event.recording_id)
+    assert sorted(bed.stopped_rows()) == sorted(["rec-copying", event.recording_id])
+
+
+def test_the_limit_counts_only_rows_acted_on_so_newer_stops_are_not_starved(bed: Bed) -> None:
+    bed.policy = dataclasses.replace(bed.policy, max_items_per_step=3)
+    for minutes in range(3):
+        bed.stopped(f"rec-old-{minutes}", T0 - timedelta(hours=5, minutes=minutes))
+        bed.put_recording(f"rec-old-{minutes}", ArchiveStatus="overdue")
+    bed.stopped("rec-copying", T0 - timedelta(hours=4), ArchiveStatus="archiving")
+    bed.stopped("rec-newer", T0 - timedelta(hours=1))
+
+    report = bed.run(T0)
+
+    assert len(report.overdue.still) == 3
+    assert report.overdue.marked == [
+        {"recordingId": "rec-newer", "stoppedAt": iso(T0 - timedelta(hours=1))}
+    ]
+
+
+def test_the_limit_still_bounds_the_rows_acted_on(bed: Bed) -> None:
+    bed.policy = dataclasses.replace(bed.policy, max_items_per_step=2)
+    for minutes in range(3):
+        bed.stopped(f"rec-quiet-{minutes}", T0 - timedelta(hours=2, minutes=minutes))
+
+    report = bed.run(T0)
+
+    assert [item["recordingId"] for item in report.overdue.marked] == [
+        "rec-quiet-2",
+        "rec-quiet-1",
+    ]
 
 
 def test_overdue_is_written_only_while_no_event_was_seen(bed: Bed) -> None:

@@ -64,15 +64,41 @@ def test_a_refusal_is_left_for_a_person(bed: Bed) -> None:
     assert bed.clients.events.peek_messages() == []
 
 
-@pytest.mark.parametrize("status", ["archived", "erased", "lost"])
-def test_a_message_whose_recording_is_done_is_deleted(bed: Bed, status: str) -> None:
+@pytest.mark.parametrize(
+    ("status", "evidence"),
+    [
+        ("archived", None),
+        ("erased", None),
+        ("lost", "acs-404-after-verification"),
+        ("lost", "retention-window-passed"),
+    ],
+)
+def test_a_message_whose_recording_is_done_is_deleted(
+    bed: Bed, status: str, evidence: str | None
+) -> None:
     recording_id, _ = poisoned(bed, status=status)
+    if evidence is not None:
+        bed.put_recording(recording_id, ArchiveLostEvidence=evidence)
 
     report = bed.run(T0)
 
     assert report.poison.resolved == [{"recordingId": recording_id, "status": status}]
     assert bed.poison_contents() == []
     assert bed.clients.events.peek_messages() == []
+
+
+def test_lost_without_verified_evidence_is_not_final_and_the_event_is_replayed(
+    bed: Bed,
+) -> None:
+    """``lost`` written before events were bound to the registry (a forged event could write it):
+    ACS may still hold the recording, so its real event is put back, never thrown away."""
+    recording_id, content = poisoned(bed, status="lost", error="source expired: chunk 0 (404")
+
+    report = bed.run(T0)
+
+    assert report.poison.resolved == []
+    assert [item["recordingId"] for item in report.poison.replayed] == [recording_id]
+    assert [m.content for m in bed.clients.events.peek_messages()] == [content]
 
 
 def test_the_archivers_envelopes_are_never_replayed(bed: Bed) -> None:
