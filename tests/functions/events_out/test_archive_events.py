@@ -27,6 +27,7 @@ from tests.functions.archive.conftest import (
     ArchiveStack,
     SyntheticRecording,
     publish_recording,
+    register_recording,
 )
 from tests.functions.events_out.conftest import (
     events_stack_for,
@@ -41,6 +42,11 @@ from tests.support.event_schemas import schema_problems
 def archive(
     stack: ArchiveStack, recording: SyntheticRecording, *, dequeue_count: int = 1
 ) -> ArchiveOutcome:
+    """Archive the recording's event, its registry row written first as the API's start and a
+    verified callback write it (the archiver binds an event only to a row it knows)."""
+    register_recording(
+        stack.table, recording.call_id, recording.server_call_id, recording.recording_id
+    )
     return handle_event_message(
         recording.message(),
         dequeue_count=dequeue_count,

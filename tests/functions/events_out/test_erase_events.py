@@ -10,7 +10,12 @@ from local_runtime.media_server import SyntheticMediaServer
 from recording_pipeline.archive.archiver import ArchiveOutcome, handle_event_message
 from recording_pipeline.events_out.cloud_events import EventName, event_id
 from scripts import export_participant
-from tests.functions.archive.conftest import FAST_RETRY, ArchiveStack, publish_recording
+from tests.functions.archive.conftest import (
+    FAST_RETRY,
+    ArchiveStack,
+    publish_recording,
+    register_recording,
+)
 from tests.functions.events_out.conftest import pending_events, published
 from tests.support.emulator import RunningEmulator
 from tests.support.event_schemas import schema_problems
@@ -24,6 +29,9 @@ def test_an_erase_is_announced_without_naming_a_participant(
 ) -> None:
     recording = publish_recording(
         media_server, [1200], participant_ids=["8:acs:erase-me", "4:+15550142"]
+    )
+    register_recording(
+        events_stack.table, recording.call_id, recording.server_call_id, recording.recording_id
     )
     outcome = handle_event_message(
         recording.message(), message_id="m", settings=events_stack.settings, retry=FAST_RETRY
