@@ -8,17 +8,21 @@ middleware sits in front of the app and, in this order:
 1. on a keyed route (every path but :data:`~recording_pipeline.api.keys.ANONYMOUS_PATHS`), when
    the app checks keys itself (locally; in Azure the Functions host has checked the key before
    the app runs): 401 before a byte of the body is read;
-2. a ``Content-Length`` above the route's cap: 413 before a byte is read; a body without one
+2. percent-encoded bytes of the path or the query that are not UTF-8 (``%FF``, ``%C0%AF``, an
+   encoded lone surrogate ``%ED%A0%80``): a 400 naming the path parameter or query parameter
+   that holds them. The server would decode them to U+FFFD and the route would look up an id
+   nobody sent; the id rules cannot tell U+FFFD sent on purpose from bytes replaced;
+3. a ``Content-Length`` above the route's cap: 413 before a byte is read; a body without one
    (chunked) is counted while it is read and refused with 413 at the first byte past the cap, so
    no more than the cap is ever held;
-3. on a keyed route, a non-empty body is read (within the cap) and, unless it says it is not
+4. on a keyed route, a non-empty body is read (within the cap) and, unless it says it is not
    JSON, parsed once with ``input_rules.load_json``: any parser failure (deep nesting, a huge
    integer, bytes that are not UTF-8, ...) is a 400 naming ``body``, text that is not valid
    Unicode a 400 naming its field. The same bytes are then handed to the app, whose second parse
    cannot fail where this one succeeded (the depth is capped).
 
 Callbacks are anonymous (ACS cannot send a key): their route checks the JWT first and only then
-reads the body, through the counting ``receive`` of step 2, and parses it with the same rules.
+reads the body, through the counting ``receive`` of step 3, and parses it with the same rules.
 
 The caps come from the largest legitimate bodies: a start request with every field at its limit,
 even with every character escaped as ``\\uXXXX``, stays under 64 KiB; an ACS callback delivery
@@ -30,10 +34,12 @@ from __future__ import annotations
 import email.message
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import unquote_to_bytes
 
 from starlette.datastructures import Headers, QueryParams
 
 from recording_pipeline.api.callbacks import CALLBACKS_PATH
+from recording_pipeline.api.control import RECORDINGS_PATH
 from recording_pipeline.api.keys import (
     ANONYMOUS_PATHS,
     FUNCTION_KEY_HEADER,
@@ -51,6 +57,9 @@ from recording_pipeline.settings import Secret
 
 MAX_BODY_BYTES = 64 * 1024
 CALLBACK_MAX_BODY_BYTES = 256 * 1024
+#: Where, in an archive file's path, the recording id ends and the file name begins.
+_ARCHIVE_FILES = b"/archive/files/"
+NOT_UTF8 = "must be UTF-8 once percent-decoded (these bytes are not)"
 
 Message = dict[str, Any]
 Receive = Callable[[], Awaitable[Message]]
@@ -96,6 +105,7 @@ class RequestGuard:
                 header=headers.get(FUNCTION_KEY_HEADER),
                 query=query.get(FUNCTION_KEY_QUERY),
             )
+        check_url_text(scope)
         limit = body_limit(path)
         declared = headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limit:
@@ -107,6 +117,43 @@ class RequestGuard:
         if body and _is_json(headers.get("content-type")):
             check_json_body(body)
         return _replay(body, receive)
+
+
+def check_url_text(scope: dict[str, Any]) -> None:
+    """:raises ProblemError: 400 naming the path or query parameter whose percent-encoded bytes
+    are not UTF-8 (``recordingId``, ``fileName``, the query parameter's name, else ``path`` or
+    ``query``)."""
+    raw_path = scope.get("raw_path")
+    if isinstance(raw_path, bytes) and not _is_utf8(unquote_to_bytes(raw_path)):
+        raise invalid_field(_path_field(raw_path), NOT_UTF8)
+    for pair in bytes(scope.get("query_string") or b"").split(b"&"):
+        name, _, value = (
+            unquote_to_bytes(part.replace(b"+", b" ")) for part in pair.partition(b"=")
+        )
+        if not _is_utf8(name):
+            raise invalid_field("query", NOT_UTF8)
+        if not _is_utf8(value):
+            raise invalid_field(name.decode("utf-8"), NOT_UTF8)
+
+
+def _path_field(raw_path: bytes) -> str:
+    """The path parameter that holds the bytes: routes under ``/api/recordings/`` take a
+    ``recordingId`` and, for an archive file, a ``fileName`` after it."""
+    prefix = RECORDINGS_PATH.encode() + b"/"
+    if not raw_path.startswith(prefix):
+        return "path"
+    item, found, file_name = raw_path[len(prefix) :].partition(_ARCHIVE_FILES)
+    if found and _is_utf8(unquote_to_bytes(item)) and not _is_utf8(unquote_to_bytes(file_name)):
+        return "fileName"
+    return "recordingId"
+
+
+def _is_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 async def read_body(receive: Receive) -> bytes:
