@@ -86,6 +86,7 @@ def run(
         lambda: recover_dead_letters(
             clients.dead_letters,
             clients.events,
+            clients.table,
             report.dead_letters,
             resource_id=clients.resource_id,
             now=now,

@@ -38,6 +38,9 @@ PENDING_ARCHIVE_PARTITION = "pending-archive"
 PENDING_ACS_DELETE_PARTITION = "pending-acs-delete"
 #: PartitionKey of the reconciler's replay counts of poison messages; RowKey: the body's SHA-256.
 POISON_REPLAY_PARTITION = "poison-replay"
+#: PartitionKey of dead-letter blobs re-enqueued whose index tag could not be written (a blob
+#: holds at most 10 tags, a role may be missing); RowKey: the SHA-256 of the blob's name.
+DEAD_LETTER_MARK_PARTITION = "dead-letter-mark"
 #: PartitionKey of the reconciler's own state; RowKey :data:`SWEEP_ROW_KEY`.
 RECONCILER_PARTITION = "reconciler"
 SWEEP_ROW_KEY = "sweep"
@@ -93,6 +96,10 @@ POISONED_AT = "PoisonedAt"
 
 STOPPED_AT = "StoppedAt"
 REPLAY_COUNT = "ReplayCount"
+#: A dead-letter mark: the blob, the bytes read and when.
+BLOB_NAME = "BlobName"
+RECONCILED_BYTES = "ReconciledBytes"
+RECONCILED_AT = "ReconciledAt"
 LAST_REPLAYED_AT = "LastReplayedAt"
 LAST_SWEEP_AT = "LastSweepAt"
 
