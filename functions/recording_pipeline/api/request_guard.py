@@ -52,7 +52,12 @@ from recording_pipeline.api.problems import (
     invalid_field,
     problem_response,
 )
-from recording_pipeline.input_rules import UnreadableJsonError, invalid_text_path, load_json
+from recording_pipeline.input_rules import (
+    UnreadableJsonError,
+    invalid_text_path,
+    is_utf8,
+    load_json,
+)
 from recording_pipeline.settings import Secret
 
 MAX_BODY_BYTES = 64 * 1024
@@ -124,15 +129,15 @@ def check_url_text(scope: dict[str, Any]) -> None:
     are not UTF-8 (``recordingId``, ``fileName``, the query parameter's name, else ``path`` or
     ``query``)."""
     raw_path = scope.get("raw_path")
-    if isinstance(raw_path, bytes) and not _is_utf8(unquote_to_bytes(raw_path)):
+    if isinstance(raw_path, bytes) and not is_utf8(unquote_to_bytes(raw_path)):
         raise invalid_field(_path_field(raw_path), NOT_UTF8)
     for pair in bytes(scope.get("query_string") or b"").split(b"&"):
         name, _, value = (
             unquote_to_bytes(part.replace(b"+", b" ")) for part in pair.partition(b"=")
         )
-        if not _is_utf8(name):
+        if not is_utf8(name):
             raise invalid_field("query", NOT_UTF8)
-        if not _is_utf8(value):
+        if not is_utf8(value):
             raise invalid_field(name.decode("utf-8"), NOT_UTF8)
 
 
@@ -143,17 +148,9 @@ def _path_field(raw_path: bytes) -> str:
     if not raw_path.startswith(prefix):
         return "path"
     item, found, file_name = raw_path[len(prefix) :].partition(_ARCHIVE_FILES)
-    if found and _is_utf8(unquote_to_bytes(item)) and not _is_utf8(unquote_to_bytes(file_name)):
+    if found and is_utf8(unquote_to_bytes(item)) and not is_utf8(unquote_to_bytes(file_name)):
         return "fileName"
     return "recordingId"
-
-
-def _is_utf8(data: bytes) -> bool:
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return True
 
 
 async def read_body(receive: Receive) -> bytes:
