@@ -11,7 +11,9 @@ middleware sits in front of the app and, in this order:
 2. percent-encoded bytes of the path or the query that are not UTF-8 (``%FF``, ``%C0%AF``, an
    encoded lone surrogate ``%ED%A0%80``): a 400 naming the path parameter or query parameter
    that holds them. The server would decode them to U+FFFD and the route would look up an id
-   nobody sent; the id rules cannot tell U+FFFD sent on purpose from bytes replaced;
+   nobody sent; the id rules cannot tell U+FFFD sent on purpose from bytes replaced (under the
+   Functions host the adapter decodes the path before the app; ``function_app`` answers its
+   failure with the same problem);
 3. a ``Content-Length`` above the route's cap: 413 before a byte is read; a body without one
    (chunked) is counted while it is read and refused with 413 at the first byte past the cap, so
    no more than the cap is ever held;
@@ -65,6 +67,10 @@ CALLBACK_MAX_BODY_BYTES = 256 * 1024
 #: Where, in an archive file's path, the recording id ends and the file name begins.
 _ARCHIVE_FILES = b"/archive/files/"
 NOT_UTF8 = "must be UTF-8 once percent-decoded (these bytes are not)"
+#: In a scope built by the Functions adapter, whose ``raw_path`` is the path it already decoded
+#: (strictly: it raises on bytes that are not UTF-8, which ``function_app`` answers with
+#: :func:`path_problem`), so decoding it again would misread an id holding a literal ``%``.
+FUNCTIONS_SCOPE_KEY = "azure_functions.invocation_id"
 
 Message = dict[str, Any]
 Receive = Callable[[], Awaitable[Message]]
@@ -129,8 +135,10 @@ def check_url_text(scope: dict[str, Any]) -> None:
     are not UTF-8 (``recordingId``, ``fileName``, the query parameter's name, else ``path`` or
     ``query``)."""
     raw_path = scope.get("raw_path")
-    if isinstance(raw_path, bytes) and not is_utf8(unquote_to_bytes(raw_path)):
-        raise invalid_field(_path_field(raw_path), NOT_UTF8)
+    if isinstance(raw_path, bytes) and FUNCTIONS_SCOPE_KEY not in scope:
+        problem = path_problem(raw_path)
+        if problem is not None:
+            raise problem
     for pair in bytes(scope.get("query_string") or b"").split(b"&"):
         name, _, value = (
             unquote_to_bytes(part.replace(b"+", b" ")) for part in pair.partition(b"=")
@@ -139,6 +147,13 @@ def check_url_text(scope: dict[str, Any]) -> None:
             raise invalid_field("query", NOT_UTF8)
         if not is_utf8(value):
             raise invalid_field(name.decode("utf-8"), NOT_UTF8)
+
+
+def path_problem(raw_path: bytes) -> ProblemError | None:
+    """The 400 for a percent-encoded path whose bytes are not UTF-8, naming its parameter."""
+    if is_utf8(unquote_to_bytes(raw_path)):
+        return None
+    return invalid_field(_path_field(raw_path), NOT_UTF8)
 
 
 def _path_field(raw_path: bytes) -> str:
