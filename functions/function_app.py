@@ -18,6 +18,10 @@
   back to the queue, overdue and lost recordings marked, failed ACS deletions retried. Its name
   carries "archive" so the archive-failure alert also sees a run that fails.
 
+The Functions adapter percent-decodes the path itself, strictly, and raises on bytes that are
+not UTF-8 (``%FF``) before the app runs; such a request gets the app's own 400 problem naming
+the parameter (``request_guard.path_problem``), not a 500.
+
 Settings are validated when this module is imported (``create_app``), so a misconfigured app
 fails at start with one message listing every problem. At interpreter exit the registry changes
 still queued are written (best effort: a killed process cannot).
@@ -26,10 +30,15 @@ still queued are written (best effort: a killed process cannot).
 from __future__ import annotations
 
 import atexit
+import json
+from typing import Any
+from urllib.parse import urlsplit
 
 import azure.functions as func
 
 from recording_pipeline.api.app import create_app, platform_base_url
+from recording_pipeline.api.problems import PROBLEM_MEDIA_TYPE
+from recording_pipeline.api.request_guard import path_problem
 from recording_pipeline.archive.archiver import handle_event_message
 from recording_pipeline.reconcile.run import run_scheduled
 from recording_pipeline.settings import Settings
@@ -43,6 +52,23 @@ app = func.AsgiFunctionApp(
         func.AuthLevel.FUNCTION if settings.requires_function_key else func.AuthLevel.ANONYMOUS
     ),
 )
+_adapter_handle = app.middleware.handle_async
+
+
+async def _handle_or_refuse(req: func.HttpRequest, context: Any = None) -> func.HttpResponse:
+    """The adapter's handling, with a path it cannot decode answered as the app answers it."""
+    try:
+        return await _adapter_handle(req, context)
+    except UnicodeDecodeError:
+        problem = path_problem(urlsplit(req.url).path.encode("utf-8"))
+        if problem is None:
+            raise
+        return func.HttpResponse(
+            json.dumps(problem.body()), status_code=problem.status, mimetype=PROBLEM_MEDIA_TYPE
+        )
+
+
+app.middleware.handle_async = _handle_or_refuse  # type: ignore[method-assign]
 
 
 async def _to_api(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:

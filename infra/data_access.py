@@ -139,10 +139,12 @@ OPERATIONS: tuple[DataOperation, ...] = (
     _op(_F, Scope.REGISTRY_TABLE, "Insert Or Merge Entity", sdk_call="upsert_entity",
         data_actions=[f"{_ENTITIES}/write"],
         why="API: idempotency completion, stop index; archiver: archive status, participant "
-            "index, pending ACS deletion; reconciler: index repair, replay counts"),
+            "index, pending ACS deletion; reconciler: index repair, replay counts, dead-letter "
+            "marks a tag could not hold"),
     _op(_F, Scope.REGISTRY_TABLE, "Delete Entity", sdk_call="delete_entity",
         data_actions=[f"{_ENTITIES}/delete"],
-        why="archiver: its pending-ACS-deletion row once done; reconciler: index rows it closed"),
+        why="archiver: its pending-ACS-deletion row once done; reconciler: index rows it closed, "
+            "marks of dead letters that are gone"),
     # --- poison queue -------------------------------------------------------------------------
     _op(_F, Scope.POISON_QUEUE, "Put Message", sdk_call="send_message",
         data_actions=[f"{_QUEUES}/messages/add/action"],

@@ -5,6 +5,10 @@
     python -m scripts.reconcile --json           # the full report as JSON
     python -m scripts.reconcile --every 60       # the local stack's timer: a run every minute
 
+``--every`` keeps the other options: with ``--dry-run`` every run changes nothing, with
+``--json`` each run's report is printed as one line of JSON, and ``--sweep`` forces the sweep on
+the first run (later runs sweep when it is due, as the timer does).
+
 Settings come from the Function App's environment variables (the same names; in Azure the
 storage and ACS calls use your own sign-in), ``--connection-string`` points the storage calls at
 another account (Azurite's connection string for the local stack).
@@ -13,13 +17,15 @@ another account (Azurite's connection string for the local stack).
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import logging
 
 from recording_pipeline.clock import utc_now
 from recording_pipeline.reconcile.policy import ReconcilePolicy
 from recording_pipeline.reconcile.report import ReconcileReport
-from recording_pipeline.reconcile.run import ReconcileClients, run
+from recording_pipeline.reconcile.run import ReconcileClients, log_summary, run
+from recording_pipeline.settings import Settings
 from recordings_cli.closed_stdout import run_until_reader_gone
 from scripts.operator_settings import add_connection_string_option, read_settings
 
@@ -73,19 +79,32 @@ def main(argv: list[str] | None = None) -> int:
     if args.every is not None:
         from local_runtime.reconciler import serve
 
-        return serve(settings, args.every)
-    report = run(
-        ReconcileClients.from_settings(settings),
-        ReconcilePolicy.from_settings(settings),
-        now=utc_now(),
-        dry_run=args.dry_run,
-        force_sweep=args.sweep,
-    )
+        return serve(functools.partial(_loop_run, args, settings), args.every)
+    report = _run(args, settings, force_sweep=args.sweep)
     if args.json:
         print(json.dumps(report.to_json(), indent=2))
     else:
         print_report(report)
     return NEEDS_PERSON if report.needs_person else OK
+
+
+def _run(args: argparse.Namespace, settings: Settings, *, force_sweep: bool) -> ReconcileReport:
+    return run(
+        ReconcileClients.from_settings(settings),
+        ReconcilePolicy.from_settings(settings),
+        now=utc_now(),
+        dry_run=args.dry_run,
+        force_sweep=force_sweep,
+    )
+
+
+def _loop_run(args: argparse.Namespace, settings: Settings, number: int) -> None:
+    """One run of ``--every``: the summary logged as the timer logs it, the report as one JSON
+    line with ``--json``; ``--sweep`` applies to the first run."""
+    report = _run(args, settings, force_sweep=args.sweep and number == 0)
+    log_summary(report)
+    if args.json:
+        print(json.dumps(report.to_json()), flush=True)
 
 
 if __name__ == "__main__":

@@ -64,6 +64,15 @@ def is_text(value: str) -> bool:
     return True
 
 
+def is_utf8(data: bytes) -> bool:
+    """True when ``data`` decodes as UTF-8 (no stray, overlong or surrogate sequence)."""
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def text_problem(value: str) -> str | None:
     if is_text(value):
         return None

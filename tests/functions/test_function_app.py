@@ -253,3 +253,26 @@ def test_the_catch_all_auth_level_follows_api_auth(
     assert json.loads(anonymous.get_body())["type"].endswith(":token-missing")
     assert anonymous.headers["WWW-Authenticate"] == "Bearer"
     assert signed_in.status_code == 200, signed_in.get_body()
+
+
+@pytest.mark.asyncio
+async def test_url_bytes_that_are_not_utf8_are_400_through_the_functions_adapter(
+    functions: dict[str, Any],
+) -> None:
+    """The adapter decodes the path itself (strictly: bytes that are not UTF-8 raise there) and
+    hands the app the decoded path as ``raw_path``; the query stays encoded."""
+    api = functions["http_app_func"]
+    for path, field in (
+        ("/api/recordings/%ED%A0%80", "recordingId"),
+        ("/api/recordings/rec-1/archive/files/%C0%AF", "fileName"),
+        ("/api/recordings?serverCallId=%FF", "serverCallId"),
+    ):
+        response = await invoke(api, http_request("GET", path))
+        assert response.status_code == 400, (path, response.get_body())
+        assert json.loads(response.get_body())["field"] == field
+        assert response.mimetype == "application/problem+json"
+
+    # The id "a%FFb" (a literal percent sign): looked up (the registry only), not refused.
+    literal = await invoke(api, http_request("GET", "/api/recordings/a%25FFb/archive/manifest"))
+    assert literal.status_code == 404, literal.get_body()
+    assert "a%FFb" in json.loads(literal.get_body())["detail"]

@@ -47,6 +47,13 @@ CALLBACK_TIME_FUTURE = timedelta(minutes=5)
 #: ACS's CloudEvent ids are GUIDs; the registry keeps up to 200 history entries with their event
 #: ids in one 32 K-character property, which longer ids would overflow.
 MAX_EVENT_ID_CHARS = 64
+#: ACS posts a recording's callbacks one event per delivery (its documentation publishes no batch
+#: size); a delivery of more than this many events is not ACS's, and each event may cost a
+#: registry read and a write.
+MAX_EVENTS_PER_DELIVERY = 50
+#: Each recording a delivery names may cost an ACS lookup (``known_recordings``, and a failure's
+#: confirmation); ACS's deliveries name one.
+MAX_RECORDINGS_PER_DELIVERY = 5
 
 
 class CallbackAuthError(Exception):
@@ -147,14 +154,26 @@ def parse_delivery(body: Any, *, now: datetime | None = None) -> tuple[list[Call
     """Recorded events and the number of ignored (unknown-type) events.
 
     Every event is checked before anything is written, so a malformed delivery changes nothing:
-    all text must be valid Unicode, ids must follow the id rules (the recording id must fit a
-    Table key), and an event's time must be ISO 8601 within :data:`CALLBACK_TIME_PAST` before
+    at most :data:`MAX_EVENTS_PER_DELIVERY` events about at most
+    :data:`MAX_RECORDINGS_PER_DELIVERY` recordings (which bounds the ACS lookups a delivery
+    causes), all text must be valid Unicode, ids must follow the id rules (the recording id must
+    fit a Table key), and an event's time must be ISO 8601 within :data:`CALLBACK_TIME_PAST` before
     and :data:`CALLBACK_TIME_FUTURE` after ``now``.
 
     :raises ProblemError: 400 naming the first malformed field.
     """
     if not isinstance(body, list):
         raise invalid_request([FieldError(field="body", detail="must be a CloudEvents array")])
+    if len(body) > MAX_EVENTS_PER_DELIVERY:
+        raise invalid_request(
+            [
+                FieldError(
+                    field="body",
+                    detail=f"must hold at most {MAX_EVENTS_PER_DELIVERY} events "
+                    f"(this one holds {len(body)})",
+                )
+            ]
+        )
     bad_text = invalid_text_path(body)
     if bad_text is not None:
         raise invalid_request(
@@ -179,6 +198,17 @@ def parse_delivery(body: Any, *, now: datetime | None = None) -> tuple[list[Call
             events.append(event)
     if errors:
         raise invalid_request(errors)
+    named = len({event.recording_id for event in events})
+    if named > MAX_RECORDINGS_PER_DELIVERY:
+        raise invalid_request(
+            [
+                FieldError(
+                    field="body",
+                    detail=f"must be about at most {MAX_RECORDINGS_PER_DELIVERY} recordings "
+                    f"(this one names {named})",
+                )
+            ]
+        )
     return events, ignored
 
 

@@ -7,6 +7,11 @@ started it, or the archiver archived it; this instance's unwritten changes count
 that overtakes its start's write is kept), or ACS's ``get_recording_properties`` finds it now (a
 start recorded by another instance whose write has not landed yet). ACS's answer is remembered
 for a short while, so a burst of callbacks for one recording asks ACS once.
+
+An event that would end a recording (``StartRecordingFailed``: ``failed`` is final) is applied
+only when ACS confirms it, as the API confirms a refusal: :meth:`KnownRecordings.live_at_acs`
+asks ACS afresh (no cached answer), and a recording ACS reports active or inactive did not fail,
+whatever a replayed token says.
 """
 
 from __future__ import annotations
@@ -59,6 +64,22 @@ class KnownRecordings:
             raise problem_for(error) from error
         self._remember(recording_id, known)
         return known
+
+    async def live_at_acs(self, recording_id: str) -> str | None:
+        """ACS's live state of the recording now (``active``/``inactive``), None when ACS does
+        not have it (404: it ended, or never started).
+
+        :raises ProblemError: 503 when ACS cannot be asked (ACS delivers the callback again).
+        """
+        try:
+            with measure("acs"):
+                live = await self._service.get(recording_id)
+        except AcsNotFoundError:
+            return None
+        except AcsError as error:
+            raise problem_for(error) from error
+        self._remember(recording_id, True)
+        return live.state
 
     def _remembered(self, recording_id: str) -> bool | None:
         with self._lock:

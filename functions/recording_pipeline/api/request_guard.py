@@ -12,17 +12,23 @@ middleware sits in front of the app and, in this order:
    ``both`` (in Azure and locally alike), the Entra ID bearer token (``bearer.py``): 401 or 403
    naming the broken rule, still before the body. A token checked against cached keys is
    verified on the event loop; one that needs a key fetch goes to a worker thread;
-2. a ``Content-Length`` above the route's cap: 413 before a byte is read; a body without one
+2. percent-encoded bytes of the path or the query that are not UTF-8 (``%FF``, ``%C0%AF``, an
+   encoded lone surrogate ``%ED%A0%80``): a 400 naming the path parameter or query parameter
+   that holds them. The server would decode them to U+FFFD and the route would look up an id
+   nobody sent; the id rules cannot tell U+FFFD sent on purpose from bytes replaced (under the
+   Functions host the adapter decodes the path before the app; ``function_app`` answers its
+   failure with the same problem);
+3. a ``Content-Length`` above the route's cap: 413 before a byte is read; a body without one
    (chunked) is counted while it is read and refused with 413 at the first byte past the cap, so
    no more than the cap is ever held;
-3. on a keyed route, a non-empty body is read (within the cap) and, unless it says it is not
+4. on a keyed route, a non-empty body is read (within the cap) and, unless it says it is not
    JSON, parsed once with ``input_rules.load_json``: any parser failure (deep nesting, a huge
    integer, bytes that are not UTF-8, ...) is a 400 naming ``body``, text that is not valid
    Unicode a 400 naming its field. The same bytes are then handed to the app, whose second parse
    cannot fail where this one succeeded (the depth is capped).
 
 Callbacks are anonymous (ACS cannot send a key): their route checks the JWT first and only then
-reads the body, through the counting ``receive`` of step 2, and parses it with the same rules.
+reads the body, through the counting ``receive`` of step 3, and parses it with the same rules.
 
 The caps come from the largest legitimate bodies: a start request with every field at its limit,
 even with every character escaped as ``\\uXXXX``, stays under 64 KiB; an ACS callback delivery
@@ -35,12 +41,14 @@ import email.message
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import unquote_to_bytes
 
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers, QueryParams
 
 from recording_pipeline.api.bearer import BearerTokenVerifier, presented_token
 from recording_pipeline.api.callbacks import CALLBACKS_PATH
+from recording_pipeline.api.control import RECORDINGS_PATH
 from recording_pipeline.api.keys import (
     ANONYMOUS_PATHS,
     FUNCTION_KEY_HEADER,
@@ -55,7 +63,12 @@ from recording_pipeline.api.problems import (
     oidc_unavailable,
     problem_response,
 )
-from recording_pipeline.input_rules import UnreadableJsonError, invalid_text_path, load_json
+from recording_pipeline.input_rules import (
+    UnreadableJsonError,
+    invalid_text_path,
+    is_utf8,
+    load_json,
+)
 from recording_pipeline.settings import Secret
 
 LOGGER = logging.getLogger(__name__)
@@ -64,6 +77,13 @@ MAX_BODY_BYTES = 64 * 1024
 CALLBACK_MAX_BODY_BYTES = 256 * 1024
 #: Where the guard leaves an admitted token's claims (``request.state.caller``).
 CALLER_STATE = "caller"
+#: Where, in an archive file's path, the recording id ends and the file name begins.
+_ARCHIVE_FILES = b"/archive/files/"
+NOT_UTF8 = "must be UTF-8 once percent-decoded (these bytes are not)"
+#: In a scope built by the Functions adapter, whose ``raw_path`` is the path it already decoded
+#: (strictly: it raises on bytes that are not UTF-8, which ``function_app`` answers with
+#: :func:`path_problem`), so decoding it again would misread an id holding a literal ``%``.
+FUNCTIONS_SCOPE_KEY = "azure_functions.invocation_id"
 
 Message = dict[str, Any]
 Receive = Callable[[], Awaitable[Message]]
@@ -118,6 +138,7 @@ class RequestGuard:
         if keyed and self._bearer is not None:
             claims = await _admitted_claims(self._bearer, headers, query)
             scope.setdefault("state", {})[CALLER_STATE] = claims
+        check_url_text(scope)
         limit = body_limit(path)
         declared = headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limit:
@@ -147,6 +168,44 @@ async def _admitted_claims(
         LOGGER.warning("API request not verifiable now: %s", error)
         raise oidc_unavailable("Entra ID signing") from error
     return claims
+
+
+def check_url_text(scope: dict[str, Any]) -> None:
+    """:raises ProblemError: 400 naming the path or query parameter whose percent-encoded bytes
+    are not UTF-8 (``recordingId``, ``fileName``, the query parameter's name, else ``path`` or
+    ``query``)."""
+    raw_path = scope.get("raw_path")
+    if isinstance(raw_path, bytes) and FUNCTIONS_SCOPE_KEY not in scope:
+        problem = path_problem(raw_path)
+        if problem is not None:
+            raise problem
+    for pair in bytes(scope.get("query_string") or b"").split(b"&"):
+        name, _, value = (
+            unquote_to_bytes(part.replace(b"+", b" ")) for part in pair.partition(b"=")
+        )
+        if not is_utf8(name):
+            raise invalid_field("query", NOT_UTF8)
+        if not is_utf8(value):
+            raise invalid_field(name.decode("utf-8"), NOT_UTF8)
+
+
+def path_problem(raw_path: bytes) -> ProblemError | None:
+    """The 400 for a percent-encoded path whose bytes are not UTF-8, naming its parameter."""
+    if is_utf8(unquote_to_bytes(raw_path)):
+        return None
+    return invalid_field(_path_field(raw_path), NOT_UTF8)
+
+
+def _path_field(raw_path: bytes) -> str:
+    """The path parameter that holds the bytes: routes under ``/api/recordings/`` take a
+    ``recordingId`` and, for an archive file, a ``fileName`` after it."""
+    prefix = RECORDINGS_PATH.encode() + b"/"
+    if not raw_path.startswith(prefix):
+        return "path"
+    item, found, file_name = raw_path[len(prefix) :].partition(_ARCHIVE_FILES)
+    if found and is_utf8(unquote_to_bytes(item)) and not is_utf8(unquote_to_bytes(file_name)):
+        return "fileName"
+    return "recordingId"
 
 
 async def read_body(receive: Receive) -> bytes:

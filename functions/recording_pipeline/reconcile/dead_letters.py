@@ -14,7 +14,15 @@ Function App may read and tag dead letters but not rewrite them.
 Sent first, marked after: a run interrupted in between sends the blob's events again next time,
 so an event is re-enqueued at most twice, which the archiver absorbs (a second delivery of an
 archived recording finishes only its idempotent tail). A blob that grew after it was marked (its
-size differs from the mark) is read again. Events are not validated here: the archiver's one
+size differs from the mark) is read again.
+
+Each blob is handled on its own: one that cannot be read, sent or marked is reported for itself
+(``unreadable``) and the others still are. When the tag cannot be written (a blob holds at most
+10 index tags; a role may be missing) the mark goes to the registry instead (``registry.pending``,
+partition ``dead-letter-mark``) and the blob is reported (``untagged``), so its events are not
+sent again on every run; the registry's mark is dropped once the blob is gone.
+
+Events are not validated here: the archiver's one
 validation path decides, and rejects a bad one to the poison queue with its reason and a log
 marker, as it would have on first delivery.
 """
@@ -26,7 +34,8 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from azure.core.exceptions import ResourceNotFoundError
+from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+from azure.data.tables import TableClient
 from azure.storage.blob import BlobProperties, ContainerClient
 from azure.storage.queue import QueueClient
 
@@ -37,7 +46,9 @@ from recording_pipeline.archive.events import (
     parse_event_message,
 )
 from recording_pipeline.clock import iso
+from recording_pipeline.failures import describe
 from recording_pipeline.reconcile.report import DeadLetterReport
+from recording_pipeline.registry.pending import PendingIndex
 
 LOGGER = logging.getLogger(__name__)
 
@@ -64,6 +75,7 @@ MAX_MESSAGE_CHARS = 60 * 1024
 def recover_dead_letters(
     container: ContainerClient,
     events_queue: QueueClient,
+    table: TableClient,
     report: DeadLetterReport,
     *,
     resource_id: str,
@@ -71,29 +83,76 @@ def recover_dead_letters(
     dry_run: bool,
     limit: int,
 ) -> None:
-    """Re-enqueue the recording events of every dead-letter blob not yet marked."""
-    for blob in _unmarked_blobs(container):
+    """Re-enqueue the recording events of every dead-letter blob not yet marked, each blob on
+    its own (one that fails is reported and the next one is still read)."""
+    marks = PendingIndex(table)
+    marked_here = marks.dead_letter_marks()
+    blobs = _listed_blobs(container)
+    for blob in _unmarked(blobs, marked_here):
         if report.blobs_read >= limit:
             LOGGER.info("dead letters: %d blobs read; the rest wait for the next run", limit)
-            return
+            break
         report.blobs_read += 1
-        events, problem = _read_events(container, blob)
-        problems = [problem] if problem else []
-        for event in events:
-            problems += _requeue(event, blob.name, events_queue, report, resource_id, dry_run)
-        for problem in problems:
-            report.unreadable.append({"blob": blob.name, "problem": problem})
-            LOGGER.error("dead-letter blob %s cannot be re-enqueued: %s", blob.name, problem)
-        if not dry_run:
-            _mark(container, blob, now)
+        try:
+            _recover_blob(container, blob, events_queue, marks, report, resource_id, now, dry_run)
+        except Exception as error:  # this blob only: the others must still be read
+            _unreadable(report, blob.name, f"could not be handled: {describe(error)}")
+    if not dry_run:
+        for gone in marked_here.keys() - {blob.name for blob in blobs}:
+            marks.remove_dead_letter_mark(gone)
 
 
-def _unmarked_blobs(container: ContainerClient) -> list[BlobProperties]:
+def _recover_blob(
+    container: ContainerClient,
+    blob: BlobProperties,
+    events_queue: QueueClient,
+    marks: PendingIndex,
+    report: DeadLetterReport,
+    resource_id: str,
+    now: datetime,
+    dry_run: bool,
+) -> None:
+    events, problem = _read_events(container, blob)
+    problems = [problem] if problem else []
+    for event in events:
+        problems += _requeue(event, blob.name, events_queue, report, resource_id, dry_run)
+    for problem in problems:
+        _unreadable(report, blob.name, problem)
+    if dry_run:
+        return
     try:
-        blobs = list(container.list_blobs(include=["tags"]))
+        _mark(container, blob, now)
+    except HttpResponseError as error:
+        marks.mark_dead_letter(blob.name, blob.size, now)
+        reason = describe(error)
+        report.untagged.append({"blob": blob.name, "reason": reason})
+        LOGGER.error(
+            "dead-letter blob %s: its tag could not be written (%s); marked in the registry",
+            blob.name,
+            reason,
+        )
+
+
+def _unreadable(report: DeadLetterReport, blob_name: str, problem: str) -> None:
+    report.unreadable.append({"blob": blob_name, "problem": problem})
+    LOGGER.error("dead-letter blob %s cannot be re-enqueued: %s", blob_name, problem)
+
+
+def _listed_blobs(container: ContainerClient) -> list[BlobProperties]:
+    try:
+        return list(container.list_blobs(include=["tags"]))
     except ResourceNotFoundError:
         return []  # nothing was ever dead-lettered (locally the container comes with the first)
-    return [b for b in blobs if (b.tags or {}).get(RECONCILED_BYTES_TAG) != str(b.size)]
+
+
+def _unmarked(blobs: list[BlobProperties], marked_here: dict[str, int]) -> list[BlobProperties]:
+    """The blobs whose current size neither their tag nor the registry's mark records."""
+    return [
+        blob
+        for blob in blobs
+        if (blob.tags or {}).get(RECONCILED_BYTES_TAG) != str(blob.size)
+        and marked_here.get(blob.name) != blob.size
+    ]
 
 
 def _read_events(

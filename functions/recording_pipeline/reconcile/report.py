@@ -2,9 +2,9 @@
 
 Every step fills its own part; :attr:`ReconcileReport.needs_person` says whether anything in it
 is beyond what the pipeline repairs by itself (a recording overdue or lost, a poisoned event
-that fails for good or kept failing, a dead letter that cannot be read, an ACS deletion refused,
-a step that failed). The CLI exits non-zero on it; the timer logs the line with a marker the
-alert matches.
+that fails for good or kept failing, a dead letter that cannot be read or tagged, a failure
+ACS contradicts, an ACS deletion refused, a step that failed). The CLI exits non-zero on it;
+the timer logs the line with a marker the alert matches.
 """
 
 from __future__ import annotations
@@ -24,6 +24,8 @@ class DeadLetterReport:
     requeued: list[Item] = field(default_factory=list)
     other_events: int = 0
     unreadable: list[Item] = field(default_factory=list)
+    #: Re-enqueued, but the tag could not be written: marked in the registry instead.
+    untagged: list[Item] = field(default_factory=list)
 
 
 @dataclass
@@ -42,6 +44,8 @@ class SweepReport:
     examined: int = 0
     indexed: list[Item] = field(default_factory=list)
     ended_at_acs: list[Item] = field(default_factory=list)
+    #: ``failed`` in the registry, live at ACS: the failure was wrong (state restored).
+    failure_contradicted: list[Item] = field(default_factory=list)
 
 
 @dataclass
@@ -87,6 +91,8 @@ class ReconcileReport:
         return bool(
             self.errors
             or self.dead_letters.unreadable
+            or self.dead_letters.untagged
+            or self.sweep.failure_contradicted
             or self.poison.permanent
             or self.poison.exhausted
             or self.overdue.marked
@@ -135,6 +141,7 @@ class ReconcileReport:
                 "requeued": dead.requeued,
                 "otherEvents": dead.other_events,
                 "unreadable": dead.unreadable,
+                "untagged": dead.untagged,
             },
             "poison": {
                 "replayed": poison.replayed,
@@ -149,6 +156,7 @@ class ReconcileReport:
                 "examined": sweep.examined,
                 "indexed": sweep.indexed,
                 "endedAtAcs": sweep.ended_at_acs,
+                "failureContradicted": sweep.failure_contradicted,
             },
             "overdue": {
                 "marked": overdue.marked,

@@ -94,6 +94,7 @@ def run(
         lambda: recover_dead_letters(
             clients.dead_letters,
             clients.events,
+            clients.table,
             report.dead_letters,
             resource_id=clients.resource_id,
             now=now,
@@ -171,19 +172,24 @@ def run(
 
 
 def run_scheduled(settings: Settings | None = None) -> ReconcileReport:
-    """The timer's run: settings from the environment, the wall clock, the summary logged (at
-    ERROR with :data:`RECONCILE_ATTENTION_MARKER` when a person is needed)."""
+    """The timer's run: settings from the environment, the wall clock, the summary logged."""
     settings = settings or Settings.from_env()
     report = run(
         ReconcileClients.from_settings(settings),
         ReconcilePolicy.from_settings(settings),
         now=utc_now(),
     )
+    log_summary(report)
+    return report
+
+
+def log_summary(report: ReconcileReport) -> None:
+    """The run's summary line, at ERROR with :data:`RECONCILE_ATTENTION_MARKER` when a person is
+    needed (the log alert matches it), else at INFO."""
     if report.needs_person:
         LOGGER.error("%s %s", RECONCILE_ATTENTION_MARKER, report.summary())
     else:
         LOGGER.info("%s", report.summary())
-    return report
 
 
 def _step(report: ReconcileReport, name: str, step: Callable[[], None]) -> None:

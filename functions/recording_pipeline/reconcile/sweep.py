@@ -14,7 +14,15 @@ work in between. For each recording not archived, erased or lost:
 - still ``active`` or ``inactive`` in the registry, no event seen, started more than
   ``overdue_after`` ago: ACS is asked; when it no longer knows the recording (404: the call ended
   or the stop was lost), the stop is recorded in the registry (source ``acs``, at the time of
-  the sweep, the latest it can have happened, so ``lost`` is never declared early) and indexed.
+  the sweep, the latest it can have happened, so ``lost`` is never declared early) and indexed;
+- ``failed`` in the registry, no archive, started more than ``overdue_after`` ago: a failure is
+  final, so nothing else would ever look at it again. ACS is asked: when it still has the
+  recording live, the failure was wrong (a replayed callback, say): the live state is restored
+  (source ``acs``) and the run reports it (``failureContradicted``, a person is needed). When ACS
+  no longer has it but the history shows it was recording (a ``RecordingStateChanged`` callback,
+  or a pause, resume or stop ACS accepted), it may have documents whose event has not come: it
+  is indexed like a stop at the time of the sweep, so ``overdue`` and ``lost`` say so loudly. A
+  failure with no sign of recording (a start that failed) is left alone.
 """
 
 from __future__ import annotations
@@ -40,6 +48,9 @@ LOGGER = logging.getLogger(__name__)
 
 _DONE = frozenset({schema.STATUS_ARCHIVED, schema.STATUS_ERASED, schema.STATUS_LOST})
 _LIVE_STATES = frozenset({"active", "inactive"})
+#: States the sweep asks ACS about: live ones (a hang-up the API never saw) and ``failed`` (final,
+#: so nothing else would look again; see the module docstring).
+_WATCHED_STATES = _LIVE_STATES | {"failed"}
 _SELECT = [
     schema.PARTITION_KEY,
     schema.RECORDING_ID,
@@ -75,7 +86,9 @@ def sweep(
     last = pending.last_sweep()
     since = (datetime.fromisoformat(last) if last else _EPOCH) - policy.sweep_lookback
     report.ran = True
-    indexed = {row.row_key for row in pending.stopped_before(now + _ALL_OF_IT)}
+    rows = list(pending.stopped_before(now + _ALL_OF_IT))
+    indexed = {row.row_key for row in rows}
+    indexed_ids = {row.recording_id for row in rows}
     entities = table.query_entities(
         f"{schema.ROW_KEY} eq @row and {schema.CREATED_AT} ge @since",
         parameters={"row": schema.RECORDING_ROW_KEY, "since": iso(max(since, _EPOCH))},
@@ -96,11 +109,17 @@ def sweep(
             report.indexed.append({"recordingId": recording_id, "stoppedAt": stopped_at})
             if not dry_run:
                 pending.add_stopped(recording_id, stopped_at)
-        elif state in _LIVE_STATES and not status and _started_before(entity, now, policy):
+        elif state in _WATCHED_STATES and not status and _started_before(entity, now, policy):
             if asked >= policy.max_items_per_step:
                 continue
             asked += 1
-            _check_with_acs(table, acs, recording_id, report, errors, now=now, dry_run=dry_run)
+            if state == "failed":
+                index = recording_id not in indexed_ids and _was_recording(entity)
+                _check_failure_with_acs(
+                    table, acs, recording_id, report, errors, index=index, now=now, dry_run=dry_run
+                )
+            else:
+                _check_with_acs(table, acs, recording_id, report, errors, now=now, dry_run=dry_run)
     if not dry_run:
         pending.mark_swept(now)
 
@@ -116,10 +135,8 @@ def _check_with_acs(
     dry_run: bool,
 ) -> None:
     try:
-        acs.get_recording_properties(recording_id)
-        return  # still recording
-    except ResourceNotFoundError:
-        pass
+        if _live_state(acs, recording_id) is not None:
+            return  # still recording
     except HttpResponseError as error:
         errors.append(f"sweep: ACS state of recording {recording_id}: {describe(error)}")
         return
@@ -131,6 +148,67 @@ def _check_with_acs(
     Registry(table).apply_changes(recording_id, [state_change(recording_id, stop)])
     PendingIndex(table).add_stopped(recording_id, stopped_at)
     LOGGER.warning("recording %s ended at ACS without a stop in the registry", recording_id)
+
+
+def _check_failure_with_acs(
+    table: TableClient,
+    acs: CallAutomationClient,
+    recording_id: str,
+    report: SweepReport,
+    errors: list[str],
+    *,
+    index: bool,
+    now: datetime,
+    dry_run: bool,
+) -> None:
+    """Restore a ``failed`` recording ACS still has live; index one that was recording (see the
+    module docstring); ``index`` is False when it is indexed already or never recorded."""
+    try:
+        live = _live_state(acs, recording_id)
+    except HttpResponseError as error:
+        errors.append(f"sweep: ACS state of recording {recording_id}: {describe(error)}")
+        return
+    if live is not None:
+        report.failure_contradicted.append({"recordingId": recording_id, "liveState": live})
+        LOGGER.error(
+            "recording %s is %s at ACS although the registry has it failed: state restored",
+            recording_id,
+            live,
+        )
+        if not dry_run:
+            restore = StateChange(live, iso(now), "acs")
+            Registry(table).apply_changes(recording_id, [state_change(recording_id, restore)])
+        return
+    if not index:
+        return
+    stopped_at = iso(now)
+    report.indexed.append({"recordingId": recording_id, "stoppedAt": stopped_at, "after": "failed"})
+    if not dry_run:
+        PendingIndex(table).add_stopped(recording_id, stopped_at)
+    LOGGER.warning("failed recording %s had been recording: watched for its archive", recording_id)
+
+
+def _live_state(acs: CallAutomationClient, recording_id: str) -> str | None:
+    """ACS's state of the recording now; None when ACS does not have it (404).
+
+    :raises HttpResponseError: when ACS cannot answer.
+    """
+    try:
+        properties = acs.get_recording_properties(recording_id)
+    except ResourceNotFoundError:
+        return None
+    return str(properties.recording_state or "active")
+
+
+def _was_recording(entity: dict[str, Any]) -> bool:
+    """Whether the history shows ACS recorded: a state callback (RecordingStateChanged), or an
+    operation after the start that ACS accepted (pause, resume, stop)."""
+    entries = history(entity)
+    reported = any(
+        e.get("source") == "callback" and e.get("state") in _LIVE_STATES for e in entries
+    )
+    operated = sum(1 for e in entries if e.get("source") == "api") > 1
+    return reported or operated
 
 
 def _stop_time(entity: dict[str, Any], now: datetime) -> str:

@@ -15,6 +15,9 @@ the partition reads in time order (``schema.time_ordered_row_key``):
 - ``poison-replay``: how often the reconciler has put one poisoned event back, by the SHA-256
   of its body (the host gives a message a new id each time it moves it), so a message that keeps
   failing stops cycling.
+- ``dead-letter-mark``: a dead-letter blob whose events were re-enqueued but whose index tag
+  could not be written (10 tags already, a role missing), by the SHA-256 of its name, so its
+  events are not sent again every run; removed once the blob is gone.
 - ``reconciler``/``sweep``: when the last full sweep ran (the sweep repairs a lost index write).
 - ``pending-event``: an outbox. Whoever makes a state change that is announced to other services
   (``events_out``) writes the row *before* the change, publishes the CloudEvent after it and
@@ -29,6 +32,7 @@ such recordings from the recording entities themselves (docs/architecture.md).
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -194,6 +198,33 @@ class PendingIndex:
         assert written is not None  # decide always writes
         return int(written[schema.REPLAY_COUNT])
 
+    # --- dead letters whose tag could not be written ---------------------------------------------
+
+    def dead_letter_marks(self) -> dict[str, int]:
+        """Bytes read by blob name, for every dead-letter blob marked here instead of by a tag."""
+        entities = self._table.query_entities(
+            f"{schema.PARTITION_KEY} eq @partition",
+            parameters={"partition": schema.DEAD_LETTER_MARK_PARTITION},
+        )
+        return {
+            str(entity.get(schema.BLOB_NAME)): int(entity.get(schema.RECONCILED_BYTES) or -1)
+            for entity in entities
+        }
+
+    def mark_dead_letter(self, blob_name: str, size: int, at: datetime) -> None:
+        self._upsert(
+            schema.DEAD_LETTER_MARK_PARTITION,
+            _name_key(blob_name),
+            {
+                schema.BLOB_NAME: blob_name,
+                schema.RECONCILED_BYTES: size,
+                schema.RECONCILED_AT: iso(at),
+            },
+        )
+
+    def remove_dead_letter_mark(self, blob_name: str) -> None:
+        self._table.delete_entity(schema.DEAD_LETTER_MARK_PARTITION, _name_key(blob_name))
+
     # --- the sweep --------------------------------------------------------------------------------
 
     def last_sweep(self) -> str | None:
@@ -234,3 +265,8 @@ class PendingIndex:
                 row_key=str(entity[schema.ROW_KEY]),
                 manifest_blob=entity.get(schema.MANIFEST_BLOB) or None,
             )
+
+
+def _name_key(name: str) -> str:
+    """A RowKey for any blob name (names hold characters keys forbid, and up to 1,024 of them)."""
+    return hashlib.sha256(name.encode("utf-8")).hexdigest()

@@ -11,7 +11,10 @@ the tests spell the names out literally, as the contract they are.
 
 from __future__ import annotations
 
+import hashlib
+
 from recording_pipeline.ids import encode_id
+from recording_pipeline.input_rules import TABLE_KEY_MAX_CHARS
 
 PARTITION_KEY = "PartitionKey"
 ROW_KEY = "RowKey"
@@ -27,7 +30,8 @@ PARTICIPANT_PARTITION_PREFIX = "participant-"
 #: PartitionKey of the archiver's "poisoned once" markers; the RowKey is ``encode_id(messageId)``.
 POISON_MARKER_PARTITION = "poison"
 #: PartitionKey of "stopped, not yet archived": RowKey ``iso(stoppedAt) + "-" + encode_id(id)``,
-#: so the partition reads oldest stop first (see :func:`stopped_row_key`).
+#: so the partition reads oldest stop first (see :func:`time_ordered_row_key`, which also
+#: shortens the ids that would not fit).
 PENDING_ARCHIVE_PARTITION = "pending-archive"
 #: PartitionKey of "archived, not yet deleted from ACS": RowKey ``iso(archivedAt) + "-" +
 #: encode_id(id)``.
@@ -37,6 +41,9 @@ PENDING_ACS_DELETE_PARTITION = "pending-acs-delete"
 PENDING_EVENT_PARTITION = "pending-event"
 #: PartitionKey of the reconciler's replay counts of poison messages; RowKey: the body's SHA-256.
 POISON_REPLAY_PARTITION = "poison-replay"
+#: PartitionKey of dead-letter blobs re-enqueued whose index tag could not be written (a blob
+#: holds at most 10 tags, a role may be missing); RowKey: the SHA-256 of the blob's name.
+DEAD_LETTER_MARK_PARTITION = "dead-letter-mark"
 #: PartitionKey of the reconciler's own state; RowKey :data:`SWEEP_ROW_KEY`.
 RECONCILER_PARTITION = "reconciler"
 SWEEP_ROW_KEY = "sweep"
@@ -97,6 +104,10 @@ POISONED_AT = "PoisonedAt"
 
 STOPPED_AT = "StoppedAt"
 REPLAY_COUNT = "ReplayCount"
+#: A dead-letter mark: the blob, the bytes read and when.
+BLOB_NAME = "BlobName"
+RECONCILED_BYTES = "ReconciledBytes"
+RECONCILED_AT = "ReconciledAt"
 LAST_REPLAYED_AT = "LastReplayedAt"
 LAST_SWEEP_AT = "LastSweepAt"
 
@@ -140,16 +151,34 @@ def participant_partition_key(participant_id: str) -> str:
     return PARTICIPANT_PARTITION_PREFIX + encode_id(participant_id)
 
 
+#: Separates a shortened id from its digest in an index RowKey; ``encode_id`` never writes it,
+#: so a shortened key cannot equal the plain key of another id.
+SHORTENED_ID_MARK = "~"
+
+
 def time_ordered_row_key(at: str, recording_id: str) -> str:
     """RowKey of an index row: ``at`` (``clock.iso``, fixed width) then the encoded id.
 
     Table Storage returns a partition in RowKey order, so these rows come oldest first and a
     ``RowKey lt iso(cutoff)`` filter reads only those older than ``cutoff``.
+
+    An id may take the whole 512 characters of a key once encoded (the rule ids meet), which
+    leaves no room for the time in front of it: such an id is cut and followed by ``~`` and
+    the SHA-256 of the whole id, so the key still starts with the time (order and cutoff hold),
+    stays within the limit, and two ids that share the cut part still get two keys. The row
+    itself keeps the whole id (``RecordingId``); the key is never decoded.
     """
-    return f"{at}-{encode_id(recording_id)}"
+    encoded = encode_id(recording_id)
+    plain = f"{at}-{encoded}"
+    if len(plain) <= TABLE_KEY_MAX_CHARS:
+        return plain
+    digest = hashlib.sha256(recording_id.encode("utf-8")).hexdigest()
+    room = TABLE_KEY_MAX_CHARS - len(at) - 1 - len(SHORTENED_ID_MARK) - len(digest)
+    return f"{at}-{encoded[:room]}{SHORTENED_ID_MARK}{digest}"
 
 
 def pending_event_row_key(at: str, event_name: str, recording_id: str) -> str:
     """RowKey of a pending-event row: time first (oldest first), then the event's name (letters
-    only, so the key is unambiguous), then the encoded id."""
-    return f"{at}-{event_name}-{encode_id(recording_id)}"
+    only, so the key is unambiguous), then the encoded id, cut as :func:`time_ordered_row_key`
+    cuts it when the whole would pass the key limit."""
+    return time_ordered_row_key(f"{at}-{event_name}", recording_id)

@@ -30,7 +30,8 @@ LOGGER = logging.getLogger(__name__)
 
 #: States after which a recording never records again; late callbacks do not revive it.
 TERMINAL_STATES = frozenset({"stopped", "failed"})
-#: A Table string property holds 64 KiB; a recording that flips state more often keeps the tail.
+#: A Table string property holds 64 KiB; a longer history drops its oldest callback entries
+#: first (see :func:`_bounded`), so callbacks cannot push out what the API did.
 MAX_HISTORY_ENTRIES = 200
 
 #: The properties a change sets on the entity it is given, or None when it changes nothing.
@@ -159,12 +160,26 @@ def _with_state(
     update = {
         **properties,
         schema.STATE: next_state,
-        schema.STATE_HISTORY_JSON: json.dumps(entries[-MAX_HISTORY_ENTRIES:]),
+        schema.STATE_HISTORY_JSON: json.dumps(_bounded(entries)),
         schema.UPDATED_AT: now,
     }
     if current is None or not current.get(schema.CREATED_AT):
         update[schema.CREATED_AT] = now
     return update
+
+
+def _bounded(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """At most :data:`MAX_HISTORY_ENTRIES` entries, in time order: the oldest callback entries go
+    first, so a flood of callbacks (a replayed token can send many) never erases the API's own
+    entries, the audit trail of what was asked; only a history of API entries alone longer than
+    the cap loses its oldest."""
+    excess = len(entries) - MAX_HISTORY_ENTRIES
+    if excess <= 0:
+        return entries
+    callbacks = [index for index, entry in enumerate(entries) if entry.get("source") == "callback"]
+    dropped = set(callbacks[:excess])
+    kept = [entry for index, entry in enumerate(entries) if index not in dropped]
+    return kept[len(kept) - MAX_HISTORY_ENTRIES :]
 
 
 def _next_state(current: str | None, change: StateChange, *, is_start: bool) -> str:

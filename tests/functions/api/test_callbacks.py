@@ -143,17 +143,38 @@ def start_recording_failed(recording_id: str) -> dict[str, Any]:
     }
 
 
-def test_start_recording_failed_marks_the_recording_failed(
+def test_start_recording_failed_marks_the_recording_failed_once_acs_confirms_it(
     http: httpx.Client, issuer: OidcIssuer, module_emulator: RunningEmulator
 ) -> None:
-    recording_id = acs_recording(module_emulator)
+    call = module_emulator.simulation.create_call(["8:acs:callback-test"])
+    with module_emulator.sdk_client() as client:
+        recording_id = client.start_recording(server_call_id=call["serverCallId"]).recording_id
+    assert deliver(http, [state_changed_event(recording_id, "active")], issuer.token())
+    module_emulator.simulation.hangup(call["serverCallId"])  # ACS no longer has it live
+
     event = start_recording_failed(recording_id)
     assert deliver(http, [event], issuer.token()).json()["recorded"] == 1
     registry = registry_view(http, recording_id)
     assert registry is not None
     assert registry["state"] == "failed"
     assert registry["failure"] == "500/8583: Recording failed"
-    assert registry["callConnectionId"] == "c-1"
+
+
+def test_a_failure_for_a_recording_acs_reports_live_changes_nothing(
+    http: httpx.Client, issuer: OidcIssuer, module_emulator: RunningEmulator
+) -> None:
+    """A replayed token with StartRecordingFailed for a recording that is recording: ignored."""
+    recording_id = acs_recording(module_emulator)
+    assert deliver(http, [state_changed_event(recording_id, "active")], issuer.token())
+    before = registry_view(http, recording_id)
+
+    response = deliver(http, [start_recording_failed(recording_id)], issuer.token())
+
+    assert response.status_code == 200, response.text
+    assert response.json() == {"received": 1, "recorded": 0, "ignored": 1}
+    after = registry_view(http, recording_id)
+    assert after == before
+    assert after is not None and after["state"] == "active" and after["failure"] is None
 
 
 def test_unknown_event_types_are_accepted_and_logged(
@@ -392,3 +413,63 @@ def test_a_recording_that_has_ended_never_gets_a_new_failure(
     assert after["stateHistory"] == [{**entry, "eventId": None} for entry in history]
     assert after["failure"] is None
     assert after["state"] == before["state"]
+
+
+def test_a_delivery_of_more_events_than_acs_sends_is_400_and_asks_nothing(
+    http: httpx.Client, issuer: OidcIssuer, callback_registry: TableClient
+) -> None:
+    """A replayed token with a flood of events: refused before any lookup or write."""
+    rows = registry_rows(callback_registry)
+    flood = [state_changed_event(new_recording_id(), "active") for _ in range(51)]
+
+    started = time.monotonic()
+    response = deliver(http, flood, issuer.token())
+
+    assert response.status_code == 400, response.text
+    assert response.json()["field"] == "body"
+    assert response.json()["detail"] == "must hold at most 50 events (this one holds 51)"
+    assert time.monotonic() - started < 2.0  # 51 ACS lookups would take longer
+    assert registry_rows(callback_registry) == rows
+
+
+def test_a_delivery_about_more_recordings_than_the_lookup_bound_is_400(
+    http: httpx.Client, issuer: OidcIssuer, callback_registry: TableClient
+) -> None:
+    rows = registry_rows(callback_registry)
+    events = [state_changed_event(new_recording_id(), "active") for _ in range(6)]
+
+    response = deliver(http, events, issuer.token())
+
+    assert response.status_code == 400, response.text
+    assert response.json()["detail"] == "must be about at most 5 recordings (this one names 6)"
+    assert registry_rows(callback_registry) == rows
+
+
+def test_a_callback_flood_never_erases_what_the_api_did(
+    http: httpx.Client, issuer: OidcIssuer, callback_registry: TableClient
+) -> None:
+    recording_id = new_recording_id()
+    api_history = [
+        {"state": "active", "at": iso(utc_now() - timedelta(minutes=3)), "source": "api"},
+        {"state": "inactive", "at": iso(utc_now() - timedelta(minutes=2)), "source": "api"},
+    ]
+    callback_registry.upsert_entity(
+        {
+            "PartitionKey": encode_id(recording_id),
+            "RowKey": "recording",
+            "RecordingId": recording_id,
+            "State": "inactive",
+            "StateHistoryJson": json.dumps(api_history),
+        }
+    )
+    for _ in range(5):  # 250 events in deliveries of the largest size allowed
+        events = [state_changed_event(recording_id, "active") for _ in range(50)]
+        assert deliver(http, events, issuer.token()).status_code == 200
+
+    after = registry_view(http, recording_id)
+
+    assert after is not None
+    assert len(after["stateHistory"]) == 200
+    assert [e for e in after["stateHistory"] if e["source"] == "api"] == [
+        {**entry, "eventId": None} for entry in api_history
+    ]

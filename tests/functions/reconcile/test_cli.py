@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import threading
 from datetime import timedelta
 
 import pytest
 
 from recording_pipeline.clock import utc_now
+from recording_pipeline.registry.pending import PendingIndex
 from scripts import reconcile
-from tests.functions.reconcile.conftest import Bed
+from tests.functions.reconcile.conftest import Bed, synthetic_event
 
 
 @pytest.fixture
@@ -82,3 +86,36 @@ def test_bad_settings_exit_two_with_every_problem(
     err = capsys.readouterr().err
     assert "ACS_ENDPOINT is required" in err
     assert "OVERDUE_AFTER_MINUTES ('1') must be between 5 and 720" in err
+
+
+def test_the_loop_keeps_dry_run_json_and_sweep(
+    environment: Bed, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--every`` runs until SIGTERM; each run is a dry run, reported as one JSON line, and the
+    first one sweeps although no sweep is due (the bed's first run would sweep anyway, so the
+    sweep is marked done first)."""
+    environment.stopped("rec-loop", utc_now() - timedelta(hours=2))
+    environment.clients.dead_letters.create_container()
+    environment.clients.dead_letters.upload_blob(
+        "t/1.json", json.dumps([synthetic_event().event()])
+    )
+    PendingIndex(environment.table).mark_swept(utc_now())
+    previous = signal.signal(signal.SIGTERM, lambda *_: None)  # if the loop never starts
+    stopper = threading.Timer(2.0, os.kill, (os.getpid(), signal.SIGTERM))
+    stopper.start()
+    try:
+        code = reconcile.main(["--every", "0.2", "--dry-run", "--json", "--sweep"])
+    finally:
+        stopper.cancel()
+        signal.signal(signal.SIGTERM, previous)
+
+    reports = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert code == reconcile.OK
+    assert len(reports) >= 2
+    assert all(report["dryRun"] for report in reports)
+    assert [report["sweep"]["ran"] for report in reports[:2]] == [True, False]
+    assert all(len(report["deadLetters"]["requeued"]) == 1 for report in reports)
+    assert "ArchiveStatus" not in environment.entity("rec-loop")
+    assert environment.queued_events() == []
+    blobs = list(environment.clients.dead_letters.list_blobs(include=["tags"]))
+    assert [blob.tags for blob in blobs] == [None]

@@ -5,10 +5,13 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
+import pytest
+from azure.core.exceptions import HttpResponseError
 from azure.storage.blob import ContainerClient
 
 from recording_pipeline.archive.events import parse_event_message
 from recording_pipeline.reconcile.dead_letters import DEAD_LETTER_PROPERTIES, RECONCILED_BYTES_TAG
+from recording_pipeline.registry.pending import PendingIndex
 from tests.functions.archive.conftest import RESOURCE_ID
 from tests.functions.reconcile.conftest import T0, Bed, synthetic_event
 
@@ -126,3 +129,58 @@ def test_no_dead_letter_container_yet_is_nothing_to_do(bed: Bed) -> None:
 
     assert report.errors == []
     assert report.dead_letters.blobs_read == 0
+
+
+def test_a_blob_whose_tag_cannot_be_written_is_re_enqueued_once_and_blocks_no_other(
+    bed: Bed,
+) -> None:
+    """A blob holds at most 10 index tags: the mark goes to the registry, the next blob is still
+    read, and no run sends the first blob's events again."""
+    full, other = synthetic_event(), synthetic_event()
+    ten_tags = {f"t{index}": "v" for index in range(10)}
+    dead_letters(bed).upload_blob("a/full.json", json.dumps([full.event()]), tags=ten_tags)
+    write_dead_letter(bed, [other.event()], name="b/other.json")
+
+    report = bed.run(T0)
+    again = bed.run(T0 + timedelta(minutes=10))
+
+    assert report.errors == [] and again.errors == []
+    assert [item["recordingId"] for item in report.dead_letters.requeued] == [
+        full.recording_id,
+        other.recording_id,
+    ]
+    (untagged,) = report.dead_letters.untagged
+    assert untagged["blob"] == "a/full.json" and "400" in untagged["reason"]
+    assert report.needs_person
+    assert again.dead_letters.requeued == [] and again.dead_letters.untagged == []
+    assert not again.needs_person
+    assert len(bed.queued_events()) == 2
+    assert RECONCILED_BYTES_TAG in dead_letters(bed).get_blob_client("b/other.json").get_blob_tags()
+
+    dead_letters(bed).delete_blob("a/full.json")  # the lifecycle rule deletes it in the end
+    bed.run(T0 + timedelta(minutes=20))
+    assert PendingIndex(bed.table).dead_letter_marks() == {}
+
+
+def test_a_blob_that_cannot_be_read_is_reported_and_the_others_still_are(
+    bed: Bed, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    broken, fine = synthetic_event(), synthetic_event()
+    write_dead_letter(bed, [broken.event()], name="a/broken.json")
+    write_dead_letter(bed, [fine.event()], name="b/fine.json")
+    download = bed.clients.dead_letters.download_blob
+
+    def refuse_one(name: str, *args: object, **kwargs: object) -> object:
+        if name == "a/broken.json":
+            raise HttpResponseError(message="injected refusal")
+        return download(name, *args, **kwargs)
+
+    monkeypatch.setattr(bed.clients.dead_letters, "download_blob", refuse_one)
+
+    report = bed.run(T0)
+
+    assert report.errors == []
+    (problem,) = report.dead_letters.unreadable
+    assert problem["blob"] == "a/broken.json" and "injected refusal" in problem["problem"]
+    assert [item["recordingId"] for item in report.dead_letters.requeued] == [fine.recording_id]
+    assert dead_letters(bed).get_blob_client("a/broken.json").get_blob_tags() == {}

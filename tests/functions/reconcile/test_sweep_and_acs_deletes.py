@@ -221,3 +221,64 @@ def test_the_archiver_notes_a_failed_acs_deletion_and_the_reconciler_finishes_it
     assert [item["recordingId"] for item in report.acs_deletes.deleted] == [failing]
     assert acs_status(bed, failing) == {"deleted"}
     assert list(bed.pending.acs_deletes_before(everything)) == []
+
+
+def registry_failed(bed: Bed, recording_id: str, *, reported_active: bool) -> None:
+    """``failed`` by a StartRecordingFailed callback, after the API's start (and, when
+    ``reported_active``, after ACS's RecordingStateChanged ``active``)."""
+    created = iso(T0 - timedelta(minutes=60))
+    entries = [{"state": "active", "at": created, "source": "api"}]
+    if reported_active:
+        at = iso(T0 - timedelta(minutes=59))
+        entries.append({"state": "active", "at": at, "source": "callback", "eventId": "e-1"})
+    at = iso(T0 - timedelta(minutes=50))
+    entries.append({"state": "failed", "at": at, "source": "callback", "eventId": "e-2"})
+    bed.put_recording(
+        recording_id,
+        RecordingId=recording_id,
+        State="failed",
+        FailureReason="500/1: forged",
+        StateHistoryJson=json.dumps(entries),
+        CreatedAt=created,
+        UpdatedAt=at,
+    )
+
+
+def test_a_failed_recording_acs_still_records_is_restored_and_reported(bed: Bed) -> None:
+    recording_id, _ = started_at_acs(bed)
+    registry_failed(bed, recording_id, reported_active=True)
+
+    report = bed.run(T0)
+
+    assert report.sweep.failure_contradicted == [
+        {"recordingId": recording_id, "liveState": "active"}
+    ]
+    assert report.needs_person
+    assert bed.entity(recording_id)["State"] == "active"
+    assert json.loads(bed.entity(recording_id)["StateHistoryJson"])[-1] == {
+        "state": "active",
+        "at": iso(T0),
+        "source": "acs",
+    }
+
+
+def test_a_failed_recording_that_had_been_recording_is_watched_until_archived(bed: Bed) -> None:
+    """A failure (forged, or real after recording began) of a recording ACS no longer has: its
+    documents may exist, so it becomes overdue, then lost, loudly, if no event comes."""
+    recorded, recorded_call = started_at_acs(bed)
+    never, never_call = started_at_acs(bed)
+    for call in (recorded_call, never_call):
+        bed.emulator.simulation.hangup(call)
+    registry_failed(bed, recorded, reported_active=True)
+    registry_failed(bed, never, reported_active=False)  # a start that failed: left alone
+
+    report = bed.run(T0)
+    again = bed.run(T0 + timedelta(minutes=10), force_sweep=True)
+
+    assert report.sweep.indexed == [
+        {"recordingId": recorded, "stoppedAt": iso(T0), "after": "failed"}
+    ]
+    assert again.sweep.indexed == []  # indexed once
+    assert bed.stopped_rows() == [recorded]
+    later = bed.run(T0 + timedelta(minutes=31))
+    assert [item["recordingId"] for item in later.overdue.marked] == [recorded]

@@ -46,12 +46,15 @@ async def callbacks(
 ) -> dict[str, int]:
     """Call Automation callbacks (CloudEvents array), authenticated by ACS's JWT.
 
-    Only events about a recording this API started, or that ACS knows, are recorded; the others
-    are logged and counted as ignored.
+    Only events about a recording this API started, or that ACS knows, are recorded, and a
+    failure only when ACS no longer has the recording live; the others are logged and counted
+    as ignored.
     """
     await run_in_threadpool(_verify_callback_token, services.verifier, authorization)
     events, ignored = parse_delivery(await _json_body(request))
-    admitted = await _about_known_recordings(services.known, events)
+    admitted = await _confirmed_endings(
+        services.known, await _about_known_recordings(services.known, events)
+    )
     written = record_events(services.writes, admitted)
     try:
         with measure("registry"):
@@ -81,6 +84,28 @@ async def _about_known_recordings(
                     event.recording_id,
                 )
     return [event for event in events if answers[event.recording_id]]
+
+
+async def _confirmed_endings(
+    known: KnownRecordings, events: list[CallbackEvent]
+) -> list[CallbackEvent]:
+    """The events without the failures ACS contradicts: a ``failed`` recording is final, so a
+    failure is applied only when ACS no longer has the recording live (one fresh lookup per
+    recording; the delivery names at most ``MAX_RECORDINGS_PER_DELIVERY``)."""
+    live: dict[str, str | None] = {}
+    for event in events:
+        if event.state == "failed" and event.recording_id not in live:
+            live[event.recording_id] = await known.live_at_acs(event.recording_id)
+            if live[event.recording_id] is not None:
+                LOGGER.warning(
+                    "callback %s ignored: ACS reports recording %r %s",
+                    event.event_type,
+                    event.recording_id,
+                    live[event.recording_id],
+                )
+    return [
+        event for event in events if event.state != "failed" or live[event.recording_id] is None
+    ]
 
 
 def _verify_callback_token(verifier: CallbackTokenVerifier, authorization: str | None) -> None:
