@@ -30,6 +30,7 @@ AZURE_SETTING_NAMES = (
     "ACS_RESOURCE_ID",
     "ACS_IMMUTABLE_RESOURCE_ID",
     "ARCHIVE_ACCOUNT_NAME",
+    "INGRESS_ACCOUNT_NAME",
     "RECORDINGS_CONTAINER",
     "EVENTS_QUEUE",
     "REGISTRY_TABLE",
@@ -103,6 +104,9 @@ class Settings:
     lost_after_hours: int = 25
     max_poison_replays: int = 5
     archive_account_name: str | None = None
+    #: The account Event Grid writes to (events queue, poison queue, dead letters); unset, the
+    #: archive account holds them too.
+    ingress_account_name: str | None = None
     archive_storage_connection_string: Secret | None = field(default=None, repr=False)
     acs_access_key: Secret | None = field(default=None, repr=False)
     acs_media_endpoint_override: str | None = None
@@ -113,6 +117,11 @@ class Settings:
     @property
     def uses_managed_identity_for_acs(self) -> bool:
         return self.acs_access_key is None
+
+    @property
+    def ingress_account(self) -> str | None:
+        """The account of the queues and dead letters in Azure (managed identity)."""
+        return self.ingress_account_name or self.archive_account_name
 
     @property
     def poison_queue(self) -> str:
@@ -155,6 +164,7 @@ class Settings:
             "lost_after_hours": reader.optional("LOST_AFTER_HOURS", _int_between(24, 72), 25),
             "max_poison_replays": reader.optional("MAX_POISON_REPLAYS", _int_between(0, 20), 5),
             "archive_account_name": reader.optional("ARCHIVE_ACCOUNT_NAME", _account_name, None),
+            "ingress_account_name": reader.optional("INGRESS_ACCOUNT_NAME", _account_name, None),
             "archive_storage_connection_string": reader.optional(
                 "ARCHIVE_STORAGE_CONNECTION_STRING", _secret, None
             ),
@@ -177,6 +187,11 @@ class Settings:
                 "exactly one of ARCHIVE_ACCOUNT_NAME (Azure, managed identity) and "
                 "ARCHIVE_STORAGE_CONNECTION_STRING (local) must be set"
                 + (", not both" if has_account else "")
+            )
+        if has_connection and values["ingress_account_name"] is not None:
+            reader.problems.append(
+                "INGRESS_ACCOUNT_NAME applies only with ARCHIVE_ACCOUNT_NAME (managed identity); "
+                "ARCHIVE_STORAGE_CONNECTION_STRING reaches one account for everything"
             )
         if reader.problems:
             raise SettingsError(reader.problems)
