@@ -45,7 +45,7 @@ _ACCOUNT_NAME = re.compile(r"^[a-z0-9]{3,24}$")
 _QUEUE_RETRIES = 2
 NETWORK_MODES = ("public", "private")
 PRIVATE_QUEUE_SKIP = (
-    "the archive account refuses public network access (NETWORK_MODE private); run the smoke "
+    "the ingress account admits no network (NETWORK_MODE private); run the smoke "
     "test inside the VNet with --queue-service-url to check the events queue"
 )
 
