@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any
+from typing import Any, Protocol
 
 import pulumi
 from pulumi_azure_native import storage
@@ -211,6 +211,60 @@ def ingress_lifecycle_rules(
     ]
 
 
+class _AccountArgs(Protocol):
+    """What every account's Args share (:class:`ArchiveStorageArgs` and its siblings)."""
+
+    resource_group_name: pulumi.Input[str]
+    location: str
+    tags: dict[str, str]
+    sku: str
+    network_access: NetworkAccess
+    soft_delete_days: int
+
+
+def _protected_account(
+    name: str, args: _AccountArgs, opts: pulumi.ResourceOptions
+) -> tuple[storage.StorageAccount, storage.BlobServiceProperties]:
+    """A hardened account and its blob service with soft delete and versioning."""
+    account = storage.StorageAccount(
+        name,
+        **hardened_account_args(
+            resource_group_name=args.resource_group_name,
+            location=args.location,
+            sku=args.sku,
+            tags=args.tags,
+            network_access=args.network_access,
+        ),
+        opts=opts,
+    )
+    blob_service = storage.BlobServiceProperties(
+        f"{name}-blob-service",
+        account_name=account.name,
+        resource_group_name=args.resource_group_name,
+        blob_services_name="default",
+        **blob_protection_args(args.soft_delete_days),
+        opts=opts,
+    )
+    return account, blob_service
+
+
+def _lifecycle_policy(
+    name: str,
+    account_name: pulumi.Input[str],
+    resource_group_name: pulumi.Input[str],
+    rules: list[storage.ManagementPolicyRuleArgsDict],
+    opts: pulumi.ResourceOptions,
+) -> storage.ManagementPolicy:
+    return storage.ManagementPolicy(
+        f"{name}-lifecycle",
+        account_name=account_name,
+        resource_group_name=resource_group_name,
+        management_policy_name="default",
+        policy=storage.ManagementPolicySchemaArgsDict(rules=rules),
+        opts=opts,
+    )
+
+
 @dataclass
 class ArchiveStorageArgs:
     """Inputs of :class:`ArchiveStorage`."""
@@ -253,27 +307,9 @@ class ArchiveStorage(pulumi.ComponentResource):
         # Retaining only the account would still let destroy delete its containers (and with
         # them the recordings), so every child that holds data is retained as well.
         child = pulumi.ResourceOptions(parent=self, retain_on_delete=args.retain_on_destroy)
-        self.account = storage.StorageAccount(
-            name,
-            **hardened_account_args(
-                resource_group_name=args.resource_group_name,
-                location=args.location,
-                sku=args.sku,
-                tags=args.tags,
-                network_access=args.network_access,
-            ),
-            opts=child,
-        )
+        self.account, blob_service = _protected_account(name, args, child)
         account_name = self.account.name
         rg = args.resource_group_name
-        blob_service = storage.BlobServiceProperties(
-            f"{name}-blob-service",
-            account_name=account_name,
-            resource_group_name=rg,
-            blob_services_name="default",
-            **blob_protection_args(args.soft_delete_days),
-            opts=child,
-        )
         in_blob_service = pulumi.ResourceOptions.merge(
             child, pulumi.ResourceOptions(depends_on=[blob_service])
         )
@@ -292,14 +328,7 @@ class ArchiveStorage(pulumi.ComponentResource):
             table_name=REGISTRY_TABLE,
             opts=child,
         )
-        storage.ManagementPolicy(
-            f"{name}-lifecycle",
-            account_name=account_name,
-            resource_group_name=rg,
-            management_policy_name="default",
-            policy=storage.ManagementPolicySchemaArgsDict(rules=args.lifecycle),
-            opts=child,
-        )
+        _lifecycle_policy(name, account_name, rg, args.lifecycle, child)
         self.immutability_policy = None
         if args.immutability_days > 0:
             self.immutability_policy = storage.BlobContainerImmutabilityPolicy(
@@ -365,27 +394,9 @@ class IngressStorage(pulumi.ComponentResource):
     ) -> None:
         super().__init__("acsrec:index:IngressStorage", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        self.account = storage.StorageAccount(
-            name,
-            **hardened_account_args(
-                resource_group_name=args.resource_group_name,
-                location=args.location,
-                sku=args.sku,
-                tags=args.tags,
-                network_access=args.network_access,
-            ),
-            opts=child,
-        )
+        self.account, blob_service = _protected_account(name, args, child)
         account_name = self.account.name
         rg = args.resource_group_name
-        blob_service = storage.BlobServiceProperties(
-            f"{name}-blob-service",
-            account_name=account_name,
-            resource_group_name=rg,
-            blob_services_name="default",
-            **blob_protection_args(args.soft_delete_days),
-            opts=child,
-        )
         self.dead_letter_container = storage.BlobContainer(
             f"{name}-{DEAD_LETTER_CONTAINER}",
             account_name=account_name,
@@ -404,14 +415,7 @@ class IngressStorage(pulumi.ComponentResource):
             )
             for queue in (EVENTS_QUEUE, POISON_QUEUE)
         )
-        storage.ManagementPolicy(
-            f"{name}-lifecycle",
-            account_name=account_name,
-            resource_group_name=rg,
-            management_policy_name="default",
-            policy=storage.ManagementPolicySchemaArgsDict(rules=args.lifecycle),
-            opts=child,
-        )
+        _lifecycle_policy(name, account_name, rg, args.lifecycle, child)
         self.account_name = account_name
         self.account_id = self.account.id
         self.queue_endpoint = self.account.primary_endpoints.queue
@@ -447,25 +451,7 @@ class RuntimeStorage(pulumi.ComponentResource):
     ) -> None:
         super().__init__("acsrec:index:RuntimeStorage", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        self.account = storage.StorageAccount(
-            name,
-            **hardened_account_args(
-                resource_group_name=args.resource_group_name,
-                location=args.location,
-                sku=args.sku,
-                tags=args.tags,
-                network_access=args.network_access,
-            ),
-            opts=child,
-        )
-        blob_service = storage.BlobServiceProperties(
-            f"{name}-blob-service",
-            account_name=self.account.name,
-            resource_group_name=args.resource_group_name,
-            blob_services_name="default",
-            **blob_protection_args(args.soft_delete_days),
-            opts=child,
-        )
+        self.account, blob_service = _protected_account(name, args, child)
         self.deployment_container = storage.BlobContainer(
             f"{name}-{DEPLOYMENT_CONTAINER}",
             account_name=self.account.name,

@@ -259,6 +259,20 @@ def _account(stack: list[StackResource], label: str) -> StackResource:
     return found
 
 
+def _assert_only_network_violation(label: str, props: dict[str, Any], message: str) -> None:
+    """The account ``label`` with ``props`` breaks the no-public-network rule, and only it."""
+    stack = private_stack()
+    account = _account(stack, label)
+    stack = _replaced(
+        stack, StackResource(account.type_, account.urn, {**examples.storage_account(), **props})
+    )
+    found = baseline.stack_violations(stack)
+    assert set(found) == {"private-storage-no-public-network"}
+    [violation] = found["private-storage-no-public-network"]
+    assert violation.urn == account.urn
+    assert message in violation.message
+
+
 def test_private_stack_with_closed_storage_and_all_endpoints_is_compliant() -> None:
     stack = private_stack()
     assert baseline.stack_violations(stack) == {}
@@ -284,16 +298,7 @@ def test_an_account_beyond_the_ingress_must_disable_public_network_access(
 ) -> None:
     """The landing-zone policy b2982f36 refuses any account with public network access: only
     the ingress account, which holds no media, keeps it (behind its firewall)."""
-    stack = private_stack()
-    account = _account(stack, label)
-    stack = _replaced(
-        stack, StackResource(account.type_, account.urn, {**examples.storage_account(), **props})
-    )
-    found = baseline.stack_violations(stack)
-    assert set(found) == {"private-storage-no-public-network"}
-    [violation] = found["private-storage-no-public-network"]
-    assert violation.urn == account.urn
-    assert "it must be 'Disabled'" in violation.message
+    _assert_only_network_violation(label, props, "it must be 'Disabled'")
 
 
 @pytest.mark.parametrize(
@@ -316,16 +321,7 @@ def test_an_account_beyond_the_ingress_must_disable_public_network_access(
 def test_an_ingress_account_reachable_from_networks_is_a_violation(
     props: dict[str, Any], message: str
 ) -> None:
-    stack = private_stack()
-    account = _account(stack, "ingress")
-    stack = _replaced(
-        stack, StackResource(account.type_, account.urn, {**examples.storage_account(), **props})
-    )
-    found = baseline.stack_violations(stack)
-    assert set(found) == {"private-storage-no-public-network"}
-    [violation] = found["private-storage-no-public-network"]
-    assert violation.urn == account.urn
-    assert message in violation.message
+    _assert_only_network_violation("ingress", props, message)
 
 
 @pytest.mark.parametrize(
