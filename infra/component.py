@@ -30,16 +30,20 @@ from infra.storage import (
     RUNTIME_ZONE_REDUNDANT_SKU,
     ArchiveStorage,
     ArchiveStorageArgs,
+    IngressStorage,
+    IngressStorageArgs,
     NetworkAccess,
     RuntimeStorage,
     RuntimeStorageArgs,
+    ingress_lifecycle_rules,
     lifecycle_rules,
 )
 
-#: Sub-resources each account is reached on in the private mode: the app's blob, queue and table
-#: calls on the archive (infra/data_access.py), and blob only on the runtime account (host keys,
-#: leases and the Flex deployment package; Microsoft's Flex VNet sample enables only blob too).
-ARCHIVE_SUB_RESOURCES = ("blob", "queue", "table")
+#: Sub-resources each account is reached on in the private mode (infra/data_access.py): blob for
+#: recordings and manifests and table for the registry on the archive; queue for the events and
+#: poison queues and blob for the dead letters on the ingress account.
+ARCHIVE_SUB_RESOURCES = ("blob", "table")
+INGRESS_SUB_RESOURCES = ("blob", "queue")
 #: Blob for host keys, leases and the deployment package; table for the host's diagnostic events.
 RUNTIME_SUB_RESOURCES = ("blob", "table")
 
@@ -55,13 +59,14 @@ class CallRecordingArgs:
 
 
 class CallRecording(pulumi.ComponentResource):
-    """ACS + Event Grid + queue + archiver Function App + archive storage + monitoring."""
+    """ACS + Event Grid + ingress queue + archiver Function App + archive storage + monitoring."""
 
     api_base_url: pulumi.Output[str]
     function_app_name: pulumi.Output[str]
     acs_endpoint: pulumi.Output[str]
     acs_resource_id: pulumi.Output[str]
     archive_account_name: pulumi.Output[str]
+    ingress_account_name: pulumi.Output[str]
     recordings_container_url: pulumi.Output[str]
     resource_group_name: pulumi.Output[str]
     network: RecordingNetwork | None
@@ -88,6 +93,8 @@ class CallRecording(pulumi.ComponentResource):
             CommunicationArgs(rg_name, cfg.data_location, observability.workspace.id, tags),
             child,
         )
+        # The accounts the app alone reaches refuse public networks in the private mode.
+        private_only = NetworkAccess.PRIVATE_ENDPOINTS_ONLY if cfg.private else NetworkAccess.OPEN
         archive = ArchiveStorage(
             f"{prefix}arch",
             ArchiveStorageArgs(
@@ -99,13 +106,30 @@ class CallRecording(pulumi.ComponentResource):
                     cold_after_days=cfg.cold_after_days,
                     archive_after_days=cfg.archive_after_days,
                     retention_days=cfg.retention_days,
-                    dead_letter_retention_days=cfg.dead_letter_retention_days,
                     version_retention_days=cfg.version_retention_days,
                 ),
                 soft_delete_days=cfg.soft_delete_retention_days,
                 immutability_days=cfg.immutability_days,
                 lock_immutability=cfg.lock_immutability,
                 retain_on_destroy=cfg.retain_archive_on_destroy,
+                network_access=private_only,
+            ),
+            child,
+        )
+        small_sku = RUNTIME_ZONE_REDUNDANT_SKU if cfg.zone_redundant else RUNTIME_SKU
+        ingress = IngressStorage(
+            f"{prefix}ingr",
+            IngressStorageArgs(
+                resource_group_name=rg_name,
+                location=cfg.location,
+                tags=tags,
+                lifecycle=ingress_lifecycle_rules(
+                    dead_letter_retention_days=cfg.dead_letter_retention_days,
+                    version_retention_days=cfg.version_retention_days,
+                ),
+                soft_delete_days=cfg.soft_delete_retention_days,
+                sku=small_sku,
+                # Event Grid delivers through a storage firewall only as a trusted service.
                 network_access=(
                     NetworkAccess.TRUSTED_SERVICES_ONLY if cfg.private else NetworkAccess.OPEN
                 ),
@@ -115,17 +139,11 @@ class CallRecording(pulumi.ComponentResource):
         runtime = RuntimeStorage(
             f"{prefix}host",
             RuntimeStorageArgs(
-                rg_name,
-                cfg.location,
-                tags,
-                sku=RUNTIME_ZONE_REDUNDANT_SKU if cfg.zone_redundant else RUNTIME_SKU,
-                network_access=(
-                    NetworkAccess.PRIVATE_ENDPOINTS_ONLY if cfg.private else NetworkAccess.OPEN
-                ),
+                rg_name, cfg.location, tags, sku=small_sku, network_access=private_only
             ),
             child,
         )
-        self.network = self._network(cfg, rg_name, archive, runtime, child)
+        self.network = self._network(cfg, rg_name, archive, ingress, runtime, child)
         events_topic = (
             RecordingEventsTopic(
                 f"{prefix}-recording-events",
@@ -147,7 +165,8 @@ class CallRecording(pulumi.ComponentResource):
             acs_resource_id=acs.id,
             acs_immutable_resource_id=acs.immutable_resource_id,
             archive_account_name=archive.account_name,
-            archive_queue_endpoint=archive.queue_endpoint,
+            ingress_account_name=ingress.account_name,
+            ingress_queue_endpoint=ingress.queue_endpoint,
             runtime_account_name=runtime.account_name,
             app_insights_connection_string=observability.app_insights.connection_string,
             delete_from_acs_after_archive=cfg.delete_from_acs_after_archive,
@@ -171,9 +190,9 @@ class CallRecording(pulumi.ComponentResource):
                 runtime_account_id=runtime.account_id,
                 recordings_container_id=archive.recordings_container.id,
                 archive_account_id=archive.account_id,
-                events_queue_id=archive.events_queue.id,
-                poison_queue_id=archive.poison_queue.id,
-                dead_letter_container_id=archive.dead_letter_container.id,
+                events_queue_id=ingress.events_queue.id,
+                poison_queue_id=ingress.poison_queue.id,
+                dead_letter_container_id=ingress.dead_letter_container.id,
                 registry_table_id=archive.registry_table.id,
                 acs_id=acs.id,
                 app_insights_id=observability.app_insights.id,
@@ -197,9 +216,9 @@ class CallRecording(pulumi.ComponentResource):
             EventsArgs(
                 resource_group_name=rg_name,
                 acs_id=acs.id,
-                archive_account_id=archive.account_id,
-                events_queue_id=archive.events_queue.id,
-                dead_letter_container_id=archive.dead_letter_container.id,
+                ingress_account_id=ingress.account_id,
+                events_queue_id=ingress.events_queue.id,
+                dead_letter_container_id=ingress.dead_letter_container.id,
                 workspace_id=observability.workspace.id,
                 tags=tags,
                 max_delivery_attempts=cfg.event_max_delivery_attempts,
@@ -242,6 +261,7 @@ class CallRecording(pulumi.ComponentResource):
         self.acs_endpoint = acs.endpoint
         self.acs_resource_id = acs.id
         self.archive_account_name = archive.account_name
+        self.ingress_account_name = ingress.account_name
         self.recordings_container_url = archive.blob_endpoint.apply(
             lambda endpoint: f"{endpoint.rstrip('/')}/{RECORDINGS_CONTAINER}"
         )
@@ -260,6 +280,7 @@ class CallRecording(pulumi.ComponentResource):
         cfg: RecordingConfig,
         rg_name: pulumi.Input[str],
         archive: ArchiveStorage,
+        ingress: IngressStorage,
         runtime: RuntimeStorage,
         child: pulumi.ResourceOptions,
     ) -> RecordingNetwork | None:
@@ -274,6 +295,7 @@ class CallRecording(pulumi.ComponentResource):
                 tags=cfg.resource_tags,
                 endpoints=[
                     EndpointTarget("archive", archive.account_id, ARCHIVE_SUB_RESOURCES),
+                    EndpointTarget("ingress", ingress.account_id, INGRESS_SUB_RESOURCES),
                     EndpointTarget("runtime", runtime.account_id, RUNTIME_SUB_RESOURCES),
                 ],
                 vnet_address_space=cfg.vnet_address_space,
@@ -312,6 +334,7 @@ class CallRecording(pulumi.ComponentResource):
             "ACS_ENDPOINT": self.acs_endpoint,
             "ACS_RESOURCE_ID": self.acs_resource_id,
             "ARCHIVE_ACCOUNT_NAME": self.archive_account_name,
+            "INGRESS_ACCOUNT_NAME": self.ingress_account_name,
             "RECORDINGS_CONTAINER_URL": self.recordings_container_url,
             "EVENTS_QUEUE": self.events_queue,
             "POISON_QUEUE": self.poison_queue,

@@ -763,7 +763,8 @@ CONFIG_FIELDS: tuple[ConfigField, ...] = (
         "existingPrivateDnsZoneIds",
         "object",
         {},
-        "JSON object: privatelink.{blob,queue,table}.core.windows.net to zone id; private only",
+        "JSON object: all of privatelink.{blob,queue,table}.core.windows.net to zone id, or none; "
+        "private only, with existingVnetId",
         "Register the endpoints in these existing zones (linked by you) instead of creating "
         "and linking zones.",
         _parse_dns_zone_ids,
@@ -1022,6 +1023,7 @@ def _check_network(cfg: RecordingConfig) -> None:
                     key, f"{key} ({value!r}) applies only to network: private (network is public)"
                 )
     _check_existing_vnet(cfg)
+    _check_existing_dns_zones(cfg)
     if not cfg.existing_vnet_id:
         _check_subnets(cfg)
     if (cfg.api_allowed_ip_ranges or cfg.api_allowed_service_tags) and (
@@ -1062,6 +1064,29 @@ def _check_existing_vnet(cfg: RecordingConfig) -> None:
         for key, name in subnets:
             if name:
                 raise ConfigError(key, f"{key} ({name!r}) needs existingVnetId (its VNet)")
+
+
+def _check_existing_dns_zones(cfg: RecordingConfig) -> None:
+    """Existing zones belong to a landing zone's hub, which links them to its VNets: they come
+    with the hub's spoke (existingVnetId), and all together, since a zone this program created
+    beside them would shadow or clash with the hub's zone of the same name."""
+    zones = cfg.existing_private_dns_zone_ids
+    if not zones:
+        return
+    if not cfg.existing_vnet_id:
+        raise ConfigError(
+            "existingPrivateDnsZoneIds",
+            "existingPrivateDnsZoneIds needs existingVnetId: existing zones are linked by their "
+            "owner to its own VNets, so the VNet this program creates would never resolve them",
+        )
+    missing = [zone for zone in STORAGE_PRIVATE_DNS_ZONES.values() if zone not in zones]
+    if missing:
+        raise ConfigError(
+            "existingPrivateDnsZoneIds",
+            f"existingPrivateDnsZoneIds (missing {', '.join(missing)}) must hold all of "
+            f"{', '.join(STORAGE_PRIVATE_DNS_ZONES.values())} or none: the stack reaches storage "
+            "on all three",
+        )
 
 
 def _check_subnets(cfg: RecordingConfig) -> None:

@@ -43,9 +43,9 @@ class Scope(Enum):
     RUNTIME_TABLES = "runtime storage account's tables"
     ARCHIVE_ACCOUNT = "archive storage account"
     RECORDINGS_CONTAINER = "recordings container"
-    DEAD_LETTER_CONTAINER = "event-deadletter container"
-    EVENTS_QUEUE = "recording-events queue"
-    POISON_QUEUE = "recording-events-poison queue"
+    DEAD_LETTER_CONTAINER = "event-deadletter container (ingress account)"
+    EVENTS_QUEUE = "recording-events queue (ingress account)"
+    POISON_QUEUE = "recording-events-poison queue (ingress account)"
     REGISTRY_TABLE = "recordings table"
     EVENTS_TOPIC = "recording-events custom topic (publishEvents)"
 

@@ -11,6 +11,11 @@ because the deployment service, acting as the app's identity, gets a storage 403
 the package to the deployment container (seen in public reports of first azd and Core Tools
 deployments; a retry a minute later succeeds): such a deployment is published again, with a
 bounded backoff, and each retry is reported on stderr and in the resource's ``notes`` output.
+The note does not claim a cause: in ``network: private`` the same 403 also comes from the
+deployment account's firewall when the app resolves its public address (private DNS zone not
+linked to the VNet, a custom DNS server that does not forward ``privatelink`` names) or its
+private endpoint is not approved; those do not heal by waiting, and the README's failure table
+says where to look.
 A 404 from the status endpoint is waited out a few times, as Microsoft's azd client does (the
 deployment may not be registered yet, or the worker is recycling); 404s that persist after the
 deployment was seen are checked against ``/api/deployments/latest`` and, failing that, taken
@@ -74,7 +79,8 @@ class DeploymentError(RuntimeError):
 
 
 class StorageNotYetAuthorizedError(DeploymentError):
-    """The deployment failed because storage refused the app's identity (RBAC propagating)."""
+    """The deployment failed because storage refused the app: RBAC still propagating, or (private
+    mode) a firewall refusing a request that did not come through the private endpoint."""
 
 
 class CachedTokenSource:
@@ -160,8 +166,9 @@ class OneDeployClient:
                 delay = delays.pop(0)
                 self._note(
                     f"deployment {deployment_id or 'latest'} failed on a storage authorization "
-                    f"error while the app's role assignments propagate; publishing again in "
-                    f"{delay:.0f} s ({error})"
+                    f"error (new role assignments still propagating, or in a private stack a "
+                    f"storage firewall or DNS refusal); publishing again in {delay:.0f} s "
+                    f"({error})"
                 )
                 self.sleep(delay)
                 continue

@@ -1,5 +1,7 @@
 """Event Grid: the ACS system topic and the subscription that drops recording events into the
-archive queue, delivered and dead-lettered with the topic's own identity (shared keys are off).
+ingress account's events queue, delivered and dead-lettered with the topic's own system-assigned
+identity (shared keys are off, and only that identity passes a storage firewall as a trusted
+service).
 """
 
 from __future__ import annotations
@@ -29,8 +31,8 @@ class EventsArgs:
     """Required. Resource group."""
     acs_id: pulumi.Input[str]
     """Required. ACS resource whose events are routed."""
-    archive_account_id: pulumi.Input[str]
-    """Required. Archive account holding the queue and the dead-letter container."""
+    ingress_account_id: pulumi.Input[str]
+    """Required. Ingress account holding the events queue and the dead-letter container."""
     events_queue_id: pulumi.Input[str]
     """Required. Queue resource id (scope of the sender grant)."""
     dead_letter_container_id: pulumi.Input[str]
@@ -98,7 +100,7 @@ class RecordingEvents(pulumi.ComponentResource):
                 identity=identity,
                 destination=eventgrid.StorageQueueEventSubscriptionDestinationArgs(
                     endpoint_type="StorageQueue",
-                    resource_id=args.archive_account_id,
+                    resource_id=args.ingress_account_id,
                     queue_name=EVENTS_QUEUE,
                     queue_message_time_to_live_in_seconds=QUEUE_MESSAGE_TTL_SECONDS,
                 ),
@@ -111,7 +113,7 @@ class RecordingEvents(pulumi.ComponentResource):
                 identity=identity,
                 dead_letter_destination=eventgrid.StorageBlobDeadLetterDestinationArgs(
                     endpoint_type="StorageBlob",
-                    resource_id=args.archive_account_id,
+                    resource_id=args.ingress_account_id,
                     blob_container_name=DEAD_LETTER_CONTAINER,
                 ),
             ),

@@ -34,6 +34,11 @@ EVENT_GRID_TOPIC = "azure-native:eventgrid:Topic"
 ROLE_ASSIGNMENT = "azure-native:authorization:RoleAssignment"
 ROLE_DEFINITION = "azure-native:authorization:RoleDefinition"
 PRIVATE_ENDPOINT = "azure-native:network:PrivateEndpoint"
+QUEUE = "azure-native:storage:Queue"
+TABLE = "azure-native:storage:Table"
+EVENT_SUBSCRIPTION_TYPES = (SYSTEM_TOPIC_EVENT_SUBSCRIPTION, EVENT_SUBSCRIPTION)
+#: Event Grid destinations in a storage account (behind its firewall in a private stack).
+STORAGE_ENDPOINT_TYPES = ("StorageQueue", "StorageBlob")
 
 REQUIRED_TAGS = ("app", "environment", "managed-by")
 
@@ -682,12 +687,6 @@ def check_web_app_credentials_present(resources: Sequence[StackResource]) -> lis
     return violations
 
 
-#: Storage sub-resources the app reaches on the account that holds recordings (blob: media and
-#: manifests; queue: the events and poison queues; table: the registry): in a private stack each
-#: needs a private endpoint, or the app cannot reach it once the firewall denies the public path.
-RECORDINGS_ACCOUNT_SUB_RESOURCES = ("blob", "queue", "table")
-
-
 def is_private_stack(resources: Sequence[StackResource]) -> bool:
     """A stack is private when it has a private endpoint or a VNet-integrated web app.
 
@@ -699,15 +698,56 @@ def is_private_stack(resources: Sequence[StackResource]) -> bool:
     )
 
 
-def _public_path_open(props: Mapping[str, Any]) -> str | None:
-    """Why the account's public endpoint admits ordinary networks, or None when it does not.
+def _children(
+    resources: Sequence[StackResource], account: StackResource, type_: str
+) -> list[StackResource]:
+    return [
+        c for c in _of_type(resources, type_) if _linked(c, account, "accountName", "accountName")
+    ]
 
-    Closed means ``publicNetworkAccess: Disabled``, or a firewall that denies by default with no
-    IP or VNet rule (trusted Azure services may still pass: Event Grid needs that).
+
+def _dead_letter_container_names(resources: Sequence[StackResource]) -> set[str]:
+    """Containers an event subscription dead-letters to (by name: ids are unknown in preview)."""
+    names: set[str] = set()
+    for subscription in _of_type(resources, *EVENT_SUBSCRIPTION_TYPES):
+        path = _dead_letter_path(subscription.props)
+        if path is not None:
+            name = _known_str(get_path(subscription.props, f"{path}.blobContainerName")[1])
+            if name is not None:
+                names.add(name)
+    return names
+
+
+def is_ingress_account(account: StackResource, resources: Sequence[StackResource]) -> bool:
+    """True for an account that holds only queues and dead-letter containers: what Event Grid
+    writes. Such an account holds no media and no registry, so it alone may keep a firewall that
+    admits trusted Azure services (Event Grid's only way through a storage firewall)."""
+    if _children(resources, account, TABLE):
+        return False
+    queues = _children(resources, account, QUEUE)
+    containers = _children(resources, account, BLOB_CONTAINER)
+    dead_letters = _dead_letter_container_names(resources)
+    for container in containers:
+        if _known_str(container.props.get("containerName")) not in dead_letters:
+            return False
+    return bool(queues or containers)
+
+
+def _public_path_open(props: Mapping[str, Any], *, ingress: bool) -> str | None:
+    """Why the account's public endpoint admits more than it may, or None when it does not.
+
+    Closed means ``publicNetworkAccess: Disabled``; the ingress account may instead keep a
+    firewall that denies by default with no IP or VNet rule (trusted Azure services pass).
     """
     access = props.get("publicNetworkAccess")
     if access == "Disabled" or is_unknown(access):
         return None
+    if not ingress:
+        return (
+            f"publicNetworkAccess is {access!r}; in a private stack it must be 'Disabled' (only "
+            "an account holding nothing but queues and a dead-letter container may admit "
+            "trusted services through a firewall)"
+        )
     present, rules = get_path(props, "networkRuleSet")
     if not present:
         return (
@@ -731,12 +771,13 @@ def _public_path_open(props: Mapping[str, Any]) -> str | None:
 
 
 def check_private_storage_network(resources: Sequence[StackResource]) -> list[StackViolation]:
-    """In a private stack no storage account is reachable from ordinary public networks."""
+    """In a private stack every storage account refuses public network access, except the
+    ingress account, whose firewall admits trusted Azure services and no network."""
     if not is_private_stack(resources):
         return []
     violations = []
     for account in _of_type(resources, STORAGE_ACCOUNT):
-        reason = _public_path_open(account.props)
+        reason = _public_path_open(account.props, ingress=is_ingress_account(account, resources))
         if reason is not None:
             name = account.urn.rsplit("::", 1)[-1]
             violations.append(StackViolation(f"storage account {name}: {reason}", account.urn))
@@ -752,32 +793,86 @@ def _endpoint_group_ids(endpoint: StackResource) -> set[str]:
     return found
 
 
-def check_private_recordings_endpoints(
-    resources: Sequence[StackResource],
-) -> list[StackViolation]:
-    """In a private stack the account holding recordings has a private endpoint for each
-    sub-resource the app uses there."""
+def required_sub_resources(account: StackResource, resources: Sequence[StackResource]) -> list[str]:
+    """The sub-resources the app reaches ``account`` on, each needing a private endpoint.
+
+    Blob on every account (media, dead letters, host keys and the deployment package); queue
+    where the account holds queues; table everywhere but the ingress account: the registry is a
+    table of the recordings account, and the Functions host writes its diagnostic events to
+    tables of its own account, which it creates at run time (the pack cannot see them).
+    """
+    ingress = is_ingress_account(account, resources)
+    required = ["blob"]
+    if ingress or _children(resources, account, QUEUE):
+        required.append("queue")
+    if not ingress:
+        required.append("table")
+    return required
+
+
+def check_private_storage_endpoints(resources: Sequence[StackResource]) -> list[StackViolation]:
+    """In a private stack every storage account has a private endpoint for each sub-resource the
+    app uses there: with the public path closed, it has no other way in."""
     if not is_private_stack(resources):
         return []
     endpoints = list(_of_type(resources, PRIVATE_ENDPOINT))
     violations = []
-    for account in recording_accounts(resources):
-        if account is None:
-            continue
+    for account in _of_type(resources, STORAGE_ACCOUNT):
         covered: set[str] = set()
         for endpoint in endpoints:
             if account.urn in endpoint.dependencies:
                 covered |= _endpoint_group_ids(endpoint)
-        missing = [s for s in RECORDINGS_ACCOUNT_SUB_RESOURCES if s not in covered]
+        missing = [s for s in required_sub_resources(account, resources) if s not in covered]
         if missing:
             violations.append(
                 StackViolation(
-                    f"storage account {account.urn.rsplit('::', 1)[-1]} holds recordings but has "
-                    f"no private endpoint for {', '.join(missing)} ({PRIVATE_ENDPOINT} with that "
-                    "group id)",
+                    f"storage account {account.urn.rsplit('::', 1)[-1]} has no private endpoint "
+                    f"for {', '.join(missing)} ({PRIVATE_ENDPOINT} with that group id)",
                     account.urn,
                 )
             )
+    return violations
+
+
+def _identity_problems(props: Mapping[str, Any], wrapper: str, plain: str, what: str) -> list[str]:
+    if get_path(props, plain)[0]:
+        return [
+            f"{plain} is set; in a private stack {what} must use {wrapper} with a SystemAssigned "
+            "identity (a storage firewall admits Event Grid only as a trusted service with it)"
+        ]
+    present, kind = get_path(props, f"{wrapper}.identity.type")
+    if present and not is_unknown(kind) and kind != "SystemAssigned":
+        return [
+            f"{wrapper}.identity.type is {kind!r}; it must be 'SystemAssigned' in a private stack "
+            "(a user-assigned identity never passes a storage firewall)"
+        ]
+    return []
+
+
+def check_private_event_delivery_identity(
+    resources: Sequence[StackResource],
+) -> list[StackViolation]:
+    """In a private stack Event Grid delivers to storage and dead-letters with the topic's
+    system-assigned identity: the only identity a firewall's trusted-service exception admits."""
+    if not is_private_stack(resources):
+        return []
+    violations = []
+    for subscription in _of_type(resources, *EVENT_SUBSCRIPTION_TYPES):
+        props = subscription.props
+        problems = _identity_problems(
+            props, "deadLetterWithResourceIdentity", "deadLetterDestination", "dead-lettering"
+        )
+        kind = _known_str(
+            get_path(props, "deliveryWithResourceIdentity.destination.endpointType")[1]
+        ) or _known_str(get_path(props, "destination.endpointType")[1])
+        if kind in STORAGE_ENDPOINT_TYPES:
+            problems += _identity_problems(
+                props, "deliveryWithResourceIdentity", "destination", "delivery to storage"
+            )
+        name = subscription.urn.rsplit("::", 1)[-1]
+        violations += [
+            StackViolation(f"event subscription {name}: {p}", subscription.urn) for p in problems
+        ]
     return violations
 
 
@@ -822,14 +917,22 @@ STACK_RULES: tuple[StackRule, ...] = (
     ),
     StackRule(
         "private-storage-no-public-network",
-        "Private stacks: no storage account admits ordinary public networks (public network "
-        "access disabled, or a deny-by-default firewall with no IP or VNet rule).",
+        "Private stacks: every storage account has public network access disabled, except one "
+        "holding only queues and dead-letter containers, which may keep a deny-by-default "
+        "firewall with no IP or VNet rule (trusted services only).",
         check_private_storage_network,
     ),
     StackRule(
-        "private-recordings-endpoints-present",
-        "Private stacks: the recordings account has a private endpoint for blob, queue and table.",
-        check_private_recordings_endpoints,
+        "private-storage-endpoints-present",
+        "Private stacks: every storage account has a private endpoint for each sub-resource the "
+        "app uses there (blob; queue where it holds queues; table except on the ingress account).",
+        check_private_storage_endpoints,
+    ),
+    StackRule(
+        "private-event-delivery-system-identity",
+        "Private stacks: Event Grid delivers to storage and dead-letters with the topic's "
+        "system-assigned identity.",
+        check_private_event_delivery_identity,
     ),
     StackRule(
         "private-web-apps-vnet-integrated",

@@ -54,8 +54,9 @@ def read_settings(tool: str, connection_string: str | None = None) -> Settings |
             f"{tool}: the Function App's settings are missing or invalid:\n{problems}\n"
             f"{tool} reads the same environment variables as the Function App (README, "
             '"Operations"). For `make up`\'s stack: `source .local/up.env` (or the file given '
-            "as ENV_FILE). For Azure: ACS_ENDPOINT, ACS_RESOURCE_ID, ACS_IMMUTABLE_RESOURCE_ID "
-            "and ARCHIVE_ACCOUNT_NAME from the Function App's settings, with your own `az login`.",
+            "as ENV_FILE). For Azure: ACS_ENDPOINT, ACS_RESOURCE_ID, ACS_IMMUTABLE_RESOURCE_ID, "
+            "ARCHIVE_ACCOUNT_NAME and INGRESS_ACCOUNT_NAME from the Function App's settings, with "
+            "your own `az login`.",
             file=sys.stderr,
         )
         return None

@@ -64,17 +64,24 @@ _PUBLIC_STORAGE = (
     "network: public keeps the public endpoints reachable (Entra ID only, shared keys off, "
     "least-privilege roles); network: private closes them"
 )
-_ARCHIVE_TRUSTED = (
-    "Event Grid must still deliver to the events queue and dead-letter into this account; "
-    "behind a firewall that works only through the trusted-services exception with the topic's "
-    "system identity (Azure Event Grid, 'Storage queue as an event handler'), so the account "
-    "keeps publicNetworkAccess Enabled with defaultAction Deny, no IP or VNet rule and "
-    "bypass AzureServices; the app reaches it through private endpoints"
+_INGRESS_TRUSTED = (
+    "Event Grid must deliver to the events queue and dead-letter into this account; behind a "
+    "firewall that works only through the trusted-services exception with the topic's system "
+    "identity (Azure Event Grid, 'Storage queue as an event handler'), so this account alone "
+    "keeps publicNetworkAccess Enabled with defaultAction Deny, no IP or VNet rule and bypass "
+    "AzureServices; it holds no media, only event notifications and dead letters, and the app "
+    "reaches it through private endpoints"
 )
-_RUNTIME_NO_BYPASS = (
+_NO_BYPASS = (
     "bypass None on purpose: publicNetworkAccess is Disabled and no Azure service needs this "
-    "account (Microsoft's Flex VNet sample does the same); the check's aim, letting platform "
-    "services through a firewall, does not apply"
+    "account (Event Grid writes to the ingress account; Microsoft's Flex VNet sample does the "
+    "same for the host's account); the check's aim, letting platform services through a "
+    "firewall, does not apply"
+)
+_INGRESS_REPLICATION = (
+    "the ingress account holds events in flight (a week at most) and dead letters that expire "
+    "after deadLetterRetentionDays; the recordings they point at stay in ACS for 24 hours, so "
+    "a paired-region copy would outlive what it could fetch; it is ZRS with zoneRedundant"
 )
 
 #: (stack, check id, resource role) -> why the finding is accepted.
@@ -91,17 +98,19 @@ ACCEPTED: dict[tuple[str, str, str], str] = {
         )
     },
     **{(stack, "CKV_AZURE_206", "runtime account"): _RUNTIME_REPLICATION for stack in STACKS},
+    **{(stack, "CKV_AZURE_206", "ingress account"): _INGRESS_REPLICATION for stack in STACKS},
     **{
         ("public", check, role): _PUBLIC_STORAGE
         for check in ("CKV_AZURE_59", "CKV_AZURE_35", "CKV_AZURE_36")
-        for role in ("archive account", "runtime account")
+        for role in ("archive account", "ingress account", "runtime account")
     },
     ("public", "CKV_AZURE_225", "plan"): (
         "zoneRedundant is off by default (not every Flex region has zones, and it may keep "
         "instances warm); the private example stack turns it on"
     ),
-    ("private", "CKV_AZURE_59", "archive account"): _ARCHIVE_TRUSTED,
-    ("private", "CKV_AZURE_36", "runtime account"): _RUNTIME_NO_BYPASS,
+    ("private", "CKV_AZURE_59", "ingress account"): _INGRESS_TRUSTED,
+    ("private", "CKV_AZURE_36", "archive account"): _NO_BYPASS,
+    ("private", "CKV_AZURE_36", "runtime account"): _NO_BYPASS,
 }
 
 
@@ -144,7 +153,10 @@ def role_of(resource: str) -> str:
     split = resource.find(".", resource.find("/"))
     arm_type, name = resource[:split], resource[split + 1 :]
     if arm_type == "Microsoft.Storage/storageAccounts":
-        return "archive account" if "arch" in name else "runtime account"
+        for fragment, role in (("arch", "archive account"), ("ingr", "ingress account")):
+            if fragment in name:
+                return role
+        return "runtime account"
     if arm_type == "Microsoft.Web/sites":
         return "function app"
     if arm_type == "Microsoft.Web/serverfarms":

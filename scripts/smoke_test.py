@@ -8,12 +8,13 @@ Usage::
         --storage-connection-string "$CONN" --events-queue recording-events
 
 ``--outputs-json`` reads the file `pulumi stack output --json` writes (UPPER_SNAKE names:
-``API_BASE_URL``, ``EVENTS_QUEUE``, ``ARCHIVE_ACCOUNT_NAME``, ``NETWORK_MODE``); explicit flags
+``API_BASE_URL``, ``EVENTS_QUEUE``, ``INGRESS_ACCOUNT_NAME``, ``NETWORK_MODE``); explicit flags
 win over it. In Azure the queue is read with ``DefaultAzureCredential`` (the deploying identity,
 no keys); on one machine a connection string is used instead (``--storage-connection-string`` or
 the ``ARCHIVE_STORAGE_CONNECTION_STRING`` environment variable, never printed). A private stack's
-archive account refuses public networks, so from a runner outside its VNet the queue check is
-skipped unless ``--queue-service-url`` or a connection string says where it can be reached.
+ingress account (where the events queue lives) refuses public networks, so from a runner outside
+its VNet the queue check is skipped unless ``--queue-service-url`` or a connection string says
+where it can be reached.
 
 Each check prints one line, ``PASS``/``FAIL``/``SKIP`` with what was asked and what came back.
 Exit code: 0 all passed (or were skipped), 1 a check failed, 2 the arguments or outputs were
@@ -46,7 +47,7 @@ _ACCOUNT_NAME = re.compile(r"^[a-z0-9]{3,24}$")
 _QUEUE_RETRIES = 2
 NETWORK_MODES = ("public", "private")
 PRIVATE_QUEUE_SKIP = (
-    "the archive account refuses public network access (NETWORK_MODE private); run the smoke "
+    "the ingress account admits no network (NETWORK_MODE private); run the smoke "
     "test inside the VNet with --queue-service-url to check the events queue"
 )
 
@@ -157,15 +158,15 @@ def resolve_target(args: argparse.Namespace, outputs: Mapping[str, Any]) -> Smok
             queue_skip_reason=PRIVATE_QUEUE_SKIP,
         )
     if queue_url is None and not connection:
-        account = _pick(None, outputs, "ARCHIVE_ACCOUNT_NAME")
+        account = _pick(None, outputs, "INGRESS_ACCOUNT_NAME")
         if account is None:
             raise SmokeConfigError(
                 "--queue-service-url, --storage-connection-string or output "
-                "ARCHIVE_ACCOUNT_NAME is required to find the events queue"
+                "INGRESS_ACCOUNT_NAME is required to find the events queue"
             )
         if not _ACCOUNT_NAME.match(account):
             raise SmokeConfigError(
-                f"output ARCHIVE_ACCOUNT_NAME ({account!r}) must be 3-24 lowercase letters "
+                f"output INGRESS_ACCOUNT_NAME ({account!r}) must be 3-24 lowercase letters "
                 "or digits"
             )
         queue_url = f"https://{account}.queue.core.windows.net"

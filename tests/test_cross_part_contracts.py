@@ -34,7 +34,8 @@ def _written(**options: Any) -> dict[str, Any]:
         ),
         acs_immutable_resource_id="6a1d0c3e-5f4b-4c8e-9a2d-0e6f7b8c9d10",
         archive_account_name="acsrecarch1234",
-        archive_queue_endpoint="https://acsrecarch1234.queue.core.windows.net/",
+        ingress_account_name="acsrecingr1234",
+        ingress_queue_endpoint="https://acsrecingr1234.queue.core.windows.net/",
         runtime_account_name="acsrecrt1234",
         app_insights_connection_string="InstrumentationKey=00000000-0000-0000-0000-000000000000",
         **options,
@@ -50,6 +51,7 @@ def test_the_settings_the_program_writes_start_the_function_code_in_azure() -> N
 
     assert runtime.uses_managed_identity_for_acs
     assert runtime.archive_account_name == "acsrecarch1234"
+    assert runtime.ingress_account == "acsrecingr1234"
     assert runtime.archive_storage_connection_string is None
     assert runtime.acs_media_endpoint_override is None
     assert runtime.delete_from_acs_after_archive is False

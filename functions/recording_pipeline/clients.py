@@ -110,26 +110,33 @@ def _acs_pipeline(settings: Settings, kwargs: dict[str, Any]) -> dict[str, Any]:
     return kwargs
 
 
-def _storage_endpoint(settings: Settings, service: str) -> str:
-    return f"https://{settings.archive_account_name}.{service}.core.windows.net"
+def _storage_endpoint(account: str | None, service: str) -> str:
+    return f"https://{account}.{service}.core.windows.net"
 
 
 def recordings_container_client(settings: Settings, **kwargs: Any) -> ContainerClient:
-    return _archive_container_client(settings, settings.recordings_container, **kwargs)
+    return _container_client(
+        settings, settings.archive_account_name, settings.recordings_container, **kwargs
+    )
 
 
 def dead_letter_container_client(settings: Settings, **kwargs: Any) -> ContainerClient:
-    """Where Event Grid writes the events it could not deliver (the reconciler reads them)."""
-    return _archive_container_client(settings, settings.dead_letter_container, **kwargs)
+    """Where Event Grid writes the events it could not deliver (the reconciler reads them); in
+    the ingress account."""
+    return _container_client(
+        settings, settings.ingress_account, settings.dead_letter_container, **kwargs
+    )
 
 
-def _archive_container_client(settings: Settings, name: str, **kwargs: Any) -> ContainerClient:
+def _container_client(
+    settings: Settings, account: str | None, name: str, **kwargs: Any
+) -> ContainerClient:
     if settings.archive_storage_connection_string is not None:
         return ContainerClient.from_connection_string(
             settings.archive_storage_connection_string.reveal(), name, **kwargs
         )
     return ContainerClient(
-        _storage_endpoint(settings, "blob"), name, credential=_azure_credential(), **kwargs
+        _storage_endpoint(account, "blob"), name, credential=_azure_credential(), **kwargs
     )
 
 
@@ -140,7 +147,9 @@ def archive_blob_service_client(settings: Settings, **kwargs: Any) -> BlobServic
             settings.archive_storage_connection_string.reveal(), **kwargs
         )
     return BlobServiceClient(
-        _storage_endpoint(settings, "blob"), credential=_azure_credential(), **kwargs
+        _storage_endpoint(settings.archive_account_name, "blob"),
+        credential=_azure_credential(),
+        **kwargs,
     )
 
 
@@ -166,7 +175,7 @@ def registry_table_client(settings: Settings, **kwargs: Any) -> TableClient:
             **kwargs,
         )
     return TableClient(
-        _storage_endpoint(settings, "table"),
+        _storage_endpoint(settings.archive_account_name, "table"),
         settings.registry_table,
         credential=_azure_credential(),
         **kwargs,
@@ -174,13 +183,13 @@ def registry_table_client(settings: Settings, **kwargs: Any) -> TableClient:
 
 
 def queue_client(settings: Settings, queue_name: str, **kwargs: Any) -> QueueClient:
-    """A client for ``queue_name`` in the archive account (events queue or its poison queue)."""
+    """A client for ``queue_name`` in the ingress account (events queue or its poison queue)."""
     if settings.archive_storage_connection_string is not None:
         return QueueClient.from_connection_string(
             settings.archive_storage_connection_string.reveal(), queue_name, **kwargs
         )
     return QueueClient(
-        _storage_endpoint(settings, "queue"),
+        _storage_endpoint(settings.ingress_account, "queue"),
         queue_name,
         credential=_azure_credential(),
         **kwargs,

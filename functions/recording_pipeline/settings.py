@@ -60,6 +60,7 @@ AZURE_SETTING_NAMES = (
     "ACS_RESOURCE_ID",
     "ACS_IMMUTABLE_RESOURCE_ID",
     "ARCHIVE_ACCOUNT_NAME",
+    "INGRESS_ACCOUNT_NAME",
     "RECORDINGS_CONTAINER",
     "EVENTS_QUEUE",
     "REGISTRY_TABLE",
@@ -137,6 +138,9 @@ class Settings:
     lost_after_hours: int = 25
     max_poison_replays: int = 5
     archive_account_name: str | None = None
+    #: The account Event Grid writes to (events queue, poison queue, dead letters); unset, the
+    #: archive account holds them too.
+    ingress_account_name: str | None = None
     archive_storage_connection_string: Secret | None = field(default=None, repr=False)
     acs_access_key: Secret | None = field(default=None, repr=False)
     acs_media_endpoint_override: str | None = None
@@ -185,6 +189,11 @@ class Settings:
         return self.recording_events_topic_endpoint is not None
 
     @property
+    def ingress_account(self) -> str | None:
+        """The account of the queues and dead letters in Azure (managed identity)."""
+        return self.ingress_account_name or self.archive_account_name
+
+    @property
     def poison_queue(self) -> str:
         """The Functions host moves a message here after its last failed dequeue."""
         return f"{self.events_queue}-poison"
@@ -225,6 +234,7 @@ class Settings:
             "lost_after_hours": reader.optional("LOST_AFTER_HOURS", _int_between(24, 72), 25),
             "max_poison_replays": reader.optional("MAX_POISON_REPLAYS", _int_between(0, 20), 5),
             "archive_account_name": reader.optional("ARCHIVE_ACCOUNT_NAME", _account_name, None),
+            "ingress_account_name": reader.optional("INGRESS_ACCOUNT_NAME", _account_name, None),
             "archive_storage_connection_string": reader.optional(
                 "ARCHIVE_STORAGE_CONNECTION_STRING", _storage_connection_string, None
             ),
@@ -262,6 +272,11 @@ class Settings:
             reader.problems.append(
                 "RECORDING_EVENTS_TOPIC_KEY is set without RECORDING_EVENTS_TOPIC_ENDPOINT "
                 "(the key is for that topic)"
+            )
+        if has_connection and values["ingress_account_name"] is not None:
+            reader.problems.append(
+                "INGRESS_ACCOUNT_NAME applies only with ARCHIVE_ACCOUNT_NAME (managed identity); "
+                "ARCHIVE_STORAGE_CONNECTION_STRING reaches one account for everything"
             )
         if reader.problems:
             raise SettingsError(reader.problems)

@@ -256,7 +256,7 @@ def test_health_is_retried_while_the_app_cold_starts(
             "--events-queue (or output EVENTS_QUEUE) is required",
         ),
         (
-            {"API_BASE_URL": "ftp://h", "EVENTS_QUEUE": "q-1", "ARCHIVE_ACCOUNT_NAME": "acct1"},
+            {"API_BASE_URL": "ftp://h", "EVENTS_QUEUE": "q-1", "INGRESS_ACCOUNT_NAME": "acct1"},
             [],
             "API base URL ('ftp://h') must be an http(s) URL with a host",
         ),
@@ -268,16 +268,16 @@ def test_health_is_retried_while_the_app_cold_starts(
         (
             {"API_BASE_URL": "http://h", "EVENTS_QUEUE": "recording-events"},
             [],
-            "--queue-service-url, --storage-connection-string or output ARCHIVE_ACCOUNT_NAME",
+            "--queue-service-url, --storage-connection-string or output INGRESS_ACCOUNT_NAME",
         ),
         (
             {
                 "API_BASE_URL": "http://h",
                 "EVENTS_QUEUE": "recording-events",
-                "ARCHIVE_ACCOUNT_NAME": "Has-Dash",
+                "INGRESS_ACCOUNT_NAME": "Has-Dash",
             },
             [],
-            "output ARCHIVE_ACCOUNT_NAME ('Has-Dash') must be 3-24 lowercase letters or digits",
+            "output INGRESS_ACCOUNT_NAME ('Has-Dash') must be 3-24 lowercase letters or digits",
         ),
         (
             {"API_BASE_URL": 42, "EVENTS_QUEUE": "recording-events"},
@@ -313,7 +313,7 @@ def test_outputs_file_that_is_not_json_is_named(
     assert f"--outputs-json: {broken} is not JSON" in err
 
 
-def test_azure_outputs_resolve_to_the_archive_queue_service(
+def test_azure_outputs_resolve_to_the_ingress_queue_service(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """What `pulumi stack output --json` of the real program gives (names as in infra/)."""
@@ -325,13 +325,14 @@ def test_azure_outputs_resolve_to_the_archive_queue_service(
             "API_BASE_URL": "https://acsrec-func1234.azurewebsites.net/api",
             "EVENTS_QUEUE": "recording-events",
             "ARCHIVE_ACCOUNT_NAME": "acsrecarch4fec68de",
+            "INGRESS_ACCOUNT_NAME": "acsrecingr0b7c1d2e",
             "FUNCTION_APP_NAME": "acsrec-func1234",
         },
     )
     assert target == smoke_test.SmokeTarget(
         api_base_url="https://acsrec-func1234.azurewebsites.net/api",
         events_queue="recording-events",
-        queue_service_url="https://acsrecarch4fec68de.queue.core.windows.net",
+        queue_service_url="https://acsrecingr0b7c1d2e.queue.core.windows.net",
     )
     assert smoke_test.api_url(target.api_base_url, "health") == (
         "https://acsrec-func1234.azurewebsites.net/api/health"

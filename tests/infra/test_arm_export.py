@@ -64,4 +64,4 @@ def test_private_export_writes_the_network_with_arm_nesting(tmp_path: Path) -> N
         {"name": "flex-consumption", "properties": {"serviceName": "Microsoft.App/environments"}}
     ]
     endpoints = [r for r in resources if r["type"] == "Microsoft.Network/privateEndpoints"]
-    assert len(endpoints) == 5
+    assert len(endpoints) == 6

@@ -27,6 +27,14 @@ SUBNETS = {"existingIntegrationSubnetName": "snet-a", "existingPrivateEndpointSu
 BLOB_ZONE = "privatelink.blob.core.windows.net"
 TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
 QUEUE_ZONE_ID = f"{_NETWORK}/privateDnsZones/privatelink.queue.core.windows.net"
+HUB_ZONES = {
+    zone: f"{_NETWORK}/privateDnsZones/{zone}"
+    for zone in (
+        BLOB_ZONE,
+        "privatelink.queue.core.windows.net",
+        "privatelink.table.core.windows.net",
+    )
+}
 
 RULES = [
     # (raw config, key named, message)
@@ -286,6 +294,25 @@ RULES = [
         f"Microsoft.Network/privateDnsZones resource named {BLOB_ZONE}",
     ),
     (
+        {"network": "private", "existingPrivateDnsZoneIds": json.dumps(HUB_ZONES)},
+        "existingPrivateDnsZoneIds",
+        "existingPrivateDnsZoneIds needs existingVnetId: existing zones are linked by their owner "
+        "to its own VNets, so the VNet this program creates would never resolve them",
+    ),
+    (
+        {
+            "network": "private",
+            "existingVnetId": VNET_ID,
+            **SUBNETS,
+            "existingPrivateDnsZoneIds": json.dumps({BLOB_ZONE: HUB_ZONES[BLOB_ZONE]}),
+        },
+        "existingPrivateDnsZoneIds",
+        "existingPrivateDnsZoneIds (missing privatelink.queue.core.windows.net, "
+        "privatelink.table.core.windows.net) must hold all of privatelink.blob.core.windows.net, "
+        "privatelink.queue.core.windows.net, privatelink.table.core.windows.net or none: the "
+        "stack reaches storage on all three",
+    ),
+    (
         {"apiAllowedIpRanges": '["198.51.100.0/33"]'},
         "apiAllowedIpRanges",
         "apiAllowedIpRanges ('198.51.100.0/33') must be an IP address or CIDR range",
@@ -482,16 +509,13 @@ def test_private_stack_file_is_a_valid_private_zone_redundant_stack() -> None:
 
 
 def test_valid_network_values_are_kept() -> None:
-    zone_id = f"{_NETWORK}/privateDnsZones/{BLOB_ZONE}"
     cfg = parse_config(
         {"network": "PRIVATE", "existingVnetId": VNET_ID, **SUBNETS,
-         "existingPrivateDnsZoneIds": json.dumps({BLOB_ZONE: zone_id}),
+         "existingPrivateDnsZoneIds": json.dumps(HUB_ZONES),
          "apiAllowedIpRanges": '["198.51.100.7", "2001:db8::/48"]',
          "apiAllowedServiceTags": '["AzureCloud", "AzureCloud.WestEurope"]'},
         "dev",
     )  # fmt: skip
     assert cfg.network == "private" and cfg.existing_vnet_id == VNET_ID
-    assert cfg.existing_private_dns_zone_ids == {
-        BLOB_ZONE: f"{_NETWORK}/privateDnsZones/{BLOB_ZONE}"
-    }
+    assert cfg.existing_private_dns_zone_ids == HUB_ZONES
     assert cfg.api_allowed_ip_ranges == ["198.51.100.7", "2001:db8::/48"]

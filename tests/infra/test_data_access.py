@@ -69,15 +69,16 @@ def _principal(run: ProgramRun, caller: Caller) -> str:
 
 def _scope_ids(run: ProgramRun) -> dict[Scope, str]:
     archive = one(run.registrations, STORAGE_ACCOUNT, "acsrecarch").outputs["id"]
+    ingress = one(run.registrations, STORAGE_ACCOUNT, "acsrecingr").outputs["id"]
     runtime = one(run.registrations, STORAGE_ACCOUNT, "acsrechost").outputs["id"]
     return {
         Scope.RUNTIME_ACCOUNT: runtime,
         Scope.RUNTIME_TABLES: runtime,
         Scope.ARCHIVE_ACCOUNT: archive,
         Scope.RECORDINGS_CONTAINER: f"{archive}/blobServices/default/containers/recordings",
-        Scope.DEAD_LETTER_CONTAINER: f"{archive}/blobServices/default/containers/event-deadletter",
-        Scope.EVENTS_QUEUE: f"{archive}/queueServices/default/queues/recording-events",
-        Scope.POISON_QUEUE: f"{archive}/queueServices/default/queues/recording-events-poison",
+        Scope.DEAD_LETTER_CONTAINER: f"{ingress}/blobServices/default/containers/event-deadletter",
+        Scope.EVENTS_QUEUE: f"{ingress}/queueServices/default/queues/recording-events",
+        Scope.POISON_QUEUE: f"{ingress}/queueServices/default/queues/recording-events-poison",
         Scope.REGISTRY_TABLE: f"{archive}/tableServices/default/tables/recordings",
         Scope.EVENTS_TOPIC: one(run.registrations, "azure-native:eventgrid:Topic").outputs["id"],
     }

@@ -202,6 +202,9 @@ def test_a_deployment_failed_on_a_storage_403_is_published_again_and_reported(
     assert sleeps == [30.0]
     (note,) = result.outs["notes"]
     assert note.startswith("deployment dep-6 failed on a storage authorization error")
+    # Neutral about the cause: propagation, or a private stack's firewall or DNS.
+    assert "role assignments still propagating" in note
+    assert "storage firewall or DNS refusal" in note
     assert "publishing again in 30 s" in note
     assert f"OneDeploy: {note}" in capsys.readouterr().err
 

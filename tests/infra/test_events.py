@@ -1,4 +1,4 @@
-"""ACS, the Event Grid system topic and the subscription that feeds the archive queue."""
+"""ACS, the Event Grid system topic and the subscription that feeds the ingress queue."""
 
 from __future__ import annotations
 
@@ -49,7 +49,7 @@ def test_system_topic_is_on_acs_with_identity(default_run: ProgramRun) -> None:
 
 def test_subscription_delivers_only_recording_events_to_the_queue(default_run: ProgramRun) -> None:
     regs = default_run.registrations
-    archive_id = one(regs, STORAGE_ACCOUNT, "acsrecarch").outputs["id"]
+    ingress_id = one(regs, STORAGE_ACCOUNT, "acsrecingr").outputs["id"]
     topic_name = one(regs, "azure-native:eventgrid:SystemTopic").outputs["name"]
     sub = one(regs, SUBSCRIPTION).inputs
     assert sub["systemTopicName"] == topic_name
@@ -63,7 +63,7 @@ def test_subscription_delivers_only_recording_events_to_the_queue(default_run: P
     assert delivery["identity"] == {"type": "SystemAssigned"}
     assert delivery["destination"] == {
         "endpointType": "StorageQueue",
-        "resourceId": archive_id,
+        "resourceId": ingress_id,
         "queueName": "recording-events",
         "queueMessageTimeToLiveInSeconds": 604800,
     }
@@ -71,14 +71,14 @@ def test_subscription_delivers_only_recording_events_to_the_queue(default_run: P
 
 def test_subscription_dead_letters_with_identity(default_run: ProgramRun) -> None:
     regs = default_run.registrations
-    archive_id = one(regs, STORAGE_ACCOUNT, "acsrecarch").outputs["id"]
+    ingress_id = one(regs, STORAGE_ACCOUNT, "acsrecingr").outputs["id"]
     sub = one(regs, SUBSCRIPTION).inputs
     assert "deadLetterDestination" not in sub
     assert sub["deadLetterWithResourceIdentity"] == {
         "identity": {"type": "SystemAssigned"},
         "deadLetterDestination": {
             "endpointType": "StorageBlob",
-            "resourceId": archive_id,
+            "resourceId": ingress_id,
             "blobContainerName": "event-deadletter",
         },
     }

@@ -93,6 +93,7 @@ def test_app_settings_carry_endpoints_and_names(default_run: ProgramRun) -> None
     settings = _settings(regs)
     acs = one(regs, "azure-native:communication:CommunicationService")
     archive = one(regs, STORAGE_ACCOUNT, "acsrecarch").outputs["name"]
+    ingress = one(regs, STORAGE_ACCOUNT, "acsrecingr").outputs["name"]
     runtime = one(regs, STORAGE_ACCOUNT, "acsrechost").outputs["name"]
     insights = one(regs, "azure-native:applicationinsights:Component").outputs
     assert settings["ACS_ENDPOINT"] == f"https://{acs.outputs['hostName']}"
@@ -101,6 +102,7 @@ def test_app_settings_carry_endpoints_and_names(default_run: ProgramRun) -> None
     )
     assert settings["ACS_IMMUTABLE_RESOURCE_ID"] == acs.outputs["immutableResourceId"]
     assert settings["ARCHIVE_ACCOUNT_NAME"] == archive
+    assert settings["INGRESS_ACCOUNT_NAME"] == ingress
     assert settings["RECORDINGS_CONTAINER"] == "recordings"
     assert settings["EVENTS_QUEUE"] == "recording-events"
     assert settings["REGISTRY_TABLE"] == "recordings"
@@ -111,7 +113,7 @@ def test_app_settings_carry_endpoints_and_names(default_run: ProgramRun) -> None
     assert settings["DELETE_FROM_ACS_AFTER_ARCHIVE"] == "true"
     assert settings["AzureWebJobsStorage__accountName"] == runtime
     assert (
-        settings["RecordingQueue__queueServiceUri"] == f"https://{archive}.queue.core.windows.net/"
+        settings["RecordingQueue__queueServiceUri"] == f"https://{ingress}.queue.core.windows.net/"
     )
     assert settings["APPLICATIONINSIGHTS_CONNECTION_STRING"] == insights["connectionString"]
     assert settings["APPLICATIONINSIGHTS_AUTHENTICATION_STRING"] == "Authorization=AAD"
@@ -176,7 +178,8 @@ def test_settings_function_is_pure_and_ordered() -> None:
         acs_resource_id="id",
         acs_immutable_resource_id="imm",
         archive_account_name="arch",
-        archive_queue_endpoint="https://arch.queue.core.windows.net/",
+        ingress_account_name="ingr",
+        ingress_queue_endpoint="https://ingr.queue.core.windows.net/",
         runtime_account_name="host",
         app_insights_connection_string="InstrumentationKey=x",
         delete_from_acs_after_archive=False,

@@ -34,8 +34,8 @@ PRIVATE_EXTRA = {
     NSG: 1,
     PUBLIC_IP: 1,
     NAT: 1,
-    ENDPOINT: 5,
-    ZONE_GROUP: 5,
+    ENDPOINT: 6,
+    ZONE_GROUP: 6,
     ZONE: 3,
     LINK: 3,
 }
@@ -48,10 +48,17 @@ EXISTING_VNET = (
     f"/subscriptions/{SUBSCRIPTION_ID}/resourceGroups/rg-spoke-telephony"
     "/providers/Microsoft.Network/virtualNetworks/vnet-spoke"
 )
-HUB_BLOB_ZONE = (
-    f"/subscriptions/{SUBSCRIPTION_ID}/resourceGroups/rg-hub-dns"
-    "/providers/Microsoft.Network/privateDnsZones/privatelink.blob.core.windows.net"
-)
+HUB_ZONES = {
+    zone: f"/subscriptions/{SUBSCRIPTION_ID}/resourceGroups/rg-hub-dns"
+    f"/providers/Microsoft.Network/privateDnsZones/{zone}"
+    for zone in ZONES.values()
+}
+EXISTING_SPOKE = {
+    "network": "private",
+    "existingVnetId": EXISTING_VNET,
+    "existingIntegrationSubnetName": "snet-functions",
+    "existingPrivateEndpointSubnetName": "snet-endpoints",
+}
 
 
 def _counts(registrations: list) -> Counter:
@@ -142,6 +149,7 @@ def test_one_private_endpoint_per_sub_resource(private_run: ProgramRun) -> None:
     regs = private_run.registrations
     subnet_id = one(regs, SUBNET, "acsrec-net-private-endpoints").outputs["id"]
     archive_id = _account(regs, "acsrecarch").outputs["id"]
+    ingress_id = _account(regs, "acsrecingr").outputs["id"]
     runtime_id = _account(regs, "acsrechost").outputs["id"]
     seen = set()
     for endpoint in of_type(regs, ENDPOINT):
@@ -151,8 +159,9 @@ def test_one_private_endpoint_per_sub_resource(private_run: ProgramRun) -> None:
         seen.add((connection["privateLinkServiceId"], group_id))
     assert seen == {
         (archive_id, "blob"),
-        (archive_id, "queue"),
         (archive_id, "table"),
+        (ingress_id, "blob"),
+        (ingress_id, "queue"),
         (runtime_id, "blob"),
         (runtime_id, "table"),
     }
@@ -182,23 +191,26 @@ def test_each_endpoint_registers_in_its_zone_linked_to_the_vnet(private_run: Pro
 def test_storage_firewalls(private_run: ProgramRun) -> None:
     regs = private_run.registrations
     archive = _account(regs, "acsrecarch").inputs
+    ingress = _account(regs, "acsrecingr").inputs
     runtime = _account(regs, "acsrechost").inputs
-    # Event Grid delivers to the events queue and dead-letters into the archive as a trusted
-    # service; nothing else reaches its public endpoint.
-    assert archive["publicNetworkAccess"] == "Enabled"
-    assert archive["networkRuleSet"] == {
+    # Event Grid delivers to the events queue and dead-letters into the ingress account as a
+    # trusted service; nothing else reaches its public endpoint.
+    assert ingress["publicNetworkAccess"] == "Enabled"
+    assert ingress["networkRuleSet"] == {
         "defaultAction": "Deny",
         "bypass": "AzureServices",
         "ipRules": [],
         "virtualNetworkRules": [],
     }
-    assert runtime["publicNetworkAccess"] == "Disabled"
-    assert runtime["networkRuleSet"] == {
-        "defaultAction": "Deny",
-        "bypass": "None",
-        "ipRules": [],
-        "virtualNetworkRules": [],
-    }
+    # The media, the registry and the host's state: private endpoints only.
+    for account in (archive, runtime):
+        assert account["publicNetworkAccess"] == "Disabled"
+        assert account["networkRuleSet"] == {
+            "defaultAction": "Deny",
+            "bypass": "None",
+            "ipRules": [],
+            "virtualNetworkRules": [],
+        }
     assert archive["sku"] == {"name": "Standard_GRS"}
 
 
@@ -212,37 +224,30 @@ def test_app_is_integrated_and_starts_after_the_dns_records(private_run: Program
     assert "vnetRouteAllEnabled" not in site
     assert "healthCheckPath" not in site
     waits_for = {r.urn for r in regs if r.type_ in (ZONE_GROUP, LINK)}
-    assert len(waits_for) == 8
+    assert len(waits_for) == 9  # 6 zone groups, 3 zone links
     assert waits_for <= set(app.depends_on)
     code = one(regs, "pulumi-python:dynamic:Resource", "acsrec-code")
     assert app.urn in code.depends_on
 
 
-def test_events_still_target_the_archive_account(private_run: ProgramRun) -> None:
+def test_events_target_the_ingress_account(private_run: ProgramRun) -> None:
     regs = private_run.registrations
     subscription = one(regs, "azure-native:eventgrid:SystemTopicEventSubscription").inputs
-    archive_id = _account(regs, "acsrecarch").outputs["id"]
+    ingress_id = _account(regs, "acsrecingr").outputs["id"]
     destination = subscription["deliveryWithResourceIdentity"]["destination"]
     dead_letter = subscription["deadLetterWithResourceIdentity"]["deadLetterDestination"]
-    assert destination["resourceId"] == archive_id
-    assert dead_letter["resourceId"] == archive_id
+    assert destination["resourceId"] == ingress_id
+    assert dead_letter["resourceId"] == ingress_id
     # Trusted-service access works only with the topic's system-assigned identity.
     assert subscription["deliveryWithResourceIdentity"]["identity"] == {"type": "SystemAssigned"}
 
 
 def test_existing_vnet_is_used_as_it_is() -> None:
-    regs = run_program(
-        {
-            "network": "private",
-            "existingVnetId": EXISTING_VNET,
-            "existingIntegrationSubnetName": "snet-functions",
-            "existingPrivateEndpointSubnetName": "snet-endpoints",
-        }
-    )
+    regs = run_program(EXISTING_SPOKE)
     created = _counts(regs)
     for type_ in (VNET, SUBNET, NSG, PUBLIC_IP, NAT):
         assert created[type_] == 0, type_
-    assert (created[ENDPOINT], created[ZONE], created[LINK]) == (5, 3, 3)
+    assert (created[ENDPOINT], created[ZONE], created[LINK]) == (6, 3, 3)
     app = one(regs, WEB_APP).inputs
     assert app["virtualNetworkSubnetId"] == f"{EXISTING_VNET}/subnets/snet-functions"
     subnets = {r.inputs["subnet"]["id"] for r in of_type(regs, ENDPOINT)}
@@ -250,24 +255,22 @@ def test_existing_vnet_is_used_as_it_is() -> None:
     assert {r.inputs["virtualNetwork"]["id"] for r in of_type(regs, LINK)} == {EXISTING_VNET}
 
 
-def test_existing_dns_zone_is_used_without_a_zone_or_link_of_ours() -> None:
-    regs = run_program(
-        {"network": "private", "existingPrivateDnsZoneIds": {ZONES["blob"]: HUB_BLOB_ZONE}}
+def test_existing_dns_zones_are_used_without_a_zone_or_link_of_ours() -> None:
+    """The landing zone's hub zones, linked by the hub to its spokes: the program only registers
+    each endpoint's A record in them."""
+    regs = run_program({**EXISTING_SPOKE, "existingPrivateDnsZoneIds": HUB_ZONES})
+    assert of_type(regs, ZONE) == []
+    assert of_type(regs, LINK) == []
+    registered = Counter(
+        (config["name"], config["privateDnsZoneId"])
+        for group in of_type(regs, ZONE_GROUP)
+        for config in group.inputs["privateDnsZoneConfigs"]
     )
-    assert {r.inputs["privateZoneName"] for r in of_type(regs, ZONE)} == {
-        ZONES["queue"],
-        ZONES["table"],
+    assert registered == {
+        ("blob", HUB_ZONES[ZONES["blob"]]): 3,
+        ("queue", HUB_ZONES[ZONES["queue"]]): 1,
+        ("table", HUB_ZONES[ZONES["table"]]): 2,
     }
-    assert {r.inputs["privateZoneName"] for r in of_type(regs, LINK)} == {
-        ZONES["queue"],
-        ZONES["table"],
-    }
-    blob_groups = [
-        g.inputs["privateDnsZoneConfigs"][0]
-        for g in of_type(regs, ZONE_GROUP)
-        if g.inputs["privateDnsZoneConfigs"][0]["name"] == "blob"
-    ]
-    assert blob_groups == [{"name": "blob", "privateDnsZoneId": HUB_BLOB_ZONE}] * 2
 
 
 def test_zone_redundancy_covers_the_plan_and_runtime_storage_not_the_archive() -> None:
@@ -301,10 +304,3 @@ def test_inbound_allow_list_restricts_the_api_but_not_the_scm_site() -> None:
     ]
     assert site["scmIpSecurityRestrictionsUseMain"] is False
     assert "scmIpSecurityRestrictions" not in site
-
-
-def test_the_policy_pack_requires_the_endpoints_the_program_creates() -> None:
-    from infra.component import ARCHIVE_SUB_RESOURCES
-    from policy.baseline import RECORDINGS_ACCOUNT_SUB_RESOURCES
-
-    assert ARCHIVE_SUB_RESOURCES == RECORDINGS_ACCOUNT_SUB_RESOURCES

@@ -19,6 +19,7 @@ EXPECTED_COUNTS = {
     "acsrec:index:Observability": 1,
     "acsrec:index:RecordingCommunication": 1,
     "acsrec:index:ArchiveStorage": 1,
+    "acsrec:index:IngressStorage": 1,
     "acsrec:index:RuntimeStorage": 1,
     "acsrec:index:RecordingFunctionApp": 1,
     "acsrec:index:RecordingEvents": 1,
@@ -27,12 +28,12 @@ EXPECTED_COUNTS = {
     "azure-native:resources:ResourceGroup": 1,
     "azure-native:communication:CommunicationService": 1,
     "azure-native:monitor:DiagnosticSetting": 3,
-    "azure-native:storage:StorageAccount": 2,
-    "azure-native:storage:BlobServiceProperties": 2,
+    "azure-native:storage:StorageAccount": 3,
+    "azure-native:storage:BlobServiceProperties": 3,
     "azure-native:storage:BlobContainer": 3,
     "azure-native:storage:Queue": 2,
     "azure-native:storage:Table": 1,
-    "azure-native:storage:ManagementPolicy": 1,
+    "azure-native:storage:ManagementPolicy": 2,
     "azure-native:operationalinsights:Workspace": 1,
     "azure-native:applicationinsights:Component": 1,
     "azure-native:web:AppServicePlan": 1,
@@ -124,8 +125,8 @@ def _taggable(type_: str) -> bool:
 def test_every_taggable_resource_has_the_required_and_user_tags() -> None:
     regs = run_program({"tags": {"cost-center": "cc-42"}})
     taggable = [r for r in regs if r.type_.startswith("azure-native:") and _taggable(r.type_)]
-    # RG, ACS, 2 accounts, logs, appi, plan, app, system topic, events topic, 5 alerting
-    assert len(taggable) == 15
+    # RG, ACS, 3 accounts, logs, appi, plan, app, system topic, events topic, 5 alerting
+    assert len(taggable) == 16
     missing = {r.name: r.inputs.get("tags") for r in taggable
                if r.inputs.get("tags") != {**REQUIRED_TAGS, "cost-center": "cc-42"}}  # fmt: skip
     assert missing == {}
@@ -136,6 +137,7 @@ def test_stack_outputs_name_the_endpoints_and_hold_no_secret(default_run: Progra
     app = one(regs, "azure-native:web:WebApp").outputs
     acs = one(regs, "azure-native:communication:CommunicationService").outputs
     archive = one(regs, "azure-native:storage:StorageAccount", "acsrecarch").outputs["name"]
+    ingress = one(regs, "azure-native:storage:StorageAccount", "acsrecingr").outputs["name"]
     group = one(regs, "azure-native:resources:ResourceGroup").outputs["name"]
     topic = one(regs, "azure-native:eventgrid:Topic").outputs
     assert default_run.outputs == {
@@ -144,6 +146,7 @@ def test_stack_outputs_name_the_endpoints_and_hold_no_secret(default_run: Progra
         "ACS_ENDPOINT": f"https://{acs['hostName']}",
         "ACS_RESOURCE_ID": acs["id"],
         "ARCHIVE_ACCOUNT_NAME": archive,
+        "INGRESS_ACCOUNT_NAME": ingress,
         "RECORDINGS_CONTAINER_URL": f"https://{archive}.blob.core.windows.net/recordings",
         "EVENTS_QUEUE": "recording-events",
         "POISON_QUEUE": "recording-events-poison",

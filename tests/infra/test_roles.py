@@ -21,12 +21,15 @@ def _expected(run: ProgramRun) -> dict[str, tuple[str, str, str]]:
     function = _identity(run, "azure-native:web:WebApp")
     topic = _identity(run, "azure-native:eventgrid:SystemTopic")
     archive_id = one(regs, STORAGE_ACCOUNT, "acsrecarch").outputs["id"]
+    ingress_id = one(regs, STORAGE_ACCOUNT, "acsrecingr").outputs["id"]
     runtime_id = one(regs, STORAGE_ACCOUNT, "acsrechost").outputs["id"]
     acs_id = one(regs, "azure-native:communication:CommunicationService").outputs["id"]
     insights_id = one(regs, "azure-native:applicationinsights:Component").outputs["id"]
     events_topic_id = one(regs, "azure-native:eventgrid:Topic").outputs["id"]
-    queues = f"{archive_id}/queueServices/default/queues"
-    containers = f"{archive_id}/blobServices/default/containers"
+    # Everything Event Grid writes lives in the ingress account, and its grants with it.
+    queues = f"{ingress_id}/queueServices/default/queues"
+    dead_letters = f"{ingress_id}/blobServices/default/containers/event-deadletter"
+    recordings = f"{archive_id}/blobServices/default/containers/recordings"
     return {
         "acsrec-func-runtime-blob": (function, roles.STORAGE_BLOB_DATA_OWNER.guid, runtime_id),
         "acsrec-func-runtime-table": (
@@ -34,7 +37,7 @@ def _expected(run: ProgramRun) -> dict[str, tuple[str, str, str]]:
         ),
         "acsrec-func-recordings-blob": (
             function, _custom_role_id(run, "acsrec-func-recordings-blob-role"),
-            f"{containers}/recordings",
+            recordings,
         ),
         "acsrec-func-archive-delegator": (
             function, roles.STORAGE_BLOB_DELEGATOR.guid, archive_id
@@ -49,7 +52,7 @@ def _expected(run: ProgramRun) -> dict[str, tuple[str, str, str]]:
         ),
         "acsrec-func-deadletter-reconciler": (
             function, _custom_role_id(run, "acsrec-func-deadletter-reconciler-role"),
-            f"{containers}/event-deadletter",
+            dead_letters,
         ),
         "acsrec-func-registry-table": (
             function,
@@ -65,7 +68,7 @@ def _expected(run: ProgramRun) -> dict[str, tuple[str, str, str]]:
             topic, roles.STORAGE_QUEUE_DATA_MESSAGE_SENDER.guid, f"{queues}/recording-events"
         ),
         "acsrec-events-deadletter-writer": (
-            topic, roles.STORAGE_BLOB_DATA_CONTRIBUTOR.guid, f"{containers}/event-deadletter"
+            topic, roles.STORAGE_BLOB_DATA_CONTRIBUTOR.guid, dead_letters
         ),
     }  # fmt: skip
 

@@ -31,6 +31,7 @@ def _report(*failed: tuple[str, str]) -> dict:
     ("resource", "role"),
     [
         ("Microsoft.Storage/storageAccounts.acsrecarch4fec68de", "archive account"),
+        ("Microsoft.Storage/storageAccounts.acsrecingr0b7c1d2e", "ingress account"),
         ("Microsoft.Storage/storageAccounts.acsrechost39b4f7b8", "runtime account"),
         ("Microsoft.Web/sites.acsrec-func7ee1d1b6", "function app"),
         ("Microsoft.Web/serverfarms.acsrec-func-plan6ca01a40", "plan"),
@@ -43,11 +44,12 @@ def test_role_of_a_checkov_resource(resource: str, role: str) -> None:
 
 
 def test_accepted_findings_are_per_stack_and_resource() -> None:
+    ingress = "Microsoft.Storage/storageAccounts.acsrecingr1"
     archive = "Microsoft.Storage/storageAccounts.acsrecarch1"
-    runtime = "Microsoft.Storage/storageAccounts.acsrechost1"
-    found = scan.findings("private", _report(("CKV_AZURE_59", archive), ("CKV_AZURE_59", runtime)))
+    found = scan.findings("private", _report(("CKV_AZURE_59", ingress), ("CKV_AZURE_59", archive)))
+    # Only the ingress account may keep its public endpoint in a private stack.
     assert [f.reason is not None for f in found] == [True, False]
-    assert str(found[1]).startswith(f"NEW private CKV_AZURE_59 {runtime}")
+    assert str(found[1]).startswith(f"NEW private CKV_AZURE_59 {archive}")
     # The same check on the same account is accepted in the public stack only.
     [public] = scan.findings("public", _report(("CKV_AZURE_35", archive)))
     [private] = scan.findings("private", _report(("CKV_AZURE_35", archive)))

@@ -1,4 +1,5 @@
-"""The archive and runtime storage accounts, their children, lifecycle and retention options."""
+"""The archive, ingress and runtime storage accounts, their children, lifecycle and retention
+options."""
 
 from __future__ import annotations
 
@@ -9,10 +10,11 @@ from tests.infra.queries import STORAGE_ACCOUNT, dig, of_type, one
 
 RESOURCE_GROUP = "azure-native:resources:ResourceGroup"
 ARCHIVE = "acsrecarch"
+INGRESS = "acsrecingr"
 RUNTIME = "acsrechost"
 
 
-@pytest.mark.parametrize("account", [ARCHIVE, RUNTIME])
+@pytest.mark.parametrize("account", [ARCHIVE, INGRESS, RUNTIME])
 def test_every_storage_account_has_the_hardened_baseline(
     default_run: ProgramRun, account: str
 ) -> None:
@@ -33,7 +35,7 @@ def test_archive_sku_supports_the_archive_tier(default_run: ProgramRun) -> None:
     assert sku in {"Standard_LRS", "Standard_GRS", "Standard_RAGRS"}
 
 
-@pytest.mark.parametrize("account", [ARCHIVE, RUNTIME])
+@pytest.mark.parametrize("account", [ARCHIVE, INGRESS, RUNTIME])
 def test_blob_soft_delete_container_soft_delete_and_versioning(
     default_run: ProgramRun, account: str
 ) -> None:
@@ -46,30 +48,40 @@ def test_blob_soft_delete_container_soft_delete_and_versioning(
     assert service["isVersioningEnabled"] is True
     assert service["deleteRetentionPolicy"] == {
         "enabled": True,
-        "days": 14 if account == ARCHIVE else 7,
+        "days": 7 if account == RUNTIME else 14,
     }
     assert service["containerDeleteRetentionPolicy"]["enabled"] is True
     assert service["containerDeleteRetentionPolicy"]["days"] >= 7
 
 
-def test_archive_children_exist_with_the_contract_names(default_run: ProgramRun) -> None:
+def _children(regs: list, account: str, type_: str, key: str) -> dict[str, dict]:
+    account_name = one(regs, STORAGE_ACCOUNT, account).outputs["name"]
+    return {
+        r.inputs[key]: r.inputs
+        for r in of_type(regs, f"azure-native:storage:{type_}")
+        if r.inputs["accountName"] == account_name
+    }
+
+
+def test_archive_holds_recordings_and_the_registry_only(default_run: ProgramRun) -> None:
     regs = default_run.registrations
-    archive_name = one(regs, STORAGE_ACCOUNT, ARCHIVE).outputs["name"]
-    containers = {
-        r.inputs["containerName"]: r.inputs
-        for r in of_type(regs, "azure-native:storage:BlobContainer")
-        if r.inputs["accountName"] == archive_name
-    }
-    assert set(containers) == {"recordings", "event-deadletter"}
-    assert all(c["publicAccess"] == "None" for c in containers.values())
-    queues = {
-        r.inputs["queueName"]
-        for r in of_type(regs, "azure-native:storage:Queue")
-        if r.inputs["accountName"] == archive_name
-    }
-    assert queues == {"recording-events", "recording-events-poison"}
-    table = one(regs, "azure-native:storage:Table")
-    assert (table.inputs["tableName"], table.inputs["accountName"]) == ("recordings", archive_name)
+    containers = _children(regs, ARCHIVE, "BlobContainer", "containerName")
+    assert set(containers) == {"recordings"}
+    assert containers["recordings"]["publicAccess"] == "None"
+    assert _children(regs, ARCHIVE, "Queue", "queueName") == {}
+    assert set(_children(regs, ARCHIVE, "Table", "tableName")) == {"recordings"}
+
+
+def test_ingress_holds_only_what_event_grid_and_the_host_write(default_run: ProgramRun) -> None:
+    """Events queue, the host's poison queue (in the trigger connection's account) and dead
+    letters: nothing that holds media, so only this account need admit Event Grid."""
+    regs = default_run.registrations
+    containers = _children(regs, INGRESS, "BlobContainer", "containerName")
+    assert set(containers) == {"event-deadletter"}
+    assert containers["event-deadletter"]["publicAccess"] == "None"
+    queues = _children(regs, INGRESS, "Queue", "queueName")
+    assert set(queues) == {"recording-events", "recording-events-poison"}
+    assert _children(regs, INGRESS, "Table", "tableName") == {}
 
 
 def test_runtime_account_has_the_flex_deployment_container(default_run: ProgramRun) -> None:
@@ -82,19 +94,28 @@ def test_runtime_account_has_the_flex_deployment_container(default_run: ProgramR
 
 
 def _rules(run_registrations: list) -> dict[str, dict]:
-    policy = one(run_registrations, "azure-native:storage:ManagementPolicy").inputs
-    assert policy["managementPolicyName"] == "default"
-    return {rule["name"]: rule for rule in policy["policy"]["rules"]}
+    """Every lifecycle rule of the stack by name, each policy checked to sit on its account."""
+    rules: dict[str, dict] = {}
+    for account, names in (
+        (ARCHIVE, {"recordings-tiering", "recordings-retention", "old-versions-expiry"}),
+        (INGRESS, {"dead-letters-expiry", "old-versions-expiry"}),
+    ):
+        policy = one(
+            run_registrations, "azure-native:storage:ManagementPolicy", f"{account}-lifecycle"
+        ).inputs
+        assert policy["managementPolicyName"] == "default"
+        assert (
+            policy["accountName"]
+            == one(run_registrations, STORAGE_ACCOUNT, account).outputs["name"]
+        )
+        own = {rule["name"]: rule for rule in policy["policy"]["rules"]}
+        assert set(own) == names, account
+        rules.update(own)
+    return rules
 
 
 def test_lifecycle_rules_follow_the_default_config(default_run: ProgramRun) -> None:
     rules = _rules(default_run.registrations)
-    assert set(rules) == {
-        "recordings-tiering",
-        "recordings-retention",
-        "dead-letters-expiry",
-        "old-versions-expiry",
-    }
     assert all(rule["enabled"] is True and rule["type"] == "Lifecycle" for rule in rules.values())
     tiering = rules["recordings-tiering"]["definition"]
     # Only media is tiered: manifests and metadata stay readable (listing, export, rehydration).
@@ -172,12 +193,13 @@ def test_lock_immutability_locks_the_policy_with_its_etag() -> None:
 
 def test_archive_and_its_data_are_retained_on_destroy_by_default(default_run: ProgramRun) -> None:
     archive_children = [r for r in default_run.registrations if r.parent.endswith(f"::{ARCHIVE}")]
-    assert len(archive_children) >= 8, [r.name for r in archive_children]
+    assert len(archive_children) == 5, [r.name for r in archive_children]
     assert all(r.retain_on_delete for r in archive_children), [
         r.name for r in archive_children if not r.retain_on_delete
     ]
-    runtime = one(default_run.registrations, STORAGE_ACCOUNT, RUNTIME)
-    assert runtime.retain_on_delete is False
+    # Neither holds a recording: the ingress account's events point at media ACS deletes anyway.
+    for account in (RUNTIME, INGRESS):
+        assert one(default_run.registrations, STORAGE_ACCOUNT, account).retain_on_delete is False
     # Deleting the group would delete the retained account with it.
     groups = [r for r in default_run.registrations if r.type_ == RESOURCE_GROUP]
     assert len(groups) == 1 and groups[0].retain_on_delete is True

@@ -167,41 +167,138 @@ TRUSTED_SERVICES_ONLY = {
         "virtualNetworkRules": [],
     },
 }
+PRIVATE_ENDPOINTS_ONLY = {"publicNetworkAccess": "Disabled"}
+SUBSCRIPTION = baseline.SYSTEM_TOPIC_EVENT_SUBSCRIPTION
 
 
-def private_stack(
-    *, sub_resources: tuple[str, ...] = ("blob", "queue", "table")
-) -> list[StackResource]:
-    """The archive behind its firewall with one endpoint per sub-resource, and a VNet app."""
-    archive = archive_stack()
-    account = archive[0]
-    archive[0] = StackResource(
-        type_=account.type_, urn=account.urn, props={**account.props, **TRUSTED_SERVICES_ONLY}
+def _with_props(item: StackResource, **props: Any) -> StackResource:
+    return StackResource(
+        type_=item.type_,
+        urn=item.urn,
+        props={**item.props, **props},
+        dependencies=item.dependencies,
+        parent=item.parent,
     )
-    endpoints = [
+
+
+def _endpoints(account: StackResource, sub_resources: tuple[str, ...]) -> list[StackResource]:
+    label = account.urn.rsplit("::", 1)[-1]
+    return [
         resource(
             baseline.PRIVATE_ENDPOINT,
-            f"archive-{sub}-pe",
+            f"{label}-{sub}-pe",
             {"privateLinkServiceConnections": [{"name": sub, "groupIds": [sub]}]},
-            depends_on=(archive[0],),
+            depends_on=(account,),
         )
         for sub in sub_resources
     ]
-    app, ftp, scm = app_stack()
-    app = StackResource(
-        type_=app.type_, urn=app.urn, props={**app.props, "virtualNetworkSubnetId": None}
+
+
+def ingress_stack(*, account_props: dict[str, Any] | None = None) -> list[StackResource]:
+    """The ingress account: the events queue, the dead-letter container the subscription names,
+    and the subscription that delivers and dead-letters there with the topic's identity."""
+    account = resource(
+        baseline.STORAGE_ACCOUNT,
+        "ingress",
+        {**examples.storage_account(), **(account_props or TRUSTED_SERVICES_ONLY)},
     )
-    return [*archive, *endpoints, app, ftp, scm]
+    queue = resource(
+        baseline.QUEUE,
+        "ingress-events",
+        {"accountName": None, "queueName": "recording-events"},
+        depends_on=(account,),
+    )
+    dead_letters = resource(
+        baseline.BLOB_CONTAINER,
+        "ingress-dead-letters",
+        {"accountName": None, "containerName": "dead-letters"},
+        depends_on=(account,),
+    )
+    subscription = resource(SUBSCRIPTION, "to-queue", examples.event_subscription())
+    return [account, queue, dead_letters, subscription]
+
+
+def private_stack(
+    *,
+    archive_endpoints: tuple[str, ...] = ("blob", "table"),
+    ingress_endpoints: tuple[str, ...] = ("blob", "queue"),
+    runtime_endpoints: tuple[str, ...] = ("blob", "table"),
+) -> list[StackResource]:
+    """Archive and runtime closed to public networks, the ingress account behind its firewall,
+    each with its endpoints, and a VNet-integrated app."""
+    archive = archive_stack()
+    archive[0] = _with_props(archive[0], **PRIVATE_ENDPOINTS_ONLY)
+    ingress = ingress_stack()
+    runtime = resource(
+        baseline.STORAGE_ACCOUNT,
+        "runtime",
+        {**examples.storage_account(), **PRIVATE_ENDPOINTS_ONLY},
+    )
+    app, ftp, scm = app_stack()
+    app = _with_props(app, virtualNetworkSubnetId=None)
+    return [
+        *archive,
+        *_endpoints(archive[0], archive_endpoints),
+        *ingress,
+        *_endpoints(ingress[0], ingress_endpoints),
+        runtime,
+        *_endpoints(runtime, runtime_endpoints),
+        app,
+        ftp,
+        scm,
+    ]
+
+
+def _replaced(stack: list[StackResource], new: StackResource) -> list[StackResource]:
+    assert any(r.urn == new.urn for r in stack)
+    return [new if r.urn == new.urn else r for r in stack]
+
+
+def _account(stack: list[StackResource], label: str) -> StackResource:
+    [found] = [r for r in stack if r.urn == f"{PREFIX}{baseline.STORAGE_ACCOUNT}::{label}"]
+    return found
+
+
+def _assert_only_network_violation(label: str, props: dict[str, Any], message: str) -> None:
+    """The account ``label`` with ``props`` breaks the no-public-network rule, and only it."""
+    stack = private_stack()
+    account = _account(stack, label)
+    stack = _replaced(
+        stack, StackResource(account.type_, account.urn, {**examples.storage_account(), **props})
+    )
+    found = baseline.stack_violations(stack)
+    assert set(found) == {"private-storage-no-public-network"}
+    [violation] = found["private-storage-no-public-network"]
+    assert violation.urn == account.urn
+    assert message in violation.message
 
 
 def test_private_stack_with_closed_storage_and_all_endpoints_is_compliant() -> None:
-    assert baseline.stack_violations(private_stack()) == {}
+    stack = private_stack()
+    assert baseline.stack_violations(stack) == {}
+    assert baseline.is_ingress_account(_account(stack, "ingress"), stack)
+    assert not baseline.is_ingress_account(_account(stack, "archive"), stack)
+    assert not baseline.is_ingress_account(_account(stack, "runtime"), stack)
 
 
 def test_a_public_stack_is_not_held_to_the_private_rules() -> None:
     """No endpoint and no VNet-integrated app: an open storage account is the public mode."""
     assert not baseline.is_private_stack(archive_stack() + app_stack())
     assert baseline.stack_violations(archive_stack() + app_stack()) == {}
+
+
+@pytest.mark.parametrize("label", ["archive", "runtime"])
+@pytest.mark.parametrize(
+    "props",
+    [TRUSTED_SERVICES_ONLY, {"publicNetworkAccess": "Enabled"}],
+    ids=["trusted-services-firewall", "open"],
+)
+def test_an_account_beyond_the_ingress_must_disable_public_network_access(
+    label: str, props: dict[str, Any]
+) -> None:
+    """The landing-zone policy b2982f36 refuses any account with public network access: only
+    the ingress account, which holds no media, keeps it (behind its firewall)."""
+    _assert_only_network_violation(label, props, "it must be 'Disabled'")
 
 
 @pytest.mark.parametrize(
@@ -221,52 +318,149 @@ def test_a_public_stack_is_not_held_to_the_private_rules() -> None:
         ),
     ],
 )
-def test_private_stack_with_reachable_storage_is_a_violation(
+def test_an_ingress_account_reachable_from_networks_is_a_violation(
     props: dict[str, Any], message: str
 ) -> None:
+    _assert_only_network_violation("ingress", props, message)
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        (baseline.TABLE, {"accountName": None, "tableName": "recordings"}),
+        (baseline.BLOB_CONTAINER, {"accountName": None, "containerName": "recordings"}),
+    ],
+    ids=["a-table", "a-container-nothing-dead-letters-to"],
+)
+def test_an_account_holding_more_than_event_ingress_loses_the_firewall_exception(
+    extra: tuple[str, dict[str, Any]],
+) -> None:
     stack = private_stack()
-    account = stack[0]
-    stack[0] = StackResource(
-        type_=account.type_, urn=account.urn, props={**examples.storage_account(), **props}
-    )
+    ingress = _account(stack, "ingress")
+    child = resource(extra[0], "ingress-extra", extra[1], depends_on=(ingress,))
+    stack = [*stack, child]
+    assert not baseline.is_ingress_account(ingress, stack)
     found = baseline.stack_violations(stack)
-    assert set(found) == {"private-storage-no-public-network"}
     [violation] = found["private-storage-no-public-network"]
-    assert violation.urn == account.urn
-    assert message in violation.message
+    assert violation.urn == ingress.urn
+    assert "it must be 'Disabled'" in violation.message
 
 
 def test_disabled_public_network_access_is_compliant_without_a_firewall() -> None:
     stack = private_stack()
-    account = stack[0]
-    stack[0] = StackResource(
-        type_=account.type_,
-        urn=account.urn,
-        props={**examples.storage_account(), "publicNetworkAccess": "Disabled"},
+    account = _account(stack, "ingress")
+    stack = _replaced(
+        stack,
+        StackResource(
+            account.type_, account.urn, {**examples.storage_account(), **PRIVATE_ENDPOINTS_ONLY}
+        ),
     )
     assert baseline.stack_violations(stack) == {}
 
 
-def test_missing_queue_endpoint_on_the_recordings_account_is_a_violation() -> None:
-    found = baseline.stack_violations(private_stack(sub_resources=("blob", "table")))
-    assert set(found) == {"private-recordings-endpoints-present"}
-    [violation] = found["private-recordings-endpoints-present"]
-    assert "no private endpoint for queue" in violation.message
+@pytest.mark.parametrize(
+    ("label", "endpoints", "missing"),
+    [
+        ("archive", {"archive_endpoints": ("blob",)}, "table"),
+        ("archive", {"archive_endpoints": ("table",)}, "blob"),
+        ("ingress", {"ingress_endpoints": ("blob",)}, "queue"),
+        ("ingress", {"ingress_endpoints": ("queue",)}, "blob"),
+        ("runtime", {"runtime_endpoints": ("blob",)}, "table"),
+        ("runtime", {"runtime_endpoints": ()}, "blob, table"),
+    ],
+)
+def test_a_missing_endpoint_on_any_account_is_a_violation(
+    label: str, endpoints: dict[str, tuple[str, ...]], missing: str
+) -> None:
+    stack = private_stack(**endpoints)
+    found = baseline.stack_violations(stack)
+    assert set(found) == {"private-storage-endpoints-present"}
+    [violation] = found["private-storage-endpoints-present"]
+    assert violation.urn == _account(stack, label).urn
+    assert f"no private endpoint for {missing} (" in violation.message
 
 
 def test_an_endpoint_of_another_account_does_not_count() -> None:
-    stack = private_stack(sub_resources=("blob", "queue"))
-    other = resource(baseline.STORAGE_ACCOUNT, "runtime", examples.storage_account())
-    table_elsewhere = resource(
-        baseline.PRIVATE_ENDPOINT,
-        "runtime-table-pe",
-        {"privateLinkServiceConnections": [{"name": "t", "groupIds": ["table"]}]},
-        depends_on=(other,),
+    stack = private_stack(archive_endpoints=("blob",))
+    runtime = _account(stack, "runtime")
+    table_elsewhere = _endpoints(runtime, ("table",))[0]
+    table_elsewhere = StackResource(
+        table_elsewhere.type_,
+        table_elsewhere.urn.replace("runtime-table", "extra-table"),
+        table_elsewhere.props,
+        table_elsewhere.dependencies,
     )
     found = baseline.stack_violations([*stack, table_elsewhere])
-    assert (
-        "no private endpoint for table" in found["private-recordings-endpoints-present"][0].message
+    [violation] = found["private-storage-endpoints-present"]
+    assert "no private endpoint for table" in violation.message
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            ("deadLetterWithResourceIdentity.identity.type", "UserAssigned"),
+            "deadLetterWithResourceIdentity.identity.type is 'UserAssigned'",
+        ),
+        (
+            ("deliveryWithResourceIdentity.identity.type", "UserAssigned"),
+            "deliveryWithResourceIdentity.identity.type is 'UserAssigned'",
+        ),
+    ],
+)
+def test_event_grid_with_another_identity_is_a_violation(
+    change: tuple[str, str], message: str
+) -> None:
+    stack = private_stack()
+    [subscription] = [r for r in stack if r.type_ == SUBSCRIPTION]
+    props = examples.set_path(examples.event_subscription(), *change)
+    stack = _replaced(stack, StackResource(subscription.type_, subscription.urn, props))
+    found = baseline.stack_violations(stack)
+    assert set(found) == {"private-event-delivery-system-identity"}
+    [violation] = found["private-event-delivery-system-identity"]
+    assert violation.urn == subscription.urn
+    assert message in violation.message
+
+
+def test_event_grid_without_an_identity_is_a_violation() -> None:
+    """Plain destinations use no identity at all: a firewall refuses them."""
+    stack = private_stack()
+    [subscription] = [r for r in stack if r.type_ == SUBSCRIPTION]
+    good = examples.event_subscription()
+    props = {
+        **{k: v for k, v in good.items() if not k.endswith("WithResourceIdentity")},
+        "destination": good["deliveryWithResourceIdentity"]["destination"],
+        "deadLetterDestination": good["deadLetterWithResourceIdentity"]["deadLetterDestination"],
+    }
+    stack = _replaced(stack, StackResource(subscription.type_, subscription.urn, props))
+    found = baseline.stack_violations(stack)
+    assert set(found) == {"private-event-delivery-system-identity"}
+    messages = [v.message for v in found["private-event-delivery-system-identity"]]
+    assert len(messages) == 2
+    assert any("deadLetterDestination is set" in m for m in messages)
+    assert any("destination is set" in m and "delivery to storage" in m for m in messages)
+
+
+def test_a_webhook_subscription_needs_no_delivery_identity() -> None:
+    stack = private_stack()
+    webhook = examples.event_subscription()
+    del webhook["deliveryWithResourceIdentity"]
+    webhook["destination"] = {"endpointType": "WebHook", "endpointUrl": "https://example.com/e"}
+    extra = resource(SUBSCRIPTION, "to-webhook", webhook)
+    assert baseline.stack_violations([*stack, extra]) == {}
+
+
+def test_a_public_stack_may_deliver_without_a_system_identity() -> None:
+    subscription = resource(
+        SUBSCRIPTION,
+        "to-queue",
+        examples.set_path(
+            examples.event_subscription(),
+            "deliveryWithResourceIdentity.identity.type",
+            "UserAssigned",
+        ),
     )
+    assert baseline.stack_violations([*archive_stack(), *app_stack(), subscription]) == {}
 
 
 def test_private_stack_with_a_web_app_outside_the_vnet_is_a_violation() -> None:

@@ -332,11 +332,21 @@ def _replace_inputs(
     return changed
 
 
+TRUSTED_FIREWALL = {
+    "defaultAction": "Deny",
+    "bypass": "AzureServices",
+    "ipRules": [],
+    "virtualNetworkRules": [],
+}
+
+
 @pytest.mark.parametrize(
     ("account", "changes"),
     [
-        ("acsrecarch", {"networkRuleSet": {"defaultAction": "Allow", "bypass": "AzureServices"}}),
-        ("acsrecarch", {"networkRuleSet": None}),
+        ("acsrecingr", {"networkRuleSet": {"defaultAction": "Allow", "bypass": "AzureServices"}}),
+        ("acsrecingr", {"networkRuleSet": None}),
+        # The layout before the ingress split: the recordings account admitting Event Grid.
+        ("acsrecarch", {"publicNetworkAccess": "Enabled", "networkRuleSet": TRUSTED_FIREWALL}),
         ("acsrechost", {"publicNetworkAccess": "Enabled", "networkRuleSet": None}),
     ],
 )
@@ -349,15 +359,68 @@ def test_private_program_with_a_reachable_account_is_caught(
     assert [v.urn.endswith(f"{SA}::{account}") for v in found[next(iter(found))]] == [True]
 
 
-@pytest.mark.parametrize("sub_resource", ["blob", "queue", "table"])
-def test_private_program_without_an_archive_endpoint_is_caught(
-    private_program: list[Registration], sub_resource: str
+@pytest.mark.parametrize(
+    "endpoint",
+    [
+        "archive-blob",
+        "archive-table",
+        "ingress-blob",
+        "ingress-queue",
+        "runtime-blob",
+        "runtime-table",
+    ],
+)
+def test_private_program_without_an_endpoint_is_caught(
+    private_program: list[Registration], endpoint: str
 ) -> None:
     pe = "azure-native:network:PrivateEndpoint"
-    broken = _without(private_program, pe, f"acsrec-net-archive-{sub_resource}-pe")
+    broken = _without(private_program, pe, f"acsrec-net-{endpoint}-pe")
     found = baseline.stack_violations(as_stack(broken))
-    assert set(found) == {"private-recordings-endpoints-present"}
-    assert f"no private endpoint for {sub_resource}" in found[next(iter(found))][0].message
+    assert set(found) == {"private-storage-endpoints-present"}
+    [violation] = found["private-storage-endpoints-present"]
+    label, sub_resource = endpoint.split("-")
+    account = {"archive": "acsrecarch", "ingress": "acsrecingr", "runtime": "acsrechost"}[label]
+    assert violation.urn is not None and violation.urn.endswith(f"{SA}::{account}")
+    assert f"no private endpoint for {sub_resource} (" in violation.message
+
+
+def test_the_pack_requires_exactly_the_endpoints_the_program_creates(
+    private_program: list[Registration],
+) -> None:
+    from infra.component import (
+        ARCHIVE_SUB_RESOURCES,
+        INGRESS_SUB_RESOURCES,
+        RUNTIME_SUB_RESOURCES,
+    )
+
+    stack = as_stack(private_program)
+    required = {
+        a.urn.rsplit("::", 1)[-1]: sorted(baseline.required_sub_resources(a, stack))
+        for a in stack
+        if a.type_ == SA
+    }
+    assert required == {
+        "acsrecarch": sorted(ARCHIVE_SUB_RESOURCES),
+        "acsrecingr": sorted(INGRESS_SUB_RESOURCES),
+        "acsrechost": sorted(RUNTIME_SUB_RESOURCES),
+    }
+
+
+@pytest.mark.parametrize(
+    "wrapper", ["deliveryWithResourceIdentity", "deadLetterWithResourceIdentity"]
+)
+def test_private_program_delivering_with_another_identity_is_caught(
+    private_program: list[Registration], wrapper: str
+) -> None:
+    [subscription] = of_type(private_program, SUB)
+    changed = copy.deepcopy(subscription.inputs[wrapper])
+    assert changed["identity"] == {"type": "SystemAssigned"}
+    changed["identity"] = {"type": "UserAssigned", "userAssignedIdentity": "/id"}
+    broken = _replace_inputs(private_program, SUB, subscription.name, **{wrapper: changed})
+    found = baseline.stack_violations(as_stack(broken))
+    assert set(found) == {"private-event-delivery-system-identity"}
+    [violation] = found["private-event-delivery-system-identity"]
+    assert f"{wrapper}.identity.type is 'UserAssigned'" in violation.message
 
 
 def test_private_program_with_an_app_outside_the_vnet_is_caught(

@@ -22,7 +22,8 @@ def test_smoke_test_understands_the_program_outputs(monkeypatch: pytest.MonkeyPa
     assert target.api_base_url == outputs["API_BASE_URL"].rstrip("/")
     assert target.api_base_url.startswith("https://")
     assert target.events_queue == outputs["EVENTS_QUEUE"]
-    account = outputs["ARCHIVE_ACCOUNT_NAME"]
+    account = outputs["INGRESS_ACCOUNT_NAME"]
+    assert account != outputs["ARCHIVE_ACCOUNT_NAME"]
     assert target.queue_service_url == f"https://{account}.queue.core.windows.net"
     assert target.storage_connection_string is None
     assert target.queue_skip_reason is None
