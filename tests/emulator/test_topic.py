@@ -256,10 +256,11 @@ def test_reset_forgets_the_topic_events(emulator: RunningEmulator) -> None:
 
 
 def test_without_a_topic_key_no_topic_is_served(tmp_path: Any) -> None:
-    from local_runtime.processes import start_emulator_process
+    from local_runtime.processes import emulator_process
     from tests.support.emulator import random_access_key
 
-    process, endpoint = start_emulator_process(tmp_path / "emulator", random_access_key())
+    process, endpoint = emulator_process(tmp_path / "emulator", random_access_key())
+    process.start()
     try:
         answer = httpx.post(
             f"{endpoint}/api/events",

@@ -233,7 +233,7 @@ def _parse_event(
         errors.append(FieldError(field=f"{where}.data.recordingId", detail=problem))
     failed = raw["type"] == START_RECORDING_FAILED
     state = "failed" if failed else data.get("state")
-    if state not in {"active", "inactive", "failed"}:
+    if not isinstance(state, str) or state not in {"active", "inactive", "failed"}:
         errors.append(
             FieldError(field=f"{where}.data.state", detail="must be 'active' or 'inactive'")
         )
