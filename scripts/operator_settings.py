@@ -35,7 +35,8 @@ def read_settings(tool: str, connection_string: str | None = None) -> Settings |
     """The validated settings, or None after printing what is wrong (exit with 2 then).
 
     :param connection_string: ``--connection-string``; it replaces the storage settings of the
-        environment (``ARCHIVE_ACCOUNT_NAME`` or ``ARCHIVE_STORAGE_CONNECTION_STRING``).
+        environment (``ARCHIVE_ACCOUNT_NAME`` and ``INGRESS_ACCOUNT_NAME``, or
+        ``ARCHIVE_STORAGE_CONNECTION_STRING``).
     """
     environ = dict(os.environ)
     if connection_string is not None:
@@ -45,7 +46,8 @@ def read_settings(tool: str, connection_string: str | None = None) -> Settings |
             print(f"{tool}: --connection-string {error}", file=sys.stderr)
             return None
         environ[CONNECTION_STRING_SETTING] = connection_string
-        environ.pop("ARCHIVE_ACCOUNT_NAME", None)
+        for setting in ("ARCHIVE_ACCOUNT_NAME", "INGRESS_ACCOUNT_NAME"):
+            environ.pop(setting, None)
     try:
         return Settings.from_env(environ)
     except SettingsError as error:

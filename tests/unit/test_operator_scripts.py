@@ -268,3 +268,26 @@ def test_recordings_list_into_a_closed_pipe_ends_quietly(module: str, recordings
 
     assert stderr == ""
     assert code == EXIT_READER_GONE
+
+
+@pytest.mark.usefixtures("acs_settings")
+def test_a_connection_string_replaces_both_azure_account_settings(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With the Function App's Azure settings exported (README, "Operations"), the option stands
+    for both accounts: neither account name is left beside it to be refused."""
+    from scripts.operator_settings import read_settings
+
+    monkeypatch.setenv("ARCHIVE_ACCOUNT_NAME", "acsrecarch0001")
+    monkeypatch.setenv("INGRESS_ACCOUNT_NAME", "acsrecingr0001")
+    connection = (
+        "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey="
+        "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;"
+        "BlobEndpoint=http://127.0.0.1:1/devstoreaccount1;"
+    )
+
+    settings = read_settings("replay_poison", connection)
+
+    assert capsys.readouterr().err == ""
+    assert settings is not None
+    assert settings.archive_account_name is None and settings.ingress_account_name is None
