@@ -34,6 +34,7 @@ EVENT_GRID_TOPIC = "azure-native:eventgrid:Topic"
 ROLE_ASSIGNMENT = "azure-native:authorization:RoleAssignment"
 ROLE_DEFINITION = "azure-native:authorization:RoleDefinition"
 PRIVATE_ENDPOINT = "azure-native:network:PrivateEndpoint"
+PRIVATE_DNS_ZONE_GROUP = "azure-native:network:PrivateDnsZoneGroup"
 QUEUE = "azure-native:storage:Queue"
 TABLE = "azure-native:storage:Table"
 EVENT_SUBSCRIPTION_TYPES = (SYSTEM_TOPIC_EVENT_SUBSCRIPTION, EVENT_SUBSCRIPTION)
@@ -761,12 +762,19 @@ def _public_path_open(props: Mapping[str, Any], *, ingress: bool) -> str | None:
         return None
     if action != "Deny":
         return f"networkRuleSet.defaultAction is {action!r}; it must be 'Deny' in a private stack"
-    for key in ("ipRules", "virtualNetworkRules"):
+    for key in ("ipRules", "virtualNetworkRules", "resourceAccessRules"):
         allowed = rules.get(key)
         if isinstance(allowed, list) and allowed:
             return (
-                f"networkRuleSet.{key} admits {len(allowed)} network(s); a private stack has none"
+                f"networkRuleSet.{key} admits {len(allowed)} network(s) or resource(s); a "
+                "private stack has none (trusted services pass through bypass)"
             )
+    bypass = rules.get("bypass")
+    if not is_unknown(bypass) and "AzureServices" not in str(bypass or ""):
+        return (
+            f"networkRuleSet.bypass is {bypass!r}; the ingress account needs 'AzureServices' "
+            "(Event Grid delivers and dead-letters through the firewall only as a trusted service)"
+        )
     return None
 
 
@@ -816,22 +824,36 @@ def check_private_storage_endpoints(resources: Sequence[StackResource]) -> list[
     if not is_private_stack(resources):
         return []
     endpoints = list(_of_type(resources, PRIVATE_ENDPOINT))
+    zone_groups = list(_of_type(resources, PRIVATE_DNS_ZONE_GROUP))
     violations = []
     for account in _of_type(resources, STORAGE_ACCOUNT):
         covered: set[str] = set()
         for endpoint in endpoints:
-            if account.urn in endpoint.dependencies:
+            if account.urn in endpoint.dependencies and _has_zone_group(endpoint, zone_groups):
                 covered |= _endpoint_group_ids(endpoint)
         missing = [s for s in required_sub_resources(account, resources) if s not in covered]
         if missing:
             violations.append(
                 StackViolation(
                     f"storage account {account.urn.rsplit('::', 1)[-1]} has no private endpoint "
-                    f"for {', '.join(missing)} ({PRIVATE_ENDPOINT} with that group id)",
+                    f"for {', '.join(missing)} ({PRIVATE_ENDPOINT} with that group id and a "
+                    f"{PRIVATE_DNS_ZONE_GROUP} naming a zone, or the app resolves the public "
+                    "address the firewall refuses)",
                     account.urn,
                 )
             )
     return violations
+
+
+def _has_zone_group(endpoint: StackResource, zone_groups: Sequence[StackResource]) -> bool:
+    """A DNS zone group with a zone hangs on the endpoint (it writes the endpoint's A record)."""
+    for group in zone_groups:
+        if endpoint.urn not in group.dependencies:
+            continue
+        configs = group.props.get("privateDnsZoneConfigs")
+        if is_unknown(configs) or (isinstance(configs, list) and configs):
+            return True
+    return False
 
 
 def _identity_problems(props: Mapping[str, Any], wrapper: str, plain: str, what: str) -> list[str]:

@@ -182,16 +182,24 @@ def _with_props(item: StackResource, **props: Any) -> StackResource:
 
 
 def _endpoints(account: StackResource, sub_resources: tuple[str, ...]) -> list[StackResource]:
+    """Each endpoint with the DNS zone group that writes its A record."""
     label = account.urn.rsplit("::", 1)[-1]
-    return [
-        resource(
+    made = []
+    for sub in sub_resources:
+        endpoint = resource(
             baseline.PRIVATE_ENDPOINT,
             f"{label}-{sub}-pe",
             {"privateLinkServiceConnections": [{"name": sub, "groupIds": [sub]}]},
             depends_on=(account,),
         )
-        for sub in sub_resources
-    ]
+        zone_group = resource(
+            baseline.PRIVATE_DNS_ZONE_GROUP,
+            f"{label}-{sub}-dns",
+            {"privateDnsZoneConfigs": [{"name": sub, "privateDnsZoneId": f"zone-{sub}"}]},
+            depends_on=(endpoint,),
+        )
+        made += [endpoint, zone_group]
+    return made
 
 
 def ingress_stack(*, account_props: dict[str, Any] | None = None) -> list[StackResource]:

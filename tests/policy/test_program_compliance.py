@@ -345,6 +345,17 @@ TRUSTED_FIREWALL = {
     [
         ("acsrecingr", {"networkRuleSet": {"defaultAction": "Allow", "bypass": "AzureServices"}}),
         ("acsrecingr", {"networkRuleSet": None}),
+        (
+            "acsrecingr",
+            {
+                "networkRuleSet": {
+                    **TRUSTED_FIREWALL,
+                    "resourceAccessRules": [{"tenantId": "*", "resourceId": "*"}],
+                }
+            },
+        ),
+        # Event Grid could not deliver: the stack is private but broken.
+        ("acsrecingr", {"networkRuleSet": {**TRUSTED_FIREWALL, "bypass": "None"}}),
         # The layout before the ingress split: the recordings account admitting Event Grid.
         ("acsrecarch", {"publicNetworkAccess": "Enabled", "networkRuleSet": TRUSTED_FIREWALL}),
         ("acsrechost", {"publicNetworkAccess": "Enabled", "networkRuleSet": None}),
@@ -382,6 +393,21 @@ def test_private_program_without_an_endpoint_is_caught(
     account = {"archive": "acsrecarch", "ingress": "acsrecingr", "runtime": "acsrechost"}[label]
     assert violation.urn is not None and violation.urn.endswith(f"{SA}::{account}")
     assert f"no private endpoint for {sub_resource} (" in violation.message
+
+
+def test_private_program_with_an_endpoint_without_its_dns_zone_group_is_caught(
+    private_program: list[Registration],
+) -> None:
+    """Without its zone group the endpoint has no A record: the app resolves the account's
+    public address, which the firewall refuses."""
+    broken = _without(
+        private_program, "azure-native:network:PrivateDnsZoneGroup", "acsrec-net-runtime-table-dns"
+    )
+    found = baseline.stack_violations(as_stack(broken))
+    assert set(found) == {"private-storage-endpoints-present"}
+    [violation] = found["private-storage-endpoints-present"]
+    assert violation.urn is not None and violation.urn.endswith(f"{SA}::acsrechost")
+    assert "no private endpoint for table (" in violation.message
 
 
 def test_the_pack_requires_exactly_the_endpoints_the_program_creates(
