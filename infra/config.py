@@ -334,9 +334,34 @@ def _parse_cidr(longest_prefix: int) -> Callable[[str, str], str]:
             raise ConfigError(
                 key, f"{key} ({raw!r}) must be a network from /8 to /{longest_prefix}"
             )
+        if _unusable_in_a_vnet(network):
+            raise ConfigError(
+                key,
+                f"{key} ({raw!r}) must not be a loopback, link-local, multicast, reserved or "
+                "unspecified range, nor hold Azure's platform address 168.63.129.16 (a VNet "
+                "cannot use them)",
+            )
         return str(network)
 
     return parse
+
+
+#: Azure's virtual public IP (DNS, health probes): never part of a VNet's address space.
+_AZURE_PLATFORM_ADDRESS = ipaddress.IPv4Address("168.63.129.16")
+#: "This network" (RFC 1122): not an address range a network can hold.
+_THIS_NETWORK = ipaddress.IPv4Network("0.0.0.0/8")
+
+
+def _unusable_in_a_vnet(network: ipaddress.IPv4Network) -> bool:
+    return (
+        network.is_loopback
+        or network.is_link_local
+        or network.is_multicast
+        or network.is_reserved
+        or network.is_unspecified
+        or network.subnet_of(_THIS_NETWORK)
+        or _AZURE_PLATFORM_ADDRESS in network
+    )
 
 
 def _parse_json(key: str, raw: str, kind: type, rule: str) -> Any:
@@ -715,7 +740,7 @@ CONFIG_FIELDS: tuple[ConfigField, ...] = (
         "vnetAddressSpace",
         "string",
         "10.60.0.0/23",
-        "IPv4 CIDR /8-/24; private only, without existingVnetId",
+        "IPv4 CIDR /8-/24, no reserved range; private only, without existingVnetId",
         "Address space of the VNet the private mode creates.",
         _parse_cidr(24),
     ),

@@ -218,6 +218,23 @@ RULES = [
         "vnetAddressSpace ('10.60.0.1/23') must be an IPv4 network in CIDR form such as "
         "10.60.0.0/24",
     ),
+    *(
+        (
+            {"network": "private", "vnetAddressSpace": space},
+            "vnetAddressSpace",
+            f"vnetAddressSpace ('{space}') must not be a loopback, link-local, multicast, "
+            "reserved or unspecified range, nor hold Azure's platform address 168.63.129.16 (a "
+            "VNet cannot use them)",
+        )
+        for space in (
+            "127.0.0.0/23",
+            "169.254.0.0/23",
+            "224.0.0.0/23",
+            "240.0.0.0/23",
+            "0.1.0.0/23",
+            "168.63.128.0/23",
+        )
+    ),
     (
         {"network": "private", "integrationSubnetPrefix": "10.60.0.0/28"},
         "integrationSubnetPrefix",
