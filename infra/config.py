@@ -847,16 +847,17 @@ CONFIG_FIELDS: tuple[ConfigField, ...] = (
         "apiAllowedClientIds",
         "list",
         [],
-        "JSON list of GUIDs; entraId or both only",
-        "Only these client applications (azp/appid) may call the API; empty = any client the "
-        "tenant issues a token to for the audience.",
+        "JSON list of GUIDs; entraId or both only, where it or apiRequiredRole is required",
+        "Only these client applications (azp/appid) may call the API; empty = any client that "
+        "holds apiRequiredRole.",
         _parse_client_ids,
     ),
     ConfigField(
         "apiRequiredRole",
         "string",
         "",
-        "empty or an app role value (no spaces, 1-120 chars); entraId or both only",
+        "empty or an app role value (no spaces, 1-120 chars); entraId or both only, where it "
+        "or apiAllowedClientIds is required",
         "Tokens must carry this app role in their roles claim (define it with allowedMemberTypes "
         "Application so only applications can hold it).",
         _parse_optional_pattern(_APP_ROLE, "an app role value: 1-120 characters, no spaces"),
@@ -961,15 +962,19 @@ _API_TOKEN_REQUIRED_KEYS = ("apiTenantId", "apiAudience")
 
 
 def _api_auth_problems(values: Mapping[str, Any]) -> list[ConfigError]:
-    """A token mode names a tenant and an audience; ``functionKey`` sets no token key (a key
-    left from a switch back would look like a token check that is not there)."""
+    """A token mode names a tenant, an audience and who among the tenant's callers may call
+    (client ids, an app role or both); ``functionKey`` sets no token key (a key left from a
+    switch back would look like a token check that is not there)."""
     mode = values["apiAuth"]
     if mode in API_TOKEN_MODES:
-        return [
+        problems = [
             ConfigError(key, f"{key} is required with apiAuth {mode}")
             for key in _API_TOKEN_REQUIRED_KEYS
             if not values[key]
         ]
+        if not values["apiAllowedClientIds"] and not values["apiRequiredRole"]:
+            problems.append(_open_tenant_problem(mode))
+        return problems
     return [
         ConfigError(
             key,
@@ -979,6 +984,16 @@ def _api_auth_problems(values: Mapping[str, Any]) -> list[ConfigError]:
         for key in _API_TOKEN_KEYS
         if values[key]
     ]
+
+
+def _open_tenant_problem(mode: str) -> ConfigError:
+    """Entra ID issues an app-only token for any API to any service principal of the tenant
+    (unless the API requires assignment), so a tenant and an audience alone admit every app."""
+    return ConfigError(
+        "apiAllowedClientIds",
+        f"apiAllowedClientIds or apiRequiredRole is required with apiAuth {mode}: a tenant and "
+        "an audience alone admit any application or user of the tenant that obtains a token",
+    )
 
 
 def _without_secret_values(

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import importlib.util
 import logging
-import re
 import sys
+from urllib.parse import unquote_plus
 
 DEFAULT_PORT = 7071  # the Functions host's local port, so clients need no change
 
@@ -43,11 +43,29 @@ def server_description(http: str = "auto", loop: str = "auto") -> str:
     return f"uvicorn {version('uvicorn')} (http={parser}, loop={event_loop})"
 
 
-_FUNCTION_KEY_IN_QUERY = re.compile(r"([?&]code=)[^&\s]*")
+#: Query parameters whose value is a credential: the function key (``code``, which the
+#: Functions host reads from the query) and an OAuth ``access_token`` (RFC 6750; the API refuses
+#: it, but uvicorn logs the request line first).
+SECRET_QUERY_PARAMETERS = frozenset({"code", "access_token"})
 
 
-class RedactFunctionKey(logging.Filter):
-    """Hide ``?code=<key>`` in uvicorn's access log: the function key may ride in the query.
+def redact_query_secrets(path: str) -> str:
+    """``path`` with the value of each :data:`SECRET_QUERY_PARAMETERS` parameter replaced by
+    ``***``; a parameter's name is compared decoded (``access%5Ftoken`` is ``access_token``)."""
+    route, separator, query = path.partition("?")
+    if not separator:
+        return path
+    parts = []
+    for part in query.split("&"):
+        name, equals, _ = part.partition("=")
+        if unquote_plus(name).lower() in SECRET_QUERY_PARAMETERS:
+            part = f"{name}{equals}***" if equals else part
+        parts.append(part)
+    return f"{route}?{'&'.join(parts)}"
+
+
+class RedactQuerySecrets(logging.Filter):
+    """Hide a function key (``?code=``) or a token (``?access_token=``) in uvicorn's access log.
 
     uvicorn logs each request as ``(client, method, path with query, http version, status)``.
     """
@@ -55,7 +73,7 @@ class RedactFunctionKey(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.args, tuple) and len(record.args) >= 3:
             args = list(record.args)
-            args[2] = _FUNCTION_KEY_IN_QUERY.sub(r"\1***", str(args[2]))
+            args[2] = redact_query_secrets(str(args[2]))
             record.args = tuple(args)
         return True
 
@@ -82,6 +100,6 @@ def serve(
         return 2
     http, loop = resolve_server(http, loop)
     print(f"serving with {server_description(http, loop)}", file=sys.stderr)
-    logging.getLogger("uvicorn.access").addFilter(RedactFunctionKey())
+    logging.getLogger("uvicorn.access").addFilter(RedactQuerySecrets())
     uvicorn.run(app, host=host, port=port, log_level=log_level, http=http, loop=loop)
     return 0

@@ -70,6 +70,7 @@ class TokenIssuer:
     identity_header: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     #: ``(kid, private key)`` in publication order; tokens are signed with the last one.
     keys: list[tuple[str, Any]] = field(default_factory=list)
+    #: Requests for the metadata and the key set, answered or not (an outage counts too).
     metadata_requests: int = 0
     jwks_requests: int = 0
     #: True: every path answers 503, as the tenant's endpoints do in an outage.
@@ -240,13 +241,16 @@ def _handler_for(issuer: TokenIssuer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             url = urlsplit(self.path)
+            # Counted before the outage answers: a refetch storm shows in the counts.
+            if url.path == urlsplit(issuer.metadata_url).path:
+                issuer.metadata_requests += 1
+            elif url.path == urlsplit(issuer.jwks_url).path:
+                issuer.jwks_requests += 1
             if issuer.outage:
                 self._json(503, {"error": "temporarily_unavailable"})
             elif url.path == urlsplit(issuer.metadata_url).path:
-                issuer.metadata_requests += 1
                 self._json(200, issuer.metadata())
             elif url.path == urlsplit(issuer.jwks_url).path:
-                issuer.jwks_requests += 1
                 self._json(200, issuer.jwks())
             elif url.path == IDENTITY_PATH:
                 self._managed_identity(parse_qs(url.query))

@@ -268,8 +268,9 @@ def _app_settings(props: Mapping[str, Any]) -> dict[str, Any]:
 
 def check_api_auth_settings(props: Mapping[str, Any]) -> list[str]:
     """Every ``API_AUTH`` mode is allowed, but an app that requires Entra ID tokens must say
-    whose: a tenant (a GUID), an audience, and keys fetched over https. Without them the app
-    would refuse to start, or trust keys from a plain-http endpoint."""
+    whose: a tenant (a GUID), an audience, allowed client ids or an app role, and keys fetched
+    over https. Without them the app would refuse to start, admit every app of the tenant, or
+    trust keys from a plain-http endpoint."""
     settings = _app_settings(props)
     mode = settings.get("API_AUTH")
     if mode is None:
@@ -293,6 +294,13 @@ def check_api_auth_settings(props: Mapping[str, Any]) -> list[str]:
         violations.append(
             f"siteConfig.appSettings API_AUDIENCE is empty; with API_AUTH {mode} it must name the "
             "API's application ID URI and/or client id"
+        )
+    callers = [settings.get(name, "") for name in ("API_ALLOWED_CLIENT_IDS", "API_REQUIRED_ROLE")]
+    if all(isinstance(value, str) and not value.strip() for value in callers):
+        violations.append(
+            "siteConfig.appSettings API_ALLOWED_CLIENT_IDS and API_REQUIRED_ROLE are both empty; "
+            f"with API_AUTH {mode} one must name who may call: a tenant and an audience alone "
+            "admit any application or user of the tenant that obtains a token"
         )
     metadata = settings.get("API_OIDC_METADATA_URL", "")
     if isinstance(metadata, str) and metadata and not metadata.startswith("https://"):
@@ -505,8 +513,8 @@ RESOURCE_RULES: tuple[ResourceRule, ...] = (
     ),
     ResourceRule(
         "function-app-api-auth",
-        "Web/Function Apps with API_AUTH entraId or both name a tenant, an audience and https "
-        "signing keys.",
+        "Web/Function Apps with API_AUTH entraId or both name a tenant, an audience, allowed "
+        "clients or an app role, and https signing keys.",
         _of_types(WEB_APP),
         check_api_auth_settings,
     ),

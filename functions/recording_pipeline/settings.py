@@ -10,7 +10,8 @@ one round trip instead of one error at a time.
 
 ``API_AUTH`` says who may call the recording API (not the callbacks, which ACS signs, nor the
 health route): ``functionKey`` (the Functions host checks the function key), ``entraId`` (the
-app requires an Entra ID bearer token for ``API_AUDIENCE`` from tenant ``API_TENANT_ID``) or
+app requires an Entra ID bearer token for ``API_AUDIENCE`` from tenant ``API_TENANT_ID``, and
+from a caller that ``API_ALLOWED_CLIENT_IDS`` lists or that holds ``API_REQUIRED_ROLE``) or
 ``both`` (the key and the token). The ``API_*`` settings of a mode are checked together with
 the rest, so a half-configured Entra ID setup stops the app with every missing piece named.
 """
@@ -310,6 +311,14 @@ def _api_auth_values(reader: _Reader) -> dict[str, Any]:
     for name in ("API_TENANT_ID", "API_AUDIENCE"):
         if not reader.env.get(name, "").strip():
             reader.problems.append(f"{name} is required with API_AUTH {mode}")
+    callers = ("API_ALLOWED_CLIENT_IDS", "API_REQUIRED_ROLE")
+    if not any(reader.env.get(name, "").strip() for name in callers):
+        # Entra ID issues app-only tokens for any API to any service principal of the tenant.
+        reader.problems.append(
+            f"API_ALLOWED_CLIENT_IDS or API_REQUIRED_ROLE is required with API_AUTH {mode}: a "
+            "tenant and an audience alone admit any application or user of the tenant that "
+            "obtains a token"
+        )
     return values
 
 

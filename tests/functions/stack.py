@@ -17,7 +17,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from local_runtime.processes import Azurite, free_port
-from local_runtime.token_issuer import TokenIssuer
+from local_runtime.token_issuer import LOCAL_API_ROLE, TokenIssuer
 from recording_pipeline.api.app import create_app
 from recording_pipeline.clock import iso, utc_now
 from recording_pipeline.settings import Settings
@@ -58,10 +58,11 @@ def entra_environment(
     *,
     audiences: tuple[str, ...] | None = None,
     allowed_client_ids: tuple[str, ...] = (),
-    required_role: str = "",
+    required_role: str = LOCAL_API_ROLE,
 ) -> dict[str, str]:
     """The ``API_*`` settings that make the API take ``issuer``'s tokens (both audience forms
-    unless ``audiences`` says otherwise)."""
+    unless ``audiences`` says otherwise; the role the issuer's tokens carry unless
+    ``required_role`` says otherwise: a token mode requires a role or client ids)."""
     return {
         "API_AUTH": mode,
         "API_TENANT_ID": issuer.tenant_id,

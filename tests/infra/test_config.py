@@ -366,6 +366,12 @@ RULES = [
         "apiAudience is required with apiAuth both",
     ),
     (
+        {"apiAuth": "entraId", "apiTenantId": TENANT, "apiAudience": "api://recordings"},
+        "apiAllowedClientIds",
+        "apiAllowedClientIds or apiRequiredRole is required with apiAuth entraId: a tenant and "
+        "an audience alone admit any application or user of the tenant that obtains a token",
+    ),
+    (
         {"apiTenantId": "contoso.onmicrosoft.com"},
         "apiTenantId",
         "apiTenantId ('contoso.onmicrosoft.com') must be a tenant id (a GUID)",
@@ -435,7 +441,27 @@ def test_token_modes_list_every_missing_key_at_once() -> None:
     assert [(p.key, str(p)) for p in problems] == [
         ("apiTenantId", "apiTenantId is required with apiAuth entraId"),
         ("apiAudience", "apiAudience is required with apiAuth entraId"),
+        (
+            "apiAllowedClientIds",
+            "apiAllowedClientIds or apiRequiredRole is required with apiAuth entraId: a tenant "
+            "and an audience alone admit any application or user of the tenant that obtains a "
+            "token",
+        ),
     ]
+
+
+@pytest.mark.parametrize(
+    "callers",
+    [
+        {"apiAllowedClientIds": f'["{TENANT}"]'},
+        {"apiRequiredRole": "Recordings.ReadWrite"},
+    ],
+    ids=["client-ids", "role"],
+)
+def test_either_client_ids_or_a_role_names_the_callers(callers: dict[str, str]) -> None:
+    raw = {"apiAuth": "both", "apiTenantId": TENANT, "apiAudience": "api://recordings"}
+    assert config_problems({**raw, **callers}) == []
+    assert [p.key for p in config_problems(raw)] == ["apiAllowedClientIds"]
 
 
 def test_api_auth_values_are_normalised() -> None:

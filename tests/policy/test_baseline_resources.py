@@ -358,6 +358,8 @@ ENTRA_SETTINGS = {
     "API_AUTH": "entraId",
     "API_TENANT_ID": TENANT,
     "API_AUDIENCE": "api://acs-call-recording",
+    "API_ALLOWED_CLIENT_IDS": "",
+    "API_REQUIRED_ROLE": "Recordings.ReadWrite",
     "API_OIDC_METADATA_URL": f"https://login.microsoftonline.com/{TENANT}/v2.0/"
     ".well-known/openid-configuration",
 }
@@ -376,9 +378,11 @@ def app_with_settings(settings: dict[str, Any]) -> dict[str, Any]:
         ENTRA_SETTINGS,
         {**ENTRA_SETTINGS, "API_AUTH": "both"},
         {**ENTRA_SETTINGS, "API_TENANT_ID": None, "API_AUDIENCE": None},  # unknown in a preview
+        {**ENTRA_SETTINGS, "API_ALLOWED_CLIENT_IDS": "a", "API_REQUIRED_ROLE": ""},
+        {**ENTRA_SETTINGS, "API_REQUIRED_ROLE": None},
         {},
     ],
-    ids=["functionKey", "entraId", "both", "unknown", "no-setting"],
+    ids=["functionKey", "entraId", "both", "unknown", "clients-only", "role-unknown", "no-setting"],
 )
 def test_every_api_auth_mode_is_accepted(settings: dict[str, Any]) -> None:
     assert violations_of(APP, app_with_settings(settings)) == {}
@@ -392,8 +396,25 @@ def test_every_api_auth_mode_is_accepted(settings: dict[str, Any]) -> None:
         ({"API_TENANT_ID": "contoso.com"}, "API_TENANT_ID is 'contoso.com'"),
         ({"API_AUDIENCE": " "}, "API_AUDIENCE is empty; with API_AUTH entraId"),
         ({"API_OIDC_METADATA_URL": "http://keys.example/"}, "signing keys must come over https"),
+        (
+            {"API_REQUIRED_ROLE": " "},
+            "API_ALLOWED_CLIENT_IDS and API_REQUIRED_ROLE are both empty; with API_AUTH entraId "
+            "one must name who may call",
+        ),
+        (
+            {"API_REQUIRED_ROLE": ""},
+            "API_ALLOWED_CLIENT_IDS and API_REQUIRED_ROLE are both empty",
+        ),
     ],
-    ids=["mode", "no-tenant", "tenant-not-a-guid", "no-audience", "plain-http-keys"],
+    ids=[
+        "mode",
+        "no-tenant",
+        "tenant-not-a-guid",
+        "no-audience",
+        "plain-http-keys",
+        "any-caller",
+        "no-role",
+    ],
 )
 def test_an_entra_id_app_must_name_its_tenant_audience_and_https_keys(
     change: dict[str, str], expected: str

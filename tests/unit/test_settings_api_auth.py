@@ -83,6 +83,7 @@ def test_a_metadata_url_overrides_the_tenant_default() -> None:
             "API_AUTH": "entraId",
             "API_TENANT_ID": TENANT,
             "API_AUDIENCE": CLIENT,
+            "API_ALLOWED_CLIENT_IDS": CLIENT,
             "API_OIDC_METADATA_URL": "http://127.0.0.1:9/t/v2.0/.well-known/openid-configuration",
         }
     )
@@ -94,6 +95,24 @@ def test_entra_id_without_tenant_and_audience_lists_both_with_the_other_problems
     assert "API_TENANT_ID is required with API_AUTH entraId" in problems
     assert "API_AUDIENCE is required with API_AUTH entraId" in problems
     assert any(problem.startswith("REGISTRY_TABLE") for problem in problems)
+
+
+@pytest.mark.parametrize("mode", ["entraId", "both"])
+def test_a_token_mode_must_name_its_callers_by_client_id_or_role(mode: str) -> None:
+    """A tenant and an audience alone would admit any app of the tenant (Entra ID issues an
+    app-only token for any API to any service principal), so one of the two is required."""
+    environ = {"API_AUTH": mode, "API_TENANT_ID": TENANT, "API_AUDIENCE": CLIENT}
+    assert problems_of({**environ, "API_ALLOWED_CLIENT_IDS": " "}) == [
+        f"API_ALLOWED_CLIENT_IDS or API_REQUIRED_ROLE is required with API_AUTH {mode}: a tenant "
+        "and an audience alone admit any application or user of the tenant that obtains a token"
+    ]
+    by_client = Settings.from_env({**BASE, **environ, "API_ALLOWED_CLIENT_IDS": CLIENT})
+    by_role = Settings.from_env({**BASE, **environ, "API_REQUIRED_ROLE": "Recordings.ReadWrite"})
+    assert (by_client.api_allowed_client_ids, by_client.api_required_role) == ({CLIENT}, None)
+    assert (by_role.api_allowed_client_ids, by_role.api_required_role) == (
+        frozenset(),
+        "Recordings.ReadWrite",
+    )
 
 
 def test_token_settings_without_a_token_mode_are_refused_by_name() -> None:

@@ -8,7 +8,9 @@ guidance for Entra ID (signing-key-rollover, "Best practices for keys metadata c
 validation"): metadata refreshed every 12 hours with an hour of jitter, keys refreshed every hour
 and kept for up to 24 hours while a refresh fails, and an unknown ``kid`` refreshes the keys at
 most once every 5 minutes. On a failed fetch the last good copy is kept while it is within its
-limit, so an outage of the provider's endpoint does not become an outage of the API.
+limit, so an outage of the provider's endpoint does not become an outage of the API; and the
+next attempt waits out a back-off (a minute for Entra ID) shared by every request, so an outage
+costs one timed-out fetch a minute, not one per request queued behind the lock.
 
 Verification never needs the network on its common path: :meth:`OidcKeySource.cached_key`
 answers from memory or says a fetch is needed, so a caller on an event loop verifies in place
@@ -48,28 +50,37 @@ class KeyCachePolicy:
 
     metadata_refresh_seconds: float
     metadata_jitter_seconds: float
+    #: Metadata older than this is not used, even when its refresh fails.
+    metadata_max_age_seconds: float
     keys_refresh_seconds: float
     #: A key set older than this is not used, even when its refresh fails.
     keys_max_age_seconds: float
     #: At most one key refresh per this many seconds because of an unknown ``kid``.
     unknown_kid_cooldown_seconds: float
+    #: After a failed fetch of a document, no new attempt for this many seconds: requests in
+    #: between get the last good copy (or, without one, OidcUnavailableError at once).
+    failed_fetch_backoff_seconds: float
 
 
 #: Microsoft's guidance for Entra ID (see the module docstring).
 ENTRA_KEY_POLICY = KeyCachePolicy(
     metadata_refresh_seconds=12 * 3600,
     metadata_jitter_seconds=3600,
+    metadata_max_age_seconds=24 * 3600,
     keys_refresh_seconds=3600,
     keys_max_age_seconds=24 * 3600,
     unknown_kid_cooldown_seconds=300,
+    failed_fetch_backoff_seconds=60,
 )
 #: ACS's callback keys: metadata hourly, keys every 5 minutes, an unknown kid after 10 s.
 ACS_CALLBACK_KEY_POLICY = KeyCachePolicy(
     metadata_refresh_seconds=3600,
     metadata_jitter_seconds=0,
+    metadata_max_age_seconds=2 * 3600,
     keys_refresh_seconds=300,
     keys_max_age_seconds=3600,
     unknown_kid_cooldown_seconds=10,
+    failed_fetch_backoff_seconds=10,
 )
 
 
@@ -77,6 +88,7 @@ ACS_CALLBACK_KEY_POLICY = KeyCachePolicy(
 class _Metadata:
     issuer: str
     jwks_uri: str
+    fetched_at: float
     refresh_at: float
 
 
@@ -112,21 +124,22 @@ class OidcKeySource:
         self._metadata: _Metadata | None = None
         self._keys: _KeySet | None = None
         self._last_unknown_kid_refresh: float | None = None
+        #: No fetch of the metadata / the key set before these (set by a failed fetch).
+        self._metadata_retry_at = float("-inf")
+        self._keys_retry_at = float("-inf")
 
     def cached_issuer(self) -> str | None:
-        """The issuer, when the metadata is cached and fresh; None means :meth:`issuer` fetches."""
+        """The issuer, when the cached metadata may answer; None means :meth:`issuer` fetches."""
         metadata = self._metadata
-        if metadata is None or self._clock() >= metadata.refresh_at:
+        if metadata is None or not self._metadata_serves(metadata):
             return None
         return metadata.issuer
 
     def cached_key(self, kid: str) -> PyJWK | None:
-        """The key for ``kid`` from a fresh cache, or None when :meth:`signing_key` must run
-        (to fetch, or to decide that the ``kid`` is unknown)."""
+        """The key for ``kid`` from a cache that may answer, or None when :meth:`signing_key`
+        must run (to fetch, or to decide that the ``kid`` is unknown)."""
         keys = self._keys
-        if keys is None or self.cached_issuer() is None:
-            return None
-        if self._clock() - keys.fetched_at >= self.policy.keys_refresh_seconds:
+        if keys is None or self.cached_issuer() is None or not self._keys_serve(keys):
             return None
         return keys.keys.get(kid)
 
@@ -149,6 +162,8 @@ class OidcKeySource:
             if kid in keys.keys:
                 return keys.keys[kid]
             now = self._clock()
+            if now < self._keys_retry_at:  # the set is unreachable: the kid cannot be judged
+                raise OidcUnavailableError("the OIDC key set could not be fetched (backing off)")
             last = self._last_unknown_kid_refresh
             if last is not None and now - last < self.policy.unknown_kid_cooldown_seconds:
                 raise UnknownSigningKeyError(kid)
@@ -158,41 +173,65 @@ class OidcKeySource:
                 return keys.keys[kid]
             raise UnknownSigningKeyError(kid)
 
+    def _serves(self, due_at: float, fetched_at: float, max_age: float, retry_at: float) -> bool:
+        """A cached copy answers without a fetch until it is due, and after a failed refresh
+        until the back-off ends, while it is younger than ``max_age``."""
+        now = self._clock()
+        return now < due_at or (now < retry_at and now - fetched_at < max_age)
+
+    def _metadata_serves(self, metadata: _Metadata) -> bool:
+        max_age = self.policy.metadata_max_age_seconds
+        return self._serves(
+            metadata.refresh_at, metadata.fetched_at, max_age, self._metadata_retry_at
+        )
+
+    def _keys_serve(self, keys: _KeySet) -> bool:
+        due_at = keys.fetched_at + self.policy.keys_refresh_seconds
+        max_age = self.policy.keys_max_age_seconds
+        return self._serves(due_at, keys.fetched_at, max_age, self._keys_retry_at)
+
     def _current_metadata(self) -> _Metadata:
         metadata = self._metadata
-        if metadata is not None and self._clock() < metadata.refresh_at:
+        if metadata is not None and self._metadata_serves(metadata):
             return metadata
+        if self._clock() < self._metadata_retry_at:
+            raise OidcUnavailableError("the OIDC metadata could not be fetched (backing off)")
         try:
             self._metadata = self._fetch_metadata()
         except OidcUnavailableError:
-            if metadata is None:
+            now = self._clock()
+            self._metadata_retry_at = now + self.policy.failed_fetch_backoff_seconds
+            max_age = self.policy.metadata_max_age_seconds
+            if metadata is None or now - metadata.fetched_at >= max_age:
                 raise
             LOGGER.warning("OIDC metadata refresh failed; keeping the last good copy")
-        assert self._metadata is not None
+            return metadata
         return self._metadata
 
     def _current_keys(self) -> _KeySet:
         metadata = self._current_metadata()
         keys = self._keys
-        if keys is not None and self._clock() - keys.fetched_at < self.policy.keys_refresh_seconds:
+        if keys is not None and self._keys_serve(keys):
             return keys
+        if self._clock() < self._keys_retry_at:
+            raise OidcUnavailableError("the OIDC key set could not be fetched (backing off)")
         return self._refresh_keys(metadata, keep_stale=True)
 
     def _refresh_keys(self, metadata: _Metadata, *, keep_stale: bool) -> _KeySet:
-        """Fetch the key set; on failure keep the cached one while it is within its maximum age
-        (``keep_stale``), else raise."""
+        """Fetch the key set; on failure back off, and keep the cached set while it is within
+        its maximum age (``keep_stale``), else raise."""
         try:
             self._keys = _KeySet(self._fetch_keys(metadata.jwks_uri), self._clock())
         except OidcUnavailableError:
+            now = self._clock()
+            self._keys_retry_at = now + self.policy.failed_fetch_backoff_seconds
             keys = self._keys
-            usable = (
-                keys is not None
-                and self._clock() - keys.fetched_at < self.policy.keys_max_age_seconds
-            )
-            if not (keep_stale and usable):
+            if not keep_stale or keys is None:
+                raise
+            if now - keys.fetched_at >= self.policy.keys_max_age_seconds:
                 raise
             LOGGER.warning("OIDC key set refresh failed; keeping the last good copy")
-        assert self._keys is not None
+            return keys
         return self._keys
 
     def _fetch_metadata(self) -> _Metadata:
@@ -202,7 +241,8 @@ class OidcKeySource:
             raise OidcUnavailableError("the OIDC metadata lacks issuer or jwks_uri")
         jitter = self.policy.metadata_jitter_seconds
         lifetime = self.policy.metadata_refresh_seconds + random.uniform(-jitter, jitter)  # noqa: S311
-        return _Metadata(issuer=issuer, jwks_uri=jwks_uri, refresh_at=self._clock() + lifetime)
+        now = self._clock()
+        return _Metadata(issuer, jwks_uri, fetched_at=now, refresh_at=now + lifetime)
 
     def _fetch_keys(self, jwks_uri: str) -> dict[str, PyJWK]:
         """The RSA signing keys of the set by ``kid`` (other key types and uses are ignored:

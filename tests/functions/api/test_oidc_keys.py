@@ -18,6 +18,7 @@ from recording_pipeline.api.oidc import (
 )
 
 HOUR = 3600.0
+BACKOFF = ENTRA_KEY_POLICY.failed_fetch_backoff_seconds
 
 
 class Clock:
@@ -115,7 +116,66 @@ def test_keys_outlive_an_outage_for_24_hours_and_no_longer(
     with pytest.raises(OidcUnavailableError):
         keys.signing_key(kid)
     issuer.outage = False
+    clock.now += BACKOFF  # the next attempt waits out the back-off of the failed one
     assert keys.signing_key(kid).key_id == kid
+
+
+def test_an_outage_costs_one_fetch_per_backoff_not_one_per_request(
+    issuer: TokenIssuer, keys: OidcKeySource, clock: Clock
+) -> None:
+    """While the endpoint fails, every request shares one attempt a minute and gets the last
+    good keys in between, from memory (no thread, no lock, no timeout to wait out)."""
+    kid = issuer.current_kid
+    keys.signing_key(kid)
+    issuer.outage = True
+    clock.now += HOUR  # due for the hourly refresh
+    for _ in range(20):
+        assert keys.signing_key(kid).key_id == kid
+    assert issuer.jwks_requests == 2  # the first fetch and one failed refresh
+    assert keys.cached_key(kid) is not None
+    with pytest.raises(OidcUnavailableError):  # a rollover cannot be checked: retry, no fetch
+        keys.signing_key("rolled-over-during-the-outage")
+    clock.now += BACKOFF - 1
+    assert keys.signing_key(kid).key_id == kid
+    assert issuer.jwks_requests == 2
+    clock.now += 1
+    assert keys.cached_key(kid) is None  # the back-off is over: the next request tries again
+    assert keys.signing_key(kid).key_id == kid
+    assert issuer.jwks_requests == 3
+    issuer.outage = False
+    clock.now += BACKOFF
+    keys.signing_key(kid)
+    assert issuer.jwks_requests == 4
+    assert keys.cached_key(kid) is not None
+
+
+def test_a_metadata_outage_costs_one_fetch_per_backoff(
+    issuer: TokenIssuer, keys: OidcKeySource, clock: Clock
+) -> None:
+    keys.issuer()
+    issuer.outage = True
+    clock.now += 13 * HOUR + 1  # past the refresh, whatever the jitter
+    for _ in range(20):
+        assert keys.issuer() == issuer.issuer
+    assert issuer.metadata_requests == 2
+    assert keys.cached_issuer() == issuer.issuer
+    clock.now += BACKOFF
+    assert keys.cached_issuer() is None
+    keys.issuer()
+    assert issuer.metadata_requests == 3
+
+
+def test_without_a_cached_copy_a_failing_endpoint_is_not_retried_until_the_backoff_ends(
+    issuer: TokenIssuer, keys: OidcKeySource, clock: Clock
+) -> None:
+    issuer.outage = True
+    for _ in range(20):
+        with pytest.raises(OidcUnavailableError):
+            keys.signing_key(issuer.current_kid)
+    assert (issuer.metadata_requests, issuer.jwks_requests) == (1, 0)
+    issuer.outage = False
+    clock.now += BACKOFF
+    assert keys.signing_key(issuer.current_kid).key_id == issuer.current_kid
 
 
 def test_an_unknown_kid_during_an_outage_is_unavailable_not_unknown(
@@ -149,10 +209,14 @@ def test_a_metadata_outage_keeps_the_last_good_copy_but_a_first_fetch_fails(
     with pytest.raises(OidcUnavailableError, match="OIDC metadata could not be fetched"):
         cold.issuer()
     issuer.outage = False
+    clock.now += BACKOFF
     assert cold.issuer() == issuer.issuer
     issuer.outage = True
     clock.now += 14 * HOUR
     assert cold.issuer() == issuer.issuer
+    clock.now += 10 * HOUR  # 24 hours old: no longer trusted
+    with pytest.raises(OidcUnavailableError):
+        cold.issuer()
 
 
 def test_only_rsa_signing_keys_are_taken_from_the_key_set(
