@@ -17,12 +17,24 @@ from scripts import export_participant
 from tests.functions.archive.conftest import (
     FAST_RETRY,
     ArchiveStack,
+    SyntheticRecording,
     publish_recording,
     register_recording,
 )
 from tests.functions.events_out.conftest import pending_events, published
 from tests.support.emulator import RunningEmulator
 from tests.support.event_schemas import schema_problems
+
+
+def archive(stack: ArchiveStack, recording: SyntheticRecording) -> None:
+    """The recording registered by the API and archived, as an erase finds it."""
+    register_recording(
+        stack.table, recording.call_id, recording.server_call_id, recording.recording_id
+    )
+    outcome = handle_event_message(
+        recording.message(), message_id="m", settings=stack.settings, retry=FAST_RETRY
+    )
+    assert outcome is ArchiveOutcome.ARCHIVED
 
 
 def test_an_erase_is_announced_without_naming_a_participant(
@@ -34,13 +46,7 @@ def test_an_erase_is_announced_without_naming_a_participant(
     recording = publish_recording(
         media_server, [1200], participant_ids=["8:acs:erase-me", "4:+15550142"]
     )
-    register_recording(
-        events_stack.table, recording.call_id, recording.server_call_id, recording.recording_id
-    )
-    outcome = handle_event_message(
-        recording.message(), message_id="m", settings=events_stack.settings, retry=FAST_RETRY
-    )
-    assert outcome is ArchiveOutcome.ARCHIVED
+    archive(events_stack, recording)
     for name, value in events_stack.env.items():
         monkeypatch.setenv(name, value)
 
@@ -67,13 +73,7 @@ def test_an_erase_by_a_tool_without_the_topic_setting_is_published_by_the_reconc
 ) -> None:
     """The operator's shell lacks RECORDING_EVENTS_TOPIC_ENDPOINT; the deployment publishes."""
     recording = publish_recording(media_server, [900], participant_ids=["8:acs:quiet-erase"])
-    register_recording(
-        events_stack.table, recording.call_id, recording.server_call_id, recording.recording_id
-    )
-    outcome = handle_event_message(
-        recording.message(), message_id="m", settings=events_stack.settings, retry=FAST_RETRY
-    )
-    assert outcome is ArchiveOutcome.ARCHIVED
+    archive(events_stack, recording)
     for name, value in events_stack.env.items():
         if not name.startswith("RECORDING_EVENTS_TOPIC_"):
             monkeypatch.setenv(name, value)
