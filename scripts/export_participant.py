@@ -63,6 +63,11 @@ def main(argv: list[str] | None = None) -> int:
         events = recording_events(settings, table, container)
         erased = participants.erase_recordings(container, table, rows, events)
         print(f"erased {len(erased)} recording(s)")
+        if erased and not events.enabled:
+            print(
+                "RECORDING_EVENTS_TOPIC_ENDPOINT is not set here: the reconciler publishes "
+                "their RecordingErased events (if this deployment publishes events)"
+            )
     return 0
 
 

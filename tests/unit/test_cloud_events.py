@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from recording_pipeline.events_out.cloud_events import (
     EVENT_ID_NAMESPACE,
     MAX_EVENT_BYTES,
+    MAX_REASON_CHARS,
     EventName,
     RecordingFacts,
     archived_event,
@@ -209,6 +210,54 @@ def test_status_events_carry_the_ids_the_time_and_why(
         f"{name.status}At": "2026-05-06T07:00:00.000000Z",
         **extra,
     }
+
+
+#: Text around the URL: no query of its own, and no ``Q``, which only the secret has.
+_WORDS = st.text(st.characters(codec="ascii", exclude_characters="?Q"), max_size=300)
+
+
+@given(
+    before=_WORDS,
+    after=_WORDS,
+    path=st.from_regex(r"/[a-z0-9/%._-]{0,60}", fullmatch=True),
+    secret=st.from_regex(r"Q[A-Za-z0-9%+=/]{16,40}", fullmatch=True),
+    name=st.sampled_from([EventName.LOST, EventName.FAILED, EventName.OVERDUE]),
+)
+def test_a_reason_leaves_without_url_queries_and_within_its_cap(
+    before: str, after: str, path: str, secret: str, name: EventName
+) -> None:
+    """A reason is exception text: a SAS in a URL of it stays home, and so does a long body."""
+    url = f"https://archive.blob.core.windows.net{path}"
+    reason = f"{before} {url}?sv=2024-08-04&sig={secret}&se=2026 {after}" + "x" * 4000
+
+    event = status_event(
+        name,
+        RecordingFacts("rec-1"),
+        source=SOURCE,
+        occurred_at="2026-05-06T07:00:00Z",
+        reason=reason,
+    )
+
+    sent = event["data"]["reason"]
+    assert secret not in sent and "sig=" not in sent
+    assert len(sent) <= MAX_REASON_CHARS
+    assert sent.startswith(f"{before} {url}"[: MAX_REASON_CHARS - 10])
+    assert sent.endswith("[...]")
+
+
+def test_a_short_reason_without_a_url_query_leaves_unchanged() -> None:
+    reason = "HttpResponseError (HTTP 503): busy; see https://status.example/acs#today"
+
+    event = status_event(
+        EventName.FAILED,
+        RecordingFacts("rec-1"),
+        source=SOURCE,
+        occurred_at="2026-05-06T07:00:00Z",
+        reason=reason,
+    )
+
+    assert event["data"]["reason"] == reason
+    assert event["data"]["retryable"] is True
 
 
 def test_an_archive_is_announced_from_its_manifest_only() -> None:

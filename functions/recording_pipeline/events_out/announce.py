@@ -11,11 +11,22 @@ Every flow that makes an announced state change follows the same three steps:
 
 A publish that fails is logged with :data:`EVENT_PUBLISH_FAILED_MARKER` at ERROR (the log alert
 matches it) and leaves the row, and never fails the flow: the archive is complete whether or not
-anyone was told. A crash between any two steps leaves the row too. The reconciler publishes
-every row older than its grace time (:meth:`RecordingEvents.republish`), so each change is
-published at least once. Only a change still true is published late: a row whose recording has
-since moved on (failed, then archived by a replay) or never got there (a crash before step 2)
-is dropped, and the later state's own event tells consumers where the recording is.
+anyone was told. A publish that succeeded but whose row could not be deleted is a WARNING only: the
+reconciler publishes the row again, with the same event id, which consumers drop. A crash between
+any two steps leaves the row too. The reconciler publishes every row older than its grace time
+(:meth:`RecordingEvents.republish`), so each change is published at least once. Only a change still
+true is published late: a row whose recording has since moved on (failed, then archived by a replay)
+or never got there (a crash before step 2) is dropped, and the later state's own event tells
+consumers where the recording is.
+
+One reconciler run announces through :meth:`RecordingEvents.for_one_run`: after the first
+outage (a timeout, a dropped connection, a 5xx) it stops publishing for the rest of the run, so
+a topic that accepts connections and never answers costs one timeout, not one per row; the rows
+stay for the next run.
+
+An erase is noted even where the operator's tool does not publish (``note_always``): the tool
+may run without the topic's settings, and the reconciler, which runs with the app's settings
+and identity, publishes the row.
 """
 
 from __future__ import annotations
@@ -37,7 +48,7 @@ from recording_pipeline.events_out.cloud_events import (
     status_event,
 )
 from recording_pipeline.events_out.publisher import EventsPublisher
-from recording_pipeline.failures import describe
+from recording_pipeline.failures import classify, describe
 from recording_pipeline.ids import encode_id
 from recording_pipeline.manifest_file import read_manifest
 from recording_pipeline.registry import schema
@@ -57,6 +68,8 @@ class Outcome:
     published: bool = False
     superseded: bool = False
     error: str | None = None
+    #: Not tried: publishing paused for the rest of this run after an outage (the row stays).
+    skipped: bool = False
 
 
 class RecordingEvents:
@@ -73,15 +86,33 @@ class RecordingEvents:
         recordings: ContainerClient,
         *,
         source: str,
+        pause_on_outage: bool = False,
     ) -> None:
         self._publisher = publisher
         self._table = table
         self._recordings = recordings
         self._source = source
+        self._pause_on_outage = pause_on_outage
+        self._paused_by: str | None = None
 
     @property
     def enabled(self) -> bool:
         return self._publisher is not None
+
+    @property
+    def paused_by(self) -> str | None:
+        """The outage that paused publishing for the rest of this run (None: not paused)."""
+        return self._paused_by
+
+    def for_one_run(self) -> RecordingEvents:
+        """This announcer for one reconciler run: it stops publishing after the first outage."""
+        return RecordingEvents(
+            self._publisher,
+            self._table,
+            self._recordings,
+            source=self._source,
+            pause_on_outage=True,
+        )
 
     def intend(
         self,
@@ -91,13 +122,15 @@ class RecordingEvents:
         at: str,
         reason: str | None = None,
         stopped_at: str | None = None,
+        note_always: bool = False,
     ) -> PendingEvent | None:
-        """Note the change about to be made (nothing when publishing is off).
+        """Note the change about to be made (nothing when publishing is off, unless
+        ``note_always``: the row is then left for the reconciler, which may publish).
 
         :raises azure.core.exceptions.AzureError: the row could not be written; the flow fails
             before its change, as with any other registry write.
         """
-        if self._publisher is None:
+        if self._publisher is None and not note_always:
             return None
         return PendingIndex(self._table).add_event(
             name.value, recording_id, at, reason=reason, stopped_at=stopped_at
@@ -112,9 +145,12 @@ class RecordingEvents:
         self, pending: PendingEvent | None, *, manifest: dict[str, Any] | None = None
     ) -> Outcome:
         """Publish the change just made; never raises (a failure is logged and left to the
-        reconciler). ``manifest``: the stored manifest of an archive, when the caller has it."""
-        if pending is None:
+        reconciler). ``manifest``: the stored manifest of an archive, when the caller has it.
+        Without a publisher the row (``note_always``) stays for the reconciler."""
+        if pending is None or self._publisher is None:
             return Outcome()
+        if self._paused_by is not None:
+            return self._skipped(pending)
         try:
             return self._publish(pending, manifest=manifest, check_state=manifest is None)
         except Exception as error:  # announcing must never fail the change it announces
@@ -122,6 +158,8 @@ class RecordingEvents:
 
     def republish(self, pending: PendingEvent) -> Outcome:
         """The reconciler's retry of a row left behind: published only if still true."""
+        if self._paused_by is not None:
+            return self._skipped(pending)
         try:
             return self._publish(pending, manifest=None, check_state=True)
         except Exception as error:  # one row must not stop the others
@@ -151,8 +189,18 @@ class RecordingEvents:
             PendingIndex(self._table).remove_event(pending)
             return Outcome(superseded=True)
         self._publisher.publish(event)
-        PendingIndex(self._table).remove_event(pending)
         LOGGER.info("recording %s: %s published (id %s)", pending.recording_id, name, event["id"])
+        try:
+            PendingIndex(self._table).remove_event(pending)
+        except Exception as error:  # published: only the row is left, and a repeat is harmless
+            LOGGER.warning(
+                "recording %s: %s published (id %s) but its pending row was not deleted (%s); "
+                "the reconciler publishes it again with the same id, which consumers drop",
+                pending.recording_id,
+                name,
+                event["id"],
+                describe(error),
+            )
         return Outcome(published=True)
 
     def _build(
@@ -195,7 +243,22 @@ class RecordingEvents:
             pending.event_name,
             error,
         )
+        if self._pause_on_outage and classify(error) == "transient":
+            self._paused_by = error
+            LOGGER.warning(
+                "events topic outage (%s): no more events published in this run; "
+                "their rows stay for the next run",
+                error,
+            )
         return Outcome(error=error)
+
+    def _skipped(self, pending: PendingEvent) -> Outcome:
+        LOGGER.info(
+            "recording %s: %s not tried (publishing paused in this run); its row stays",
+            pending.recording_id,
+            pending.event_name,
+        )
+        return Outcome(error=self._paused_by, skipped=True)
 
     def close(self) -> None:
         if self._publisher is not None:

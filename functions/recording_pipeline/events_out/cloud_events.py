@@ -17,12 +17,16 @@ reconciler's retry) and a consumer that sees it twice sees the same event twice.
 - ``data``: the ids, the format, and per type what happened (docs/events/*.schema.json). Blob
   URLs are plain URLs of the archive (no SAS, no key): reading them takes a role on the
   archive, or the API's link route ``GET /api/recordings/{id}/archive/files/{name}``.
+  ``reason`` (lost, failed, overdue) is the registry's text, which can be an exception's:
+  its URLs go without their query and it is cut at :data:`MAX_REASON_CHARS`
+  (:func:`public_reason`); the logs keep the whole text.
 """
 
 from __future__ import annotations
 
 import enum
 import json
+import re
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -42,6 +46,13 @@ EVENT_ID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "urn:acs-call-recording:even
 #: Event Grid refuses an event (and a request) over 1 MB with 413. "1 MB" is read as 1,000,000
 #: bytes, the smaller of its two readings, so an event built here is accepted either way.
 MAX_EVENT_BYTES = 1_000_000
+#: Characters of ``data.reason`` at most: a reason is an exception's text (a response body
+#: included), said to third parties; the first lines tell what happened, the logs keep the rest.
+MAX_REASON_CHARS = 1000
+#: Marks a reason cut at :data:`MAX_REASON_CHARS` (counted in it).
+REASON_CUT = " [...]"
+#: A URL's query (``?`` up to whitespace or a quote): a SAS, a signature or a token may be in it.
+_URL_QUERY = re.compile(r"(?P<url>[A-Za-z][A-Za-z0-9+.-]*://[^\s?#\"'<>]*)\?[^\s\"'<>]*")
 
 
 class EventName(enum.StrEnum):
@@ -198,7 +209,7 @@ def status_event(
         f"{name.status}At": occurred_at,
     }
     if name is not EventName.ERASED:
-        data["reason"] = reason or ""
+        data["reason"] = public_reason(reason or "")
     if name is EventName.FAILED:
         data["retryable"] = classify(reason or "") == "transient"
     if name is EventName.OVERDUE:
@@ -227,6 +238,15 @@ def utc_time(text: str) -> str:
 def _plain(url: str) -> str:
     """A blob URL without any query: whatever signed it, no SAS leaves in an event."""
     return url.split("?", 1)[0]
+
+
+def public_reason(reason: str) -> str:
+    """``reason`` as an event may carry it: every URL without its query (as :func:`_plain`
+    does for the files' URLs), at most :data:`MAX_REASON_CHARS` characters."""
+    text = _URL_QUERY.sub(lambda match: match.group("url"), reason)
+    if len(text) <= MAX_REASON_CHARS:
+        return text
+    return text[: MAX_REASON_CHARS - len(REASON_CUT)] + REASON_CUT
 
 
 def encoded_size(event: Mapping[str, Any]) -> int:

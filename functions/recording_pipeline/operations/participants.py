@@ -11,9 +11,12 @@ recordings the participant appears in: a recording is one set of files shared by
 call, so erasing it erases it for every participant (review ``list`` first). The manifest is
 deleted first, so an interrupted erase never leaves a recording that claims to be complete;
 then the chunks, then every participant's index entity for it; the registry row is marked
-``ArchiveStatus = erased`` and the erase announced (``RecordingErased``, naming no participant)
-when the settings name the events topic; a publish that fails (e.g. the operator's identity may
-not send to the topic) is left to the reconciler, which publishes it with the app's identity.
+``ArchiveStatus = erased`` and the erase announced (``RecordingErased``, naming no participant).
+Its pending-event row is written whatever the operator's settings say, so an erase is never
+left unannounced: when they name the events topic the tool publishes it; when they do not, or
+the publish fails (e.g. the operator's identity may not send to the topic), the reconciler
+publishes it with the app's settings and identity (in a deployment that does not publish, the
+row stays: one small entity per erased recording, published if events are turned on later).
 With blob versioning or soft delete on (as the Azure deployment configures), deleted data stays
 recoverable for the retention period; with a WORM policy the service refuses the deletion and
 the erase reports it. The command line is
@@ -121,28 +124,24 @@ def erase_recordings(
     container: ContainerClient,
     table: TableClient,
     rows: list[dict[str, Any]],
-    events: RecordingEvents | None = None,
+    events: RecordingEvents,
 ) -> list[str]:
     """Delete the recordings in ``rows`` (manifest first) and their index entities; each erase
-    is announced through ``events`` when given (its pending row is written before anything is
-    deleted, so an erase that stops half-way is never announced as done)."""
+    is announced through ``events``: its pending row is written before anything is deleted,
+    even when ``events`` does not publish (the reconciler does), and an erase that stops
+    half-way is never announced as done (the row names a recording not yet ``erased``)."""
     registry = ArchiveRegistry(table)
     erased = []
     for row in rows:
         manifest = read_manifest(container, row[schema.MANIFEST_BLOB])
         recording_id = manifest["recordingId"]
-        pending = (
-            events.intend(EventName.ERASED, recording_id, at=iso(utc_now()))
-            if events is not None
-            else None
-        )
+        pending = events.intend(EventName.ERASED, recording_id, at=iso(utc_now()), note_always=True)
         _delete_blob(container, row[schema.MANIFEST_BLOB])
         for name, _ in recording_blobs(manifest):
             _delete_blob(container, name)
         registry.unindex_participants(manifest)
         registry.mark_erased(recording_id)
-        if events is not None:
-            events.announce(pending)
+        events.announce(pending)
         erased.append(recording_id)
     return erased
 

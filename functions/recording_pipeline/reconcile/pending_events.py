@@ -6,7 +6,10 @@ wrote it: its publish failed (the topic unreachable, refusing, a role missing) o
 stopped before it. Such rows are published here, oldest first, from what the registry and the
 manifest hold now; a row whose recording has moved on since is dropped (the later state's own
 event is the one that counts). A row that fails again stays for the next run; a refusal (401,
-403, 400) is for a person, an outage resolves itself.
+403, 400) is for a person, an outage resolves itself. After an outage (here or in an earlier
+step's announce) the step stops: the run's announcer (``RecordingEvents.for_one_run``) tries
+nothing more, so a hung topic costs one timeout and does not hold up the steps after this one;
+the report says so once (``pausedBy``).
 """
 
 from __future__ import annotations
@@ -33,6 +36,8 @@ def publish_pending_events(
     report.ran = True
     rows = events.pending_before(now - policy.event_publish_grace)
     for row in islice(rows, policy.max_items_per_step):
+        if events.paused_by is not None:
+            break
         item = {"recordingId": row.recording_id, "event": row.event_name, "at": row.occurred_at}
         if dry_run:
             report.published.append(item)
@@ -45,3 +50,4 @@ def publish_pending_events(
         else:
             error = outcome.error or ""
             report.failing.append({**item, "error": error, "retry": classify(error)})
+    report.paused_by = events.paused_by

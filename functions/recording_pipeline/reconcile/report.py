@@ -72,6 +72,8 @@ class EventsReport:
     published: list[Item] = field(default_factory=list)
     superseded: list[Item] = field(default_factory=list)
     failing: list[Item] = field(default_factory=list)
+    #: The outage after which this run published nothing more (None: no pause).
+    paused_by: str | None = None
 
 
 @dataclass
@@ -119,6 +121,7 @@ class ReconcileReport:
             "events: "
             + (
                 f"{len(self.events.published)} published late, {len(self.events.failing)} failing"
+                + (", paused after an outage" if self.events.paused_by else "")
                 if self.events.ran
                 else "off"
             ),
@@ -175,6 +178,7 @@ class ReconcileReport:
                 "published": self.events.published,
                 "superseded": self.events.superseded,
                 "failing": self.events.failing,
+                "pausedBy": self.events.paused_by,
             },
             "errors": self.errors,
         }

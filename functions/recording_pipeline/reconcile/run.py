@@ -88,6 +88,7 @@ def run(
 ) -> ReconcileReport:
     """Run every step once at ``now``; see the module docstring for the order."""
     report = ReconcileReport(started_at=iso(now), dry_run=dry_run)
+    announcer = clients.announcer.for_one_run()  # stops publishing after an outage
     _step(
         report,
         "dead letters",
@@ -140,7 +141,7 @@ def run(
         "overdue",
         lambda: find_overdue(
             clients.table,
-            clients.announcer,
+            announcer,
             report.overdue,
             policy=policy,
             now=now,
@@ -152,7 +153,7 @@ def run(
         report,
         "events",
         lambda: publish_pending_events(
-            clients.announcer, report.events, policy=policy, now=now, dry_run=dry_run
+            announcer, report.events, policy=policy, now=now, dry_run=dry_run
         ),
     )
     _step(

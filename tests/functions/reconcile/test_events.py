@@ -4,14 +4,26 @@ recording has moved on."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import socket
+import threading
+import time
+from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
+from azure.core.credentials import AzureKeyCredential
+from azure.core.exceptions import ServiceRequestError
+from azure.eventgrid import EventGridPublisherClient
 
 from local_runtime.processes import Azurite
 from recording_pipeline.clock import iso
+from recording_pipeline.events_out.announce import RecordingEvents
 from recording_pipeline.events_out.cloud_events import EventName, event_id
+from recording_pipeline.events_out.publisher import EventsPublisher
+from recording_pipeline.registry.pending import PendingIndex
+from tests.functions.archive.conftest import RESOURCE_ID
 from tests.functions.events_out.conftest import published, topic_env
 from tests.functions.reconcile.conftest import T0, Bed, make_bed
 from tests.support.emulator import RunningEmulator
@@ -135,3 +147,110 @@ def test_without_a_topic_the_reconciler_notes_and_publishes_nothing(bed: Bed) ->
     assert [item["recordingId"] for item in report.overdue.marked] == ["rec-quiet"]
     assert report.events.ran is False
     assert pending(bed) == []
+
+
+class BlackHole:
+    """A topic that accepts connections and never answers (a hung endpoint); counts them."""
+
+    def __init__(self) -> None:
+        self._server = socket.create_server(("127.0.0.1", 0))
+        self._server.settimeout(0.1)
+        self._held: list[socket.socket] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self._server.getsockname()[1]}/api/events"
+
+    @property
+    def connections(self) -> int:
+        return len(self._held)
+
+    def _accept(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self._held.append(self._server.accept()[0])
+            except TimeoutError:
+                continue
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        for connection in (*self._held, self._server):
+            connection.close()
+
+
+@pytest.fixture
+def black_hole() -> Iterator[BlackHole]:
+    hole = BlackHole()
+    yield hole
+    hole.close()
+
+
+def test_a_hung_topic_costs_one_timeout_per_run_and_is_reported_once(
+    events_bed: Bed, black_hole: BlackHole, caplog: pytest.LogCaptureFixture
+) -> None:
+    bed = events_bed
+    publisher = EventsPublisher(
+        EventGridPublisherClient(black_hole.endpoint, AzureKeyCredential("key")),
+        retry_total=0,
+        timeout_seconds=1,
+    )
+    announcer = RecordingEvents(publisher, bed.table, bed.clients.recordings, source=RESOURCE_ID)
+    bed.clients = dataclasses.replace(bed.clients, announcer=announcer)
+    for index in range(2):
+        bed.stopped(f"rec-overdue-{index}", T0)
+    for index in range(4):
+        recording_id = f"rec-lost-{index}"
+        bed.put_recording(recording_id, RecordingId=recording_id, ArchiveStatus="lost")
+        bed.pending.add_event("RecordingLost", recording_id, iso(T0), reason="gone")
+
+    started = time.monotonic()
+    with caplog.at_level(logging.INFO):
+        report = bed.run(T0 + timedelta(minutes=31))
+    elapsed = time.monotonic() - started
+
+    assert black_hole.connections == 1
+    assert elapsed < 5, f"the run took {elapsed:.1f} s"
+    assert [item["recordingId"] for item in report.overdue.marked] == [
+        "rec-overdue-0",
+        "rec-overdue-1",
+    ]
+    assert report.events.paused_by is not None and "Service" in report.events.paused_by
+    assert report.events.published == [] and report.events.failing == []
+    assert "paused after an outage" in report.summary()
+    assert report.to_json()["events"]["pausedBy"] == report.events.paused_by
+    assert caplog.text.count("no more events published in this run") == 1
+    assert len(pending(bed)) == 6  # every change still to announce, for the next run
+
+    bed.run(T0 + timedelta(minutes=32))
+
+    assert black_hole.connections == 2  # the next run tries again, once
+
+
+def test_a_published_event_whose_row_stays_is_a_warning_not_a_failure(
+    events_bed: Bed, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Event Grid accepted the event and only the row's delete failed: nothing was lost, the
+    reconciler's repeat carries the same id, so no alert (the marker) is raised."""
+    bed = events_bed
+    bed.put_recording("rec-told", RecordingId="rec-told", ArchiveStatus="lost")
+    row = bed.pending.add_event("RecordingLost", "rec-told", iso(T0), reason="gone")
+
+    def registry_outage(self: PendingIndex, row: object) -> None:
+        raise ServiceRequestError("the registry could not be reached")
+
+    monkeypatch.setattr(PendingIndex, "remove_event", registry_outage)
+    with caplog.at_level(logging.INFO):
+        outcome = bed.clients.announcer.announce(row)
+
+    assert outcome.published and outcome.error is None
+    (event,) = published(bed.emulator)
+    assert event["id"] == event_id(EventName.LOST, "rec-told")
+    assert "EVENT_PUBLISH_FAILED" not in caplog.text
+    (warning,) = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert "pending row was not deleted" in warning.getMessage()
+    monkeypatch.undo()
+    assert pending(bed) == ["RecordingLost rec-told"]
