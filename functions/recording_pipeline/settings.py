@@ -377,15 +377,26 @@ def check_storage_connection_string(raw: str) -> None:
     :raises ValueError: naming the broken rule.
     """
     pairs = [part.split("=", 1) for part in raw.strip().rstrip(";").split(";")]
-    if any(len(pair) != 2 or not pair[0].strip() for pair in pairs):
+    if any(len(pair) != 2 or not pair[0].strip() or not pair[1].strip() for pair in pairs):
         raise ValueError(
-            "must be Name=value pairs separated by ';', as Azurite or "
+            "must be Name=value pairs (neither empty) separated by ';', as Azurite or "
             "`az storage account show-connection-string` gives it"
         )
     fields = {name.strip().lower(): value.strip() for name, value in pairs}
-    if fields.get("usedevelopmentstorage", "").lower() == "true":
-        return
+    if len(fields) != len(pairs):
+        raise ValueError("must name each setting once (names are compared ignoring case)")
+    if "usedevelopmentstorage" in fields:
+        raise ValueError(
+            "must name the account (AccountName and AccountKey, or the endpoints), not "
+            "UseDevelopmentStorage: the Tables SDK does not read it; give Azurite's full "
+            "connection string"
+        )
     account, key = fields.get("accountname"), fields.get("accountkey")
+    if account is not None and not _STORAGE_ACCOUNT_NAME.fullmatch(account):
+        raise ValueError("must hold an AccountName of 3-24 lowercase letters and digits")
+    suffix = fields.get("endpointsuffix")
+    if suffix is not None and not _DNS_SUFFIX.fullmatch(suffix):
+        raise ValueError("must hold an EndpointSuffix that is a DNS name (core.windows.net)")
     if not (account and key) and not fields.get("sharedaccesssignature"):
         raise ValueError("must hold AccountName and AccountKey, or a SharedAccessSignature")
     if key is not None:
@@ -399,6 +410,10 @@ def check_storage_connection_string(raw: str) -> None:
         endpoint = fields.get(name.lower())
         if endpoint is not None and not _is_http_url(endpoint):
             raise ValueError(f"must hold a {name} that is an absolute http(s) URL")
+
+
+_STORAGE_ACCOUNT_NAME = re.compile(r"[a-z0-9]{3,24}")
+_DNS_SUFFIX = re.compile(r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}")
 
 
 def _storage_connection_string(raw: str) -> Secret:

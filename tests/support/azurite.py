@@ -6,7 +6,19 @@ from collections.abc import Iterator
 
 import pytest
 
-from local_runtime.processes import Azurite
+from local_runtime.processes import AZURITE_ACCOUNT, AZURITE_KEY, Azurite
+
+#: A well-formed connection string for settings that are parsed but never used to connect
+#: (nothing listens on port 1); every Storage SDK, the Tables one included, parses it.
+UNUSED_STORAGE_CONNECTION_STRING = "".join(
+    (
+        f"DefaultEndpointsProtocol=http;AccountName={AZURITE_ACCOUNT};AccountKey={AZURITE_KEY};",
+        *(
+            f"{service}Endpoint=http://127.0.0.1:1/{AZURITE_ACCOUNT};"
+            for service in ("Blob", "Queue", "Table")
+        ),
+    )
+)
 
 
 @pytest.fixture(scope="session")

@@ -10,6 +10,7 @@ import pytest
 
 from recording_pipeline.clients import MediaHostOverridePolicy, call_automation_client
 from recording_pipeline.settings import Settings
+from tests.support.azurite import UNUSED_STORAGE_CONNECTION_STRING
 from tests.support.http_server import LocalHttpServer
 
 RESOURCE_ID = (
@@ -47,7 +48,7 @@ def _settings(endpoint: str, override: str | None) -> Settings:
         "ACS_ACCESS_KEY": "c2VjcmV0LWtleS1mb3ItdGVzdHM=",
         "ACS_RESOURCE_ID": RESOURCE_ID,
         "ACS_IMMUTABLE_RESOURCE_ID": "11111111-2222-3333-4444-555555555555",
-        "ARCHIVE_STORAGE_CONNECTION_STRING": "UseDevelopmentStorage=true",
+        "ARCHIVE_STORAGE_CONNECTION_STRING": UNUSED_STORAGE_CONNECTION_STRING,
     }
     if override:
         env["ACS_MEDIA_ENDPOINT_OVERRIDE"] = override

@@ -27,6 +27,7 @@ from recording_pipeline.settings import (
 from recordings_cli.closed_stdout import EXIT_READER_GONE
 from scripts import export_participant, reconcile, replay_poison, smoke_test
 from scripts.operator_settings import EXIT_SETTINGS
+from tests.support.azurite import UNUSED_STORAGE_CONNECTION_STRING
 from tests.support.http_server import LocalHttpServer
 
 
@@ -142,7 +143,7 @@ def test_the_archive_worker_refuses_a_malformed_connection_string_in_one_line() 
         env={
             **_environment_without_settings(),
             **ACS_SETTINGS,
-            "ARCHIVE_STORAGE_CONNECTION_STRING": "UseDevelopmentStorage=true",
+            "ARCHIVE_STORAGE_CONNECTION_STRING": UNUSED_STORAGE_CONNECTION_STRING,
         },
         capture_output=True,
         text=True,
@@ -154,7 +155,7 @@ def test_the_archive_worker_refuses_a_malformed_connection_string_in_one_line() 
     [line] = result.stderr.splitlines()
     assert line.endswith(
         "archive worker cannot start: --connection-string must be Name=value "
-        "pairs separated by ';', as Azurite or `az storage account "
+        "pairs (neither empty) separated by ';', as Azurite or `az storage account "
         "show-connection-string` gives it"
     )
     assert "s3cr3t" not in result.stderr

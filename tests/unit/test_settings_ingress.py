@@ -7,6 +7,8 @@ from urllib.parse import urlparse
 
 import pytest
 
+from tests.support.azurite import UNUSED_STORAGE_CONNECTION_STRING
+
 AZURE = {
     "ACS_ENDPOINT": "https://acs.communication.azure.com",
     "ACS_RESOURCE_ID": "/subscriptions/s/resourceGroups/g/providers/"
@@ -59,7 +61,7 @@ def test_without_an_ingress_account_the_archive_account_holds_everything() -> No
         (
             {
                 "ARCHIVE_ACCOUNT_NAME": "",
-                "ARCHIVE_STORAGE_CONNECTION_STRING": "UseDevelopmentStorage=true",
+                "ARCHIVE_STORAGE_CONNECTION_STRING": UNUSED_STORAGE_CONNECTION_STRING,
                 "INGRESS_ACCOUNT_NAME": "acsrecingr1",
             },
             "INGRESS_ACCOUNT_NAME applies only with ARCHIVE_ACCOUNT_NAME",

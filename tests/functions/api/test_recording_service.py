@@ -34,6 +34,7 @@ from recording_pipeline.api.service import (
 )
 from recording_pipeline.recording_options import RecordingOptions
 from recording_pipeline.settings import Settings
+from tests.support.azurite import UNUSED_STORAGE_CONNECTION_STRING
 
 ACCESS_KEY = "c2VjcmV0LWFjY2Vzcy1rZXktbmV2ZXItc2hvd24="
 SETTINGS = Settings.from_env(
@@ -43,7 +44,7 @@ SETTINGS = Settings.from_env(
         "Microsoft.Communication/communicationServices/acs",
         "ACS_IMMUTABLE_RESOURCE_ID": "immutable",
         "ACS_ACCESS_KEY": ACCESS_KEY,
-        "ARCHIVE_STORAGE_CONNECTION_STRING": "UseDevelopmentStorage=true",
+        "ARCHIVE_STORAGE_CONNECTION_STRING": UNUSED_STORAGE_CONNECTION_STRING,
     }
 )
 OPTIONS = RecordingOptions(

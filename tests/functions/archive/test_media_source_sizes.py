@@ -18,6 +18,7 @@ from recording_pipeline.archive.media_source import (
 )
 from recording_pipeline.clients import call_automation_client
 from recording_pipeline.settings import Settings
+from tests.support.azurite import UNUSED_STORAGE_CONNECTION_STRING
 from tests.support.http_server import LocalHttpServer
 
 URL = "https://emulator.asm.skype.com/v1/objects/doc/content/audio"
@@ -59,7 +60,7 @@ def serve() -> Iterator[object]:
                 ),
                 "ACS_IMMUTABLE_RESOURCE_ID": "id",
                 "ACS_MEDIA_ENDPOINT_OVERRIDE": base,
-                "ARCHIVE_STORAGE_CONNECTION_STRING": "UseDevelopmentStorage=true",
+                "ARCHIVE_STORAGE_CONNECTION_STRING": UNUSED_STORAGE_CONNECTION_STRING,
             }
         )
         client = call_automation_client(settings, retry_total=0)

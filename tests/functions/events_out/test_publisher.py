@@ -14,6 +14,7 @@ from recording_pipeline.events_out.cloud_events import EventName, RecordingFacts
 from recording_pipeline.events_out.publisher import EventsPublisher
 from recording_pipeline.settings import Settings
 from tests.functions.events_out.conftest import published, topic_env
+from tests.support.azurite import UNUSED_STORAGE_CONNECTION_STRING
 from tests.support.emulator import RunningEmulator
 
 BASE_ENV = {
@@ -21,7 +22,7 @@ BASE_ENV = {
     "ACS_RESOURCE_ID": "/subscriptions/s/resourceGroups/g/providers/"
     "Microsoft.Communication/communicationServices/acs",
     "ACS_IMMUTABLE_RESOURCE_ID": "immutable",
-    "ARCHIVE_STORAGE_CONNECTION_STRING": "UseDevelopmentStorage=true",
+    "ARCHIVE_STORAGE_CONNECTION_STRING": UNUSED_STORAGE_CONNECTION_STRING,
 }
 
 
