@@ -13,7 +13,10 @@
 - it **raises** when a retry may succeed (throttling that outlasted the retries, a storage
   outage, a crash-like failure); the host redelivers, and the next attempt reuses every block
   and blob already written. On the last attempt it records ``failed`` before raising, for a
-  bound event only.
+  bound event only. An event of a known recording and server call whose call id no callback has
+  written yet raises too (``binding.CallIdPendingError``): the callback may still come, and on
+  the last attempt the host moves the event to the poison queue, where the reconciler replays it
+  (no failure is recorded, and ``failures.classify`` calls the error an outage).
 
 Order of work: validate; bind the event to its registry row (``binding``), else quarantine it;
 if the manifest exists, only finish the idempotent tail; else check every chunk's metadata
@@ -41,7 +44,7 @@ from azure.data.tables import TableClient
 from azure.storage.blob import ContainerClient
 from azure.storage.queue import QueueClient
 
-from recording_pipeline.archive.binding import Binding, bind_event
+from recording_pipeline.archive.binding import Binding, CallIdPendingError, bind_event
 from recording_pipeline.archive.chunk_copy import (
     BlobAttributes,
     BlockBuffers,
@@ -183,6 +186,15 @@ def handle_event_message(
         )
     except InvalidEventError as invalid:  # the sources contradict the event
         return reject(services, body, message_id, invalid.reason)
+    except CallIdPendingError as pending:
+        if dequeue_count >= max_dequeue_count():
+            LOGGER.warning(
+                "message %s goes to %s for the reconciler's replay: %s",
+                message_id,
+                services.settings.poison_queue,
+                pending,
+            )
+        raise
     except Exception as error:
         bound = binding is not None and binding.event is not None
         if bound and dequeue_count >= max_dequeue_count():
