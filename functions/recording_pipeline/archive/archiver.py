@@ -77,6 +77,8 @@ from recording_pipeline.archive.media_source import MediaSource, RetrySchedule, 
 from recording_pipeline.archive.poison import send_to_poison_once
 from recording_pipeline.archive.quarantine import (
     RECORDING_UNVERIFIED_MARKER,
+    naming_event,
+    note_naming_event,
     quarantine_prefix,
     quarantine_tags,
 )
@@ -286,15 +288,24 @@ def quarantine_recording(
     check_sources(event, services.media, retry=retry)
     prefix = quarantine_prefix(event)
     manifest_name = manifest_blob_name(prefix)
+    entry = naming_event(event, problem)
+    created = False
     if read_manifest(services.container, manifest_name) is None:
         archived, missing = copy_recording(event, prefix, services, retry=retry, quarantined=True)
         manifest = {
             **build_manifest(event, prefix, archived, archived_at=datetime.now(UTC)),
             "unverified": problem,
             "missingSources": missing,
+            "namingEvents": [entry],
         }
-        write_manifest(
-            services.container, manifest_name, manifest, tags=_valid_tags(quarantine_tags(event))
+        tags = _valid_tags(quarantine_tags(event.event_id))
+        created = write_manifest(services.container, manifest_name, manifest, tags=tags)[1]
+    if not created:  # the documents were quarantined before: list this event too
+        note_naming_event(
+            services.container,
+            manifest_name,
+            entry,
+            lambda event_id: _valid_tags(quarantine_tags(event_id)),
         )
     LOGGER.error(
         "%s event %s names recording %s (call %s, server call %s) but %s; its documents are "

@@ -250,6 +250,34 @@ def test_a_recording_unknown_to_the_registry_is_kept_apart_never_deleted(
     assert tags["kind"] == "unverified-content"
 
 
+def test_forged_events_naming_one_document_make_one_copy_that_lists_them_all(
+    stack: ArchiveStack,
+    media_server: SyntheticMediaServer,
+    a_and_b: tuple[SyntheticRecording, SyntheticRecording],
+) -> None:
+    """N events naming B's real document under N made-up recording ids (and another start
+    time) copy it once: the folder is keyed by the documents, not by what the events claim; the
+    manifest names every event once (a redelivery is not listed twice)."""
+    _, b = a_and_b
+    attacks = [forged(b, recording_id=f"forged+{uuid.uuid4().hex}/=") for _ in range(3)]
+    attacks[1]["data"]["recordingStartTime"] = "2031-01-01T00:00:00Z"
+
+    for attack in [*attacks, attacks[0]]:
+        assert handle(stack, attack) is ArchiveOutcome.QUARANTINED
+
+    names = blobs_under(stack, QUARANTINE_ROOT)
+    assert len(names) == 3  # B's one chunk, its metadata, one manifest
+    manifest = json.loads(stack.read_blob(next(n for n in names if "manifest" in n)))
+    named = manifest["namingEvents"]
+    assert [entry["eventId"] for entry in named] == [attack["id"] for attack in attacks]
+    assert [entry["recordingId"] for entry in named] == [
+        attack["subject"].split("/recordingId/", 1)[1] for attack in attacks
+    ]
+    assert all("not in the registry" in entry["unverified"] for entry in named)
+    assert_untouched(stack, media_server, b)
+    assert handle(stack, b.event()) is ArchiveOutcome.ARCHIVED
+
+
 def test_a_file_event_before_the_callback_that_names_the_call_waits_for_it(
     stack: ArchiveStack, media_server: SyntheticMediaServer
 ) -> None:
