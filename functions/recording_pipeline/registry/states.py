@@ -146,13 +146,7 @@ def callback_call_ids(
                 recording_id,
             )
         return {}
-    server_call_id = call_ids.get(schema.SERVER_CALL_ID) or ""
-    stored_server_call_id = str(entity.get(schema.SERVER_CALL_ID) or "")
-    if (
-        server_call_id
-        and stored_server_call_id
-        and not same_server_call_id(server_call_id, stored_server_call_id)
-    ):
+    if _differs(entity, call_ids, schema.SERVER_CALL_ID, same_server_call_id):
         LOGGER.warning(
             "callback ids for recording %r ignored: its serverCallId is not the recording's",
             recording_id,
@@ -160,18 +154,13 @@ def callback_call_ids(
         return {}
     properties = {name: value for name, value in call_ids.items() if value and not entity.get(name)}
     correlation_id = call_ids.get(schema.CORRELATION_ID) or ""
-    stored_correlation_id = str(entity.get(schema.CORRELATION_ID) or "")
-    if (
-        correlation_id
-        and stored_correlation_id
-        and not same_call_id(correlation_id, stored_correlation_id)
-    ):
+    if _differs(entity, call_ids, schema.CORRELATION_ID, same_call_id):
         LOGGER.error(
             "%s callbacks name two calls for recording %r (%s stored, %s now): the archiver "
             "binds none of its files until a person decides",
             CALL_ID_CONFLICT_MARKER,
             recording_id,
-            stored_correlation_id,
+            entity[schema.CORRELATION_ID],
             correlation_id,
         )
         if not entity.get(schema.CORRELATION_CONFLICT):
@@ -179,6 +168,17 @@ def callback_call_ids(
                 {"correlationId": correlation_id, "eventId": change.event_id, "at": change.at}
             )
     return properties
+
+
+def _differs(
+    entity: dict[str, Any],
+    call_ids: dict[str, str],
+    name: str,
+    same: Callable[[str, str], bool],
+) -> bool:
+    """Whether the callback names ``name`` and the entity holds another one."""
+    named, stored = call_ids.get(name) or "", str(entity.get(name) or "")
+    return bool(named and stored) and not same(named, stored)
 
 
 def sends_callbacks_elsewhere(entity: dict[str, Any] | None) -> bool:
