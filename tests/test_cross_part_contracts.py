@@ -13,6 +13,7 @@ from recording_pipeline import settings
 from recording_pipeline.archive import archiver, quarantine
 from recording_pipeline.events_out import announce
 from recording_pipeline.reconcile import overdue, report
+from recording_pipeline.registry import states
 from recording_pipeline.registry import writer as registry_writer
 
 
@@ -84,6 +85,7 @@ def test_the_log_alert_matches_what_the_app_logs() -> None:
         overdue.RECORDING_OVERDUE_MARKER,
         report.RECONCILE_ATTENTION_MARKER,
         announce.EVENT_PUBLISH_FAILED_MARKER,
+        states.CALL_ID_CONFLICT_MARKER,
     }
     source = (REPO_ROOT / "functions" / "function_app.py").read_text()
     trigger = re.search(r"@app\.queue_trigger\([^)]*\)\s*\ndef (\w+)", source)

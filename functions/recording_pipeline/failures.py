@@ -22,6 +22,7 @@ TRANSIENT_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 TRANSIENT_TYPES = frozenset(
     {
         "SourceUnavailableError",  # the media source's own retries ran out (5xx, 429, drops)
+        "CallIdPendingError",  # the callback that names the call has not arrived yet
         "ServiceRequestError",
         "ServiceRequestTimeoutError",
         "ServiceResponseError",

@@ -11,6 +11,15 @@ import json
 from dataclasses import asdict, dataclass
 from typing import Any
 
+#: The start option that sends a recording's callbacks to a URL of the caller's choosing.
+CALLBACK_URL_FIELD = "recordingStateCallbackUrl"
+
+
+def names_own_callback_url(wire: Any) -> bool:
+    """Whether stored options (:meth:`RecordingOptions.to_wire`) named their own callback URL:
+    ACS then posts the recording's callbacks there, never to this API."""
+    return isinstance(wire, dict) and bool(wire.get(CALLBACK_URL_FIELD))
+
 
 @dataclass(frozen=True)
 class RecordingOptions:
@@ -38,7 +47,7 @@ class RecordingOptions:
                 {"participant": participant, "channel": channel}
                 for participant, channel in self.channel_affinity
             ],
-            "recordingStateCallbackUrl": self.callback_url,
+            CALLBACK_URL_FIELD: self.callback_url,
         }
 
     def fingerprint(self) -> str:

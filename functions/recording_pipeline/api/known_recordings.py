@@ -12,6 +12,11 @@ An event that would end a recording (``StartRecordingFailed``: ``failed`` is fin
 only when ACS confirms it, as the API confirms a refusal: :meth:`KnownRecordings.live_at_acs`
 asks ACS afresh (no cached answer), and a recording ACS reports active or inactive did not fail,
 whatever a replayed token says.
+
+A recording whose start named its own ``recordingStateCallbackUrl`` gets its callbacks there, so
+a callback about it that arrives here is not recorded at all
+(:meth:`KnownRecordings.sends_callbacks_elsewhere`); what a callback about any other recording
+may write of the call's ids is ``registry.states.callback_call_ids``.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from collections import OrderedDict
 from recording_pipeline.api.control import problem_for, registry_call_in_thread
 from recording_pipeline.api.service import AcsError, AcsNotFoundError, RecordingService
 from recording_pipeline.api.timing import measure
+from recording_pipeline.recording_options import names_own_callback_url
 from recording_pipeline.registry.writer import DeferredRegistryWrites
 
 #: How long ACS's "it exists" is trusted; the recording cannot stop existing at ACS and come back.
@@ -64,6 +70,15 @@ class KnownRecordings:
             raise problem_for(error) from error
         self._remember(recording_id, known)
         return known
+
+    async def sends_callbacks_elsewhere(self, recording_id: str) -> bool:
+        """Whether the recording's start named its own callback URL: ACS posts its callbacks
+        there, so one that arrives here carries a replayed token and is not recorded.
+
+        :raises ProblemError: 503 when the registry cannot be asked (ACS delivers again).
+        """
+        entry = await registry_call_in_thread(self._writes.get, recording_id)
+        return entry is not None and names_own_callback_url(entry.options)
 
     async def live_at_acs(self, recording_id: str) -> str | None:
         """ACS's live state of the recording now (``active``/``inactive``), None when ACS does

@@ -13,7 +13,10 @@
 - it **raises** when a retry may succeed (throttling that outlasted the retries, a storage
   outage, a crash-like failure); the host redelivers, and the next attempt reuses every block
   and blob already written. On the last attempt it records ``failed`` before raising, for a
-  bound event only.
+  bound event only. An event of a known recording and server call whose call id no callback has
+  written yet raises too (``binding.CallIdPendingError``): the callback may still come, and on
+  the last attempt the host moves the event to the poison queue, where the reconciler replays it
+  (no failure is recorded, and ``failures.classify`` calls the error an outage).
 
 Order of work: validate; bind the event to its registry row (``binding``), else quarantine it;
 if the manifest exists, only finish the idempotent tail; else check every chunk's metadata
@@ -41,7 +44,7 @@ from azure.data.tables import TableClient
 from azure.storage.blob import ContainerClient
 from azure.storage.queue import QueueClient
 
-from recording_pipeline.archive.binding import Binding, bind_event
+from recording_pipeline.archive.binding import Binding, CallIdPendingError, bind_event
 from recording_pipeline.archive.chunk_copy import (
     BlobAttributes,
     BlockBuffers,
@@ -74,6 +77,8 @@ from recording_pipeline.archive.media_source import MediaSource, RetrySchedule, 
 from recording_pipeline.archive.poison import send_to_poison_once
 from recording_pipeline.archive.quarantine import (
     RECORDING_UNVERIFIED_MARKER,
+    naming_event,
+    note_naming_event,
     quarantine_prefix,
     quarantine_tags,
 )
@@ -183,6 +188,15 @@ def handle_event_message(
         )
     except InvalidEventError as invalid:  # the sources contradict the event
         return reject(services, body, message_id, invalid.reason)
+    except CallIdPendingError as pending:
+        if dequeue_count >= max_dequeue_count():
+            LOGGER.warning(
+                "message %s goes to %s for the reconciler's replay: %s",
+                message_id,
+                services.settings.poison_queue,
+                pending,
+            )
+        raise
     except Exception as error:
         bound = binding is not None and binding.event is not None
         if bound and dequeue_count >= max_dequeue_count():
@@ -274,15 +288,24 @@ def quarantine_recording(
     check_sources(event, services.media, retry=retry)
     prefix = quarantine_prefix(event)
     manifest_name = manifest_blob_name(prefix)
+    entry = naming_event(event, problem)
+    created = False
     if read_manifest(services.container, manifest_name) is None:
         archived, missing = copy_recording(event, prefix, services, retry=retry, quarantined=True)
         manifest = {
             **build_manifest(event, prefix, archived, archived_at=datetime.now(UTC)),
             "unverified": problem,
             "missingSources": missing,
+            "namingEvents": [entry],
         }
-        write_manifest(
-            services.container, manifest_name, manifest, tags=_valid_tags(quarantine_tags(event))
+        tags = _valid_tags(quarantine_tags(event.event_id))
+        created = write_manifest(services.container, manifest_name, manifest, tags=tags)[1]
+    if not created:  # the documents were quarantined before: list this event too
+        note_naming_event(
+            services.container,
+            manifest_name,
+            entry,
+            lambda event_id: _valid_tags(quarantine_tags(event_id)),
         )
     LOGGER.error(
         "%s event %s names recording %s (call %s, server call %s) but %s; its documents are "

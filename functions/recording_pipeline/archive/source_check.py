@@ -23,10 +23,10 @@ from typing import Any
 
 from azure.communication.callautomation import CallAutomationClient
 
-from recording_pipeline.archive.binding import same_call_id
 from recording_pipeline.archive.chunk_metadata import MAX_METADATA_BYTES
 from recording_pipeline.archive.events import ChunkRef, InvalidEventError, RecordingEvent
 from recording_pipeline.archive.media_source import MediaSource, RetrySchedule, SourceGoneError
+from recording_pipeline.call_ids import same_call_id
 from recording_pipeline.input_rules import UnreadableJsonError, load_json
 
 

@@ -56,6 +56,10 @@ CALL_CONNECTION_ID = "CallConnectionId"
 #: The call's id (ACS ``correlationId``, the ``callId`` of recording files and their metadata),
 #: from a verified callback: what the archiver binds a ``RecordingFileStatusUpdated`` event to.
 CORRELATION_ID = "CorrelationId"
+#: A call id a later callback named that differs from ``CorrelationId`` (JSON: the id, the
+#: callback's event id and time): one of the two was forged, so the archiver binds nothing to
+#: the recording (``archive.binding``) until a person decides.
+CORRELATION_CONFLICT = "CorrelationConflict"
 CONTENT_TYPE = "ContentType"
 CHANNEL_TYPE = "ChannelType"
 FORMAT_TYPE = "FormatType"

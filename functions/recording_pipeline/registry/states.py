@@ -11,6 +11,14 @@ already in the history (a retried write that had landed) is not added twice.
 the history and set ``State`` only when there is none yet, or to report a failure; ``stopped``
 and ``failed`` are final. When two instances write their changes out of order, the state of the
 latest change by time wins, not the one that landed last.
+
+Call ids: a callback token is not bound to its body (``api.known_recordings``), so the ids a
+callback names are written only where a replayed token cannot move a recording to another call:
+none when the recording's start named its own callback URL (ACS sends its callbacks there, so any
+that arrive here are not ACS's), none when the callback's ``serverCallId`` is not the one the row
+holds; each id only when the row has none yet; and a ``correlationId`` other than the stored one
+is not written but kept as ``CorrelationConflict`` with a loud log line, which stops the archiver
+binding the recording's files (``archive.binding``).
 """
 
 from __future__ import annotations
@@ -22,8 +30,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from recording_pipeline.call_ids import same_call_id, same_server_call_id
 from recording_pipeline.clock import iso, utc_now
-from recording_pipeline.recording_options import RecordingOptions
+from recording_pipeline.recording_options import RecordingOptions, names_own_callback_url
 from recording_pipeline.registry import schema
 
 LOGGER = logging.getLogger(__name__)
@@ -33,6 +42,8 @@ TERMINAL_STATES = frozenset({"stopped", "failed"})
 #: A Table string property holds 64 KiB; a longer history drops its oldest callback entries
 #: first (see :func:`_bounded`), so callbacks cannot push out what the API did.
 MAX_HISTORY_ENTRIES = 200
+#: Logged when two callbacks name two calls for one recording (the infra's log alert matches it).
+CALL_ID_CONFLICT_MARKER = "CALL_ID_CONFLICT"
 
 #: The properties a change sets on the entity it is given, or None when it changes nothing.
 EntityChange = Callable[[dict[str, Any] | None], dict[str, Any] | None]
@@ -75,6 +86,15 @@ def start_change(
             schema.FORMAT_TYPE: options.format,
             schema.OPTIONS_JSON: json.dumps(options.to_wire(), sort_keys=True),
         }
+        if current is not None and current.get(schema.CORRELATION_ID):
+            # a callback overtook this write: its call id stands only if ACS sends this
+            # recording's callbacks here and the callback named this start's server call
+            called = str(current.get(schema.SERVER_CALL_ID) or "")
+            other_call = bool(options.server_call_id and called) and not same_server_call_id(
+                called, str(options.server_call_id)
+            )
+            if options.callback_url or other_call:
+                properties[schema.CORRELATION_ID] = ""
         return _with_state(current, properties, StateChange(state, iso(at), "api"), is_start=True)
 
     return change
@@ -90,8 +110,8 @@ def state_change(
 ) -> EntityChange:
     """``change`` appended to the history (nothing, when the history has it already).
 
-    :param call_ids: call ids by property name (``schema.SERVER_CALL_ID``, ...), set when the
-        entity has none yet.
+    :param call_ids: call ids by property name (``schema.SERVER_CALL_ID``, ...), set as
+        :func:`callback_call_ids` allows.
     :raises RecordingMissingError: (when applied) on no entity and ``create_if_missing`` off.
     """
 
@@ -100,15 +120,74 @@ def state_change(
             raise RecordingMissingError(recording_id)
         if _has_change(current, change) or _failure_after_the_end(current, change):
             return None
-        properties: dict[str, Any] = {schema.RECORDING_ID: recording_id}
-        for name, value in (call_ids or {}).items():
-            if value and not (current or {}).get(name):
-                properties[name] = value
+        properties: dict[str, Any] = {
+            schema.RECORDING_ID: recording_id,
+            **callback_call_ids(recording_id, current, call_ids or {}, change),
+        }
         if failure is not None:
             properties[schema.FAILURE_REASON] = failure[:1000]
         return _with_state(current, properties, change, is_start=False)
 
     return apply
+
+
+def callback_call_ids(
+    recording_id: str,
+    current: dict[str, Any] | None,
+    call_ids: dict[str, str],
+    change: StateChange,
+) -> dict[str, Any]:
+    """The call ids a verified callback may write (see "Call ids" in the module docstring)."""
+    entity = current or {}
+    if sends_callbacks_elsewhere(entity):
+        if any(call_ids.values()):
+            LOGGER.warning(
+                "callback ids for recording %r ignored: its start named its own callback URL",
+                recording_id,
+            )
+        return {}
+    if _differs(entity, call_ids, schema.SERVER_CALL_ID, same_server_call_id):
+        LOGGER.warning(
+            "callback ids for recording %r ignored: its serverCallId is not the recording's",
+            recording_id,
+        )
+        return {}
+    properties = {name: value for name, value in call_ids.items() if value and not entity.get(name)}
+    correlation_id = call_ids.get(schema.CORRELATION_ID) or ""
+    if _differs(entity, call_ids, schema.CORRELATION_ID, same_call_id):
+        LOGGER.error(
+            "%s callbacks name two calls for recording %r (%s stored, %s now): the archiver "
+            "binds none of its files until a person decides",
+            CALL_ID_CONFLICT_MARKER,
+            recording_id,
+            entity[schema.CORRELATION_ID],
+            correlation_id,
+        )
+        if not entity.get(schema.CORRELATION_CONFLICT):
+            properties[schema.CORRELATION_CONFLICT] = json.dumps(
+                {"correlationId": correlation_id, "eventId": change.event_id, "at": change.at}
+            )
+    return properties
+
+
+def _differs(
+    entity: dict[str, Any],
+    call_ids: dict[str, str],
+    name: str,
+    same: Callable[[str, str], bool],
+) -> bool:
+    """Whether the callback names ``name`` and the entity holds another one."""
+    named, stored = call_ids.get(name) or "", str(entity.get(name) or "")
+    return bool(named and stored) and not same(named, stored)
+
+
+def sends_callbacks_elsewhere(entity: dict[str, Any] | None) -> bool:
+    """Whether the recording's start named its own callback URL (``OptionsJson``)."""
+    try:
+        options = json.loads(str((entity or {}).get(schema.OPTIONS_JSON) or "{}"))
+    except ValueError:
+        return False
+    return names_own_callback_url(options)
 
 
 def preview(

@@ -20,6 +20,7 @@ from urllib.parse import quote
 import httpx
 import jwt
 import pytest
+from azure.core.exceptions import ResourceNotFoundError
 from azure.data.tables import TableClient
 from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -27,6 +28,7 @@ from local_runtime.processes import Azurite
 from recording_pipeline.api.routes.callbacks import CALLBACK_WRITE_TIMEOUT_SECONDS
 from recording_pipeline.clock import iso, utc_now
 from recording_pipeline.ids import encode_id
+from tests.functions.api.test_api_recordings import wait_until
 from tests.functions.stack import (
     FUNCTION_KEY,
     ApiServer,
@@ -90,18 +92,114 @@ def test_the_calls_id_of_a_verified_callback_is_kept_for_the_archiver(
     issuer: OidcIssuer,
     module_emulator: RunningEmulator,
     callback_registry: TableClient,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """The archiver binds recording files to the call a signed callback named (``CorrelationId``);
-    a later callback naming another call does not replace it."""
+    a later callback naming another call (a replayed token, or the real one after a forger won
+    the race) does not replace it but leaves a conflict, logged loudly, that stops the archiver
+    binding either."""
     recording_id = acs_recording(module_emulator)
     first = state_changed_event(recording_id, "active", correlation_id="call-of-the-recording")
     other = state_changed_event(recording_id, "inactive", correlation_id="another-call")
+    same = state_changed_event(recording_id, "inactive", correlation_id="call-of-the-recording")
 
     assert deliver(http, [first], issuer.token()).status_code == 200
-    assert deliver(http, [other], issuer.token()).status_code == 200
+    assert deliver(http, [same], issuer.token()).status_code == 200
+    entity = callback_registry.get_entity(encode_id(recording_id), "recording")
+    assert "CorrelationConflict" not in entity
+    with caplog.at_level(logging.ERROR, logger="recording_pipeline.registry.states"):
+        assert deliver(http, [other], issuer.token()).status_code == 200
 
     entity = callback_registry.get_entity(encode_id(recording_id), "recording")
     assert entity["CorrelationId"] == "call-of-the-recording"
+    conflict = json.loads(entity["CorrelationConflict"])
+    assert conflict["correlationId"] == "another-call"
+    assert conflict["eventId"] == other["id"]
+    assert any(
+        "CALL_ID_CONFLICT" in record.getMessage() and recording_id in record.getMessage()
+        for record in caplog.records
+    )
+
+
+def start_through_the_api(
+    http: httpx.Client, module_emulator: RunningEmulator, registry: TableClient, **options: Any
+) -> tuple[str, str]:
+    """A recording started through the API: its id and its call's server call id."""
+    call = module_emulator.simulation.create_call(["8:acs:a"])
+    response = http.post(
+        "/api/recordings",
+        json={"serverCallId": call["serverCallId"], "content": "audio", **options},
+        headers={"x-functions-key": FUNCTION_KEY},
+    )
+    assert response.status_code in (200, 201, 202), response.text
+    recording_id = response.json()["recordingId"]
+    assert wait_until(lambda: stored(registry, recording_id)) is not None  # the start has landed
+    return recording_id, call["serverCallId"]
+
+
+def stored(registry: TableClient, recording_id: str) -> dict[str, Any] | None:
+    try:
+        return dict(registry.get_entity(encode_id(recording_id), "recording"))
+    except ResourceNotFoundError:
+        return None
+
+
+def test_a_callback_naming_another_server_call_writes_no_call_id(
+    http: httpx.Client,
+    issuer: OidcIssuer,
+    module_emulator: RunningEmulator,
+    callback_registry: TableClient,
+) -> None:
+    """The start wrote the recording's server call: a callback naming another one (a replayed
+    token carrying another call's ids) writes none of its ids; one naming the recording's own
+    server call (spelled padded, in the other alphabet) writes the call id."""
+    recording_id, server_call_id = start_through_the_api(http, module_emulator, callback_registry)
+    forged = state_changed_event(
+        recording_id, "active", server_call_id="b3RoZXItY2FsbA", correlation_id="other-call"
+    )
+    assert deliver(http, [forged], issuer.token()).status_code == 200
+    entity = callback_registry.get_entity(encode_id(recording_id), "recording")
+    assert not entity.get("CorrelationId")
+    assert entity["ServerCallId"] == server_call_id
+    assert entity.get("CallConnectionId") != "connection"
+
+    spelled = server_call_id.replace("-", "+").replace("_", "/")
+    spelled += "=" * (-len(spelled) % 4)
+    real = state_changed_event(
+        recording_id, "inactive", server_call_id=spelled, correlation_id="the-call"
+    )
+    assert deliver(http, [real], issuer.token()).status_code == 200
+    entity = callback_registry.get_entity(encode_id(recording_id), "recording")
+    assert entity["CorrelationId"] == "the-call"
+    assert "CorrelationConflict" not in entity
+
+
+def test_callbacks_of_a_recording_started_with_its_own_callback_url_are_ignored(
+    http: httpx.Client,
+    issuer: OidcIssuer,
+    module_emulator: RunningEmulator,
+    callback_registry: TableClient,
+) -> None:
+    """ACS sends that recording's callbacks to the URL its start named, never here: one arriving
+    here carries a replayed token, so it is counted as ignored and writes nothing."""
+    recording_id, server_call_id = start_through_the_api(
+        http,
+        module_emulator,
+        callback_registry,
+        recordingStateCallbackUrl="https://backend.example/acs",
+    )
+    before = callback_registry.get_entity(encode_id(recording_id), "recording")
+    forged = state_changed_event(
+        recording_id, "inactive", server_call_id=server_call_id, correlation_id="other-call"
+    )
+
+    response = deliver(http, [forged], issuer.token())
+
+    assert response.status_code == 200, response.text
+    assert response.json() == {"received": 1, "recorded": 0, "ignored": 1}
+    after = callback_registry.get_entity(encode_id(recording_id), "recording")
+    assert not after.get("CorrelationId")
+    assert after["StateHistoryJson"] == before["StateHistoryJson"]
 
 
 def test_a_bad_call_id_is_refused_naming_the_field(

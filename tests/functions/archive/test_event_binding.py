@@ -22,9 +22,12 @@ from hypothesis import strategies as st
 
 from local_runtime.media_server import Fault, SyntheticMediaServer
 from recording_pipeline.archive.archiver import ArchiveOutcome, handle_event_message
+from recording_pipeline.archive.binding import CallIdPendingError
+from recording_pipeline.archive.host_json import max_dequeue_count
 from recording_pipeline.archive.layout import recording_prefix
 from recording_pipeline.archive.media_source import SourceUnavailableError
 from recording_pipeline.archive.quarantine import QUARANTINE_ROOT
+from recording_pipeline.failures import classify, describe
 from recording_pipeline.registry import schema
 from tests.functions.archive.conftest import (
     FAST_RETRY,
@@ -247,19 +250,106 @@ def test_a_recording_unknown_to_the_registry_is_kept_apart_never_deleted(
     assert tags["kind"] == "unverified-content"
 
 
-def test_a_row_without_the_calls_id_binds_nothing(
+def test_forged_events_naming_one_document_make_one_copy_that_lists_them_all(
+    stack: ArchiveStack,
+    media_server: SyntheticMediaServer,
+    a_and_b: tuple[SyntheticRecording, SyntheticRecording],
+) -> None:
+    """N events naming B's real document under N made-up recording ids (and another start
+    time) copy it once: the folder is keyed by the documents, not by what the events claim; the
+    manifest names every event once (a redelivery is not listed twice)."""
+    _, b = a_and_b
+    attacks = [forged(b, recording_id=f"forged+{uuid.uuid4().hex}/=") for _ in range(3)]
+    attacks[1]["data"]["recordingStartTime"] = "2031-01-01T00:00:00Z"
+
+    for attack in [*attacks, attacks[0]]:
+        assert handle(stack, attack) is ArchiveOutcome.QUARANTINED
+
+    names = blobs_under(stack, QUARANTINE_ROOT)
+    assert len(names) == 3  # B's one chunk, its metadata, one manifest
+    manifest = json.loads(stack.read_blob(next(n for n in names if "manifest" in n)))
+    named = manifest["namingEvents"]
+    assert [entry["eventId"] for entry in named] == [attack["id"] for attack in attacks]
+    assert [entry["recordingId"] for entry in named] == [
+        attack["subject"].split("/recordingId/", 1)[1] for attack in attacks
+    ]
+    assert all("not in the registry" in entry["unverified"] for entry in named)
+    assert_untouched(stack, media_server, b)
+    assert handle(stack, b.event()) is ArchiveOutcome.ARCHIVED
+
+
+def test_a_file_event_before_the_callback_that_names_the_call_waits_for_it(
     stack: ArchiveStack, media_server: SyntheticMediaServer
 ) -> None:
-    """Started through the API, but no verified callback named the call yet."""
+    """Started through the API, but the callback that writes the call id is late: every attempt
+    (the last too) raises for a redelivery and writes nothing anywhere, never a quarantine; the
+    host then moves the event to the poison queue, whose replay the reconciler counts as an
+    outage's. Once the callback has written the call id, the same event archives."""
     recording = publish_recording(media_server, [1000], seed=4)
     register(stack, recording)
+    keys = schema.recording_keys(recording.recording_id)
+    stack.table.update_entity({**keys, schema.CORRELATION_ID: ""})
+
+    for attempt in (1, max_dequeue_count()):
+        with pytest.raises(CallIdPendingError) as raised:
+            handle(stack, recording.event(), dequeue_count=attempt)
+        assert stack.blob_names() == []
+        assert stack.poison_envelopes() == []
+        assert_untouched(stack, media_server, recording)
+    assert classify(describe(raised.value)) == "transient"
+
+    stack.table.update_entity({**keys, schema.CORRELATION_ID: recording.call_id})
+    assert handle(stack, recording.event()) is ArchiveOutcome.ARCHIVED
+    assert len(blobs_under(stack, folder(recording))) == 3
+
+
+def test_a_recording_started_with_its_own_callback_url_is_quarantined_not_kept_waiting(
+    stack: ArchiveStack, media_server: SyntheticMediaServer
+) -> None:
+    """ACS sends that recording's callbacks to the URL its start named, so no call id ever
+    arrives here: its event is quarantined at once, as before, not redelivered in vain."""
+    recording = publish_recording(media_server, [1000], seed=7)
+    register(stack, recording)
+    options = {"content": "audio", "recordingStateCallbackUrl": "https://backend.example/acs"}
     stack.table.update_entity(
-        {**schema.recording_keys(recording.recording_id), "CorrelationId": ""}
+        {
+            **schema.recording_keys(recording.recording_id),
+            schema.CORRELATION_ID: "",
+            schema.OPTIONS_JSON: json.dumps(options),
+        }
     )
 
     assert handle(stack, recording.event()) is ArchiveOutcome.QUARANTINED
 
     assert_untouched(stack, media_server, recording)
+
+
+def test_a_recording_whose_callbacks_named_two_calls_binds_nothing(
+    stack: ArchiveStack,
+    media_server: SyntheticMediaServer,
+    a_and_b: tuple[SyntheticRecording, SyntheticRecording],
+) -> None:
+    """A replayed callback token won the race and wrote B's call as A's; A's real callback then
+    left a conflict. Neither B's documents filed as A nor A's own event archive normally: both
+    are quarantined, nothing is deleted from ACS, and B still archives as B."""
+    a, b = a_and_b
+    stack.table.update_entity(
+        {
+            **schema.recording_keys(a.recording_id),
+            schema.CORRELATION_ID: b.call_id,
+            schema.CORRELATION_CONFLICT: json.dumps({"correlationId": a.call_id}),
+        }
+    )
+
+    assert handle(stack, forged(a, call_id=b.call_id, chunks_of=b)) is ArchiveOutcome.QUARANTINED
+    assert handle(stack, a.event()) is ArchiveOutcome.QUARANTINED
+
+    assert_untouched(stack, media_server, a, b)
+    manifests = [n for n in blobs_under(stack, QUARANTINE_ROOT) if n.endswith("manifest.json")]
+    assert manifests
+    for name in manifests:
+        assert schema.CORRELATION_CONFLICT in json.loads(stack.read_blob(name))["unverified"]
+    assert handle(stack, b.event()) is ArchiveOutcome.ARCHIVED
 
 
 def test_ids_are_compared_in_their_canonical_forms(

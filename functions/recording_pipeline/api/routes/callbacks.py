@@ -46,9 +46,9 @@ async def callbacks(
 ) -> dict[str, int]:
     """Call Automation callbacks (CloudEvents array), authenticated by ACS's JWT.
 
-    Only events about a recording this API started, or that ACS knows, are recorded, and a
-    failure only when ACS no longer has the recording live; the others are logged and counted
-    as ignored.
+    Only events about a recording this API started, or that ACS knows, and whose start did not
+    name its own callback URL, are recorded, and a failure only when ACS no longer has the
+    recording live; the others are logged and counted as ignored.
     """
     await run_in_threadpool(_verify_callback_token, services.verifier, authorization)
     events, ignored = parse_delivery(await _json_body(request))
@@ -83,6 +83,14 @@ async def _about_known_recordings(
                     event.event_type,
                     event.recording_id,
                 )
+    for recording_id, known_here in answers.items():
+        if known_here and await known.sends_callbacks_elsewhere(recording_id):
+            answers[recording_id] = False
+            LOGGER.warning(
+                "callbacks ignored: recording %r was started with its own callback URL, so ACS "
+                "does not send its callbacks here",
+                recording_id,
+            )
     return [event for event in events if answers[event.recording_id]]
 
 
