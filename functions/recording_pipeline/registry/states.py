@@ -16,9 +16,10 @@ Call ids: a callback token is not bound to its body (``api.known_recordings``), 
 callback names are written only where a replayed token cannot move a recording to another call:
 none when the recording's start named its own callback URL (ACS sends its callbacks there, so any
 that arrive here are not ACS's), none when the callback's ``serverCallId`` is not the one the row
-holds; each id only when the row has none yet; and a ``correlationId`` other than the stored one
-is not written but kept as ``CorrelationConflict`` with a loud log line, which stops the archiver
-binding the recording's files (``archive.binding``).
+holds (when that server call came from an earlier callback, as after a start by call connection,
+the two are a conflict); each id only when the row has none yet; and a ``correlationId`` other than
+the stored one is not written but kept as ``CorrelationConflict`` with a loud log line, which stops
+the archiver binding the recording's files (``archive.binding``).
 """
 
 from __future__ import annotations
@@ -79,7 +80,9 @@ def start_change(
             return None  # already recorded (a retried start): nothing to change
         properties = {
             schema.RECORDING_ID: recording_id,
-            schema.SERVER_CALL_ID: options.server_call_id or "",
+            # a start by call connection keeps the server call a callback already wrote
+            schema.SERVER_CALL_ID: options.server_call_id
+            or str((current or {}).get(schema.SERVER_CALL_ID) or ""),
             schema.CALL_CONNECTION_ID: options.call_connection_id or "",
             schema.CONTENT_TYPE: options.content,
             schema.CHANNEL_TYPE: options.channel,
@@ -147,27 +150,50 @@ def callback_call_ids(
             )
         return {}
     if _differs(entity, call_ids, schema.SERVER_CALL_ID, same_server_call_id):
-        LOGGER.warning(
-            "callback ids for recording %r ignored: its serverCallId is not the recording's",
-            recording_id,
-        )
-        return {}
+        if _start_named_the_server_call(entity):
+            LOGGER.warning(
+                "callback ids for recording %r ignored: its serverCallId is not the recording's",
+                recording_id,
+            )
+            return {}
+        # The stored server call came from an earlier callback (a start by call connection,
+        # or no start here): which of the two is ACS's cannot be told, so neither binds.
+        return _conflict(recording_id, entity, change, serverCallId=call_ids[schema.SERVER_CALL_ID])
     properties = {name: value for name, value in call_ids.items() if value and not entity.get(name)}
     correlation_id = call_ids.get(schema.CORRELATION_ID) or ""
     if _differs(entity, call_ids, schema.CORRELATION_ID, same_call_id):
-        LOGGER.error(
-            "%s callbacks name two calls for recording %r (%s stored, %s now): the archiver "
-            "binds none of its files until a person decides",
-            CALL_ID_CONFLICT_MARKER,
-            recording_id,
-            entity[schema.CORRELATION_ID],
-            correlation_id,
-        )
-        if not entity.get(schema.CORRELATION_CONFLICT):
-            properties[schema.CORRELATION_CONFLICT] = json.dumps(
-                {"correlationId": correlation_id, "eventId": change.event_id, "at": change.at}
-            )
+        properties.update(_conflict(recording_id, entity, change, correlationId=correlation_id))
     return properties
+
+
+def _conflict(
+    recording_id: str, entity: dict[str, Any], change: StateChange, **named: str
+) -> dict[str, Any]:
+    """Callbacks name two calls for the recording: say so loudly and keep the first conflict,
+    which stops the archiver binding the recording's files (``archive.binding``)."""
+    ((name, value),) = named.items()
+    LOGGER.error(
+        "%s callbacks name two calls for recording %r (%s %s stored, %s now): the archiver "
+        "binds none of its files until a person decides",
+        CALL_ID_CONFLICT_MARKER,
+        recording_id,
+        name,
+        entity.get(schema.SERVER_CALL_ID if name == "serverCallId" else schema.CORRELATION_ID),
+        value,
+    )
+    if entity.get(schema.CORRELATION_CONFLICT):
+        return {}
+    return {
+        schema.CORRELATION_CONFLICT: json.dumps(
+            {name: value, "eventId": change.event_id, "at": change.at}
+        )
+    }
+
+
+def _start_named_the_server_call(entity: dict[str, Any]) -> bool:
+    """Whether the row's server call id was written by this API's start (a start by server call,
+    not by call connection), so a callback cannot have chosen it."""
+    return bool(entity.get(schema.OPTIONS_JSON)) and not entity.get(schema.CALL_CONNECTION_ID)
 
 
 def _differs(
