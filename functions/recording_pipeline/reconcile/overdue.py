@@ -27,6 +27,7 @@ Both marks are announced to other services (``RecordingOverdue``, ``RecordingLos
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -64,53 +65,106 @@ def find_overdue(
 ) -> None:
     """Look at the indexed recordings stopped before ``now - overdue_after``, oldest first, until
     ``max_items_per_step`` of them were acted on (see the module docstring)."""
-    pending = PendingIndex(table)
+    step = _OverdueStep(
+        table, events, PendingIndex(table), report, policy, now, recovering, dry_run
+    )
     acted = 0
-    for scanned, row in enumerate(pending.stopped_before(now - policy.overdue_after)):
+    for scanned, row in enumerate(step.index.stopped_before(now - policy.overdue_after)):
         if acted >= policy.max_items_per_step:
             return
         if scanned >= policy.max_items_per_step * SCAN_FACTOR:
             LOGGER.warning("overdue step stopped after %d index rows; the rest next run", scanned)
             return
-        acted += _look_at(table, events, pending, row, report, policy, now, recovering, dry_run)
+        acted += step.look_at(row)
 
 
-def _look_at(
-    table: TableClient,
-    events: RecordingEvents,
-    pending: PendingIndex,
-    row: IndexRow,
-    report: OverdueReport,
-    policy: ReconcilePolicy,
-    now: datetime,
-    recovering: set[str],
-    dry_run: bool,
-) -> int:
-    """Decide about one index row; 1 if it was acted on, else 0."""
-    entity = _entity(table, row.recording_id)
-    status = "" if entity is None else str(entity.get(schema.ARCHIVE_STATUS) or "")
-    if entity is None or is_settled(entity):
-        report.resolved += 1
-        if not dry_run:
-            pending.remove_stopped(row)
+@dataclass(frozen=True)
+class _OverdueStep:
+    """What one run of the step decides with: the same for every index row it looks at."""
+
+    table: TableClient
+    events: RecordingEvents
+    index: PendingIndex
+    report: OverdueReport
+    policy: ReconcilePolicy
+    now: datetime
+    recovering: set[str]
+    dry_run: bool
+
+    def look_at(self, row: IndexRow) -> int:
+        """Decide about one index row; 1 if it was acted on, else 0."""
+        report = self.report
+        entity = _entity(self.table, row.recording_id)
+        status = "" if entity is None else str(entity.get(schema.ARCHIVE_STATUS) or "")
+        if entity is None or is_settled(entity):
+            report.resolved += 1
+            if not self.dry_run:
+                self.index.remove_stopped(row)
+            return 1
+        if status == schema.STATUS_ARCHIVING:
+            report.in_progress += 1
+            return 0
+        if row.recording_id in self.recovering:
+            report.recovering.append({"recordingId": row.recording_id, "stoppedAt": row.at})
+            return 0
+        if _stop_time(row) <= self.now - self.policy.lost_after:
+            self.mark_lost(row)
+            return 1
+        if status == schema.STATUS_FAILED:
+            report.in_progress += 1
+            return 0
+        if status == schema.STATUS_OVERDUE:
+            report.still.append({"recordingId": row.recording_id, "stoppedAt": row.at})
+            return 0
+        self.mark_overdue(row)
         return 1
-    if status == schema.STATUS_ARCHIVING:
-        report.in_progress += 1
-        return 0
-    if row.recording_id in recovering:
-        report.recovering.append({"recordingId": row.recording_id, "stoppedAt": row.at})
-        return 0
-    if _stop_time(row) <= now - policy.lost_after:
-        _mark_lost(table, events, pending, row, report, policy, now, dry_run)
-        return 1
-    if status == schema.STATUS_FAILED:
-        report.in_progress += 1
-        return 0
-    if status == schema.STATUS_OVERDUE:
-        report.still.append({"recordingId": row.recording_id, "stoppedAt": row.at})
-        return 0
-    _mark_overdue(table, events, row, report, policy, now, dry_run)
-    return 1
+
+    def mark_overdue(self, row: IndexRow) -> None:
+        if self.dry_run:
+            self.report.marked.append({"recordingId": row.recording_id, "stoppedAt": row.at})
+            return
+        minutes = self.policy.overdue_after.total_seconds() / 60
+        announced = self.events.intend(
+            EventName.OVERDUE,
+            row.recording_id,
+            at=iso(self.now),
+            reason=f"no archive event within {minutes:g} minutes of the stop",
+            stopped_at=row.at,
+        )
+        if not ArchiveRegistry(self.table).mark_overdue(row.recording_id, iso(self.now)):
+            self.events.cancel(announced)
+            return  # an event arrived meanwhile
+        self.report.marked.append({"recordingId": row.recording_id, "stoppedAt": row.at})
+        LOGGER.error(
+            "%s recording %s: stopped at %s, no archive event since",
+            RECORDING_OVERDUE_MARKER,
+            row.recording_id,
+            row.at,
+        )
+        self.events.announce(announced)
+
+    def mark_lost(self, row: IndexRow) -> None:
+        hours = self.policy.lost_after.total_seconds() / 3600
+        error = (
+            f"not archived within ACS's retention window: stopped at {row.at}, no archive by "
+            f"{hours:g} h later"
+        )
+        if self.dry_run:
+            self.report.lost.append({"recordingId": row.recording_id, "stoppedAt": row.at})
+            return
+        announced = self.events.intend(
+            EventName.LOST, row.recording_id, at=iso(self.now), reason=error
+        )
+        if ArchiveRegistry(self.table).mark_lost(
+            row.recording_id, {}, error, evidence=schema.LOST_BY_RETENTION
+        ):
+            self.report.lost.append({"recordingId": row.recording_id, "stoppedAt": row.at})
+            LOGGER.error("%s recording %s: %s", RECORDING_LOST_MARKER, row.recording_id, error)
+            self.events.announce(announced)
+        else:
+            self.events.cancel(announced)
+            self.report.resolved += 1  # archived at the last moment
+        self.index.remove_stopped(row)
 
 
 def _entity(table: TableClient, recording_id: str) -> dict[str, Any] | None:
@@ -123,67 +177,3 @@ def _entity(table: TableClient, recording_id: str) -> dict[str, Any] | None:
 
 def _stop_time(row: IndexRow) -> datetime:
     return datetime.fromisoformat(row.at)
-
-
-def _mark_overdue(
-    table: TableClient,
-    events: RecordingEvents,
-    row: IndexRow,
-    report: OverdueReport,
-    policy: ReconcilePolicy,
-    now: datetime,
-    dry_run: bool,
-) -> None:
-    if dry_run:
-        report.marked.append({"recordingId": row.recording_id, "stoppedAt": row.at})
-        return
-    minutes = policy.overdue_after.total_seconds() / 60
-    pending = events.intend(
-        EventName.OVERDUE,
-        row.recording_id,
-        at=iso(now),
-        reason=f"no archive event within {minutes:g} minutes of the stop",
-        stopped_at=row.at,
-    )
-    if not ArchiveRegistry(table).mark_overdue(row.recording_id, iso(now)):
-        events.cancel(pending)
-        return  # an event arrived meanwhile
-    report.marked.append({"recordingId": row.recording_id, "stoppedAt": row.at})
-    LOGGER.error(
-        "%s recording %s: stopped at %s, no archive event since",
-        RECORDING_OVERDUE_MARKER,
-        row.recording_id,
-        row.at,
-    )
-    events.announce(pending)
-
-
-def _mark_lost(
-    table: TableClient,
-    events: RecordingEvents,
-    pending: PendingIndex,
-    row: IndexRow,
-    report: OverdueReport,
-    policy: ReconcilePolicy,
-    now: datetime,
-    dry_run: bool,
-) -> None:
-    hours = policy.lost_after.total_seconds() / 3600
-    error = (
-        f"not archived within ACS's retention window: stopped at {row.at}, no archive by "
-        f"{hours:g} h later"
-    )
-    if dry_run:
-        report.lost.append({"recordingId": row.recording_id, "stoppedAt": row.at})
-        return
-    announced = events.intend(EventName.LOST, row.recording_id, at=iso(now), reason=error)
-    if ArchiveRegistry(table).mark_lost(
-        row.recording_id, {}, error, evidence=schema.LOST_BY_RETENTION
-    ):
-        report.lost.append({"recordingId": row.recording_id, "stoppedAt": row.at})
-        LOGGER.error("%s recording %s: %s", RECORDING_LOST_MARKER, row.recording_id, error)
-        events.announce(announced)
-    else:
-        events.cancel(announced)
-        report.resolved += 1  # archived at the last moment
-    pending.remove_stopped(row)
