@@ -110,6 +110,16 @@ class Guarded:
         return run(self.clients, policy, now=utc_now() + later)
 
     def archived(self, recording_id: str) -> int:
+        """How many times the archiver returned ARCHIVED for the recording, once it has returned:
+        the registry says ``archived`` before the archiver announces it, deletes it from ACS and
+        returns."""
+        self.wait_until(
+            lambda: (
+                self.outcomes[(recording_id, ArchiveOutcome.ARCHIVED)] > 0
+                or (self.archive_view(recording_id) or {}).get("status") != "archived"
+            ),
+            "the archiver's return",
+        )
         return self.outcomes[(recording_id, ArchiveOutcome.ARCHIVED)]
 
     def poison_contents(self) -> list[str]:
